@@ -1,0 +1,239 @@
+"""Self-certainty and token entropy: the math of INTUITOR, written once.
+
+Self-certainty (Kang et al. 2025; Zhao et al. 2025, eq. 4) of a response o to a prompt q:
+
+    SC(o|q) = 1/|o| * sum_i KL(U || p(.|q, o<i)) = 1/|o| * sum_i [ logsumexp(z_i) - mean(z_i) - log V ]
+
+where z_i are the logits that *predict* response token i and V is the vocabulary size.
+
+Departures from the authors' code (open-r1 fork), on purpose:
+- Alignment. Response token i is predicted by the logits at position len(prompt) + i - 1. The authors' code
+  scores positions len(prompt) .. len(prompt)+|o|-1 instead: it skips the first response position and scores
+  the one after the last token. That variant is available only as `shifted=True` (compatibility flag).
+- Precision. Everything is accumulated in float32 whatever the logits' dtype (the authors reduce in bf16).
+- Memory. Statistics are reduced over the vocabulary in chunks of positions, so no float32 copy of a whole
+  [B, T, V] tensor is ever made; `response_statistics` goes further and projects hidden states through the LM
+  head chunk by chunk, so the full logits are never materialised at all.
+
+An empty completion has self-certainty 0.0 and entropy 0.0 (no token, no evidence), never NaN.
+"""
+
+from __future__ import annotations
+
+import math
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+
+# Positions per chunk are chosen so that one chunk holds about this many float32 elements (64 MiB).
+CHUNK_ELEMENTS = 1 << 24
+
+
+def _chunk_rows(vocab_size: int, chunk_elements: int = CHUNK_ELEMENTS) -> int:
+    return max(1, chunk_elements // max(vocab_size, 1))
+
+
+def _stats_chunk(z: torch.Tensor, temperature: float, entropy: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Self-certainty (and entropy) of one chunk of logits z [N, V], in float32."""
+    z = z.float()  # (N, V): the only float32 copy, one chunk at a time
+    if temperature != 1.0:
+        z = z / temperature
+    log_z = torch.logsumexp(z, dim=-1)  # (N,)
+    sc = log_z - z.mean(dim=-1) - math.log(z.size(-1))  # KL(U || softmax(z))
+    if not entropy:
+        return sc, None
+    p = torch.softmax(z, dim=-1)  # (N, V)
+    ent = log_z - (p * z).sum(dim=-1)  # H(p) = log Z - E_p[z]
+    return sc, ent
+
+
+def token_statistics(
+    logits: torch.Tensor, temperature: float = 1.0, entropy: bool = True, chunk_elements: int = CHUNK_ELEMENTS
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Per-position self-certainty and entropy of logits [..., V], float32 [...] each, in one pass.
+
+    >>> sc, ent = token_statistics(torch.zeros(2, 3, 5))  # uniform logits: no certainty, maximal entropy
+    >>> sc.abs().max().item() < 1e-6, round(ent[0, 0].item(), 4) == round(math.log(5), 4)
+    (True, True)
+    """
+    if temperature <= 0:
+        raise ValueError(f"temperature={temperature}: must be > 0")
+    shape, vocab = logits.shape[:-1], logits.size(-1)
+    flat = logits.reshape(-1, vocab)  # (N, V), a view when contiguous
+    sc = torch.empty(flat.size(0), dtype=torch.float32, device=logits.device)
+    ent = torch.empty_like(sc) if entropy else None
+    step = _chunk_rows(vocab, chunk_elements)
+    for start in range(0, flat.size(0), step):
+        s, e = _stats_chunk(flat[start : start + step], temperature, entropy)
+        sc[start : start + step] = s
+        if entropy:
+            ent[start : start + step] = e
+    return sc.view(shape), (ent.view(shape) if entropy else None)
+
+
+def token_self_certainty(logits: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    """KL(Uniform || softmax(logits / temperature)) per position: float32 [...] for logits [..., V].
+
+    >>> token_self_certainty(torch.zeros(4, 7)).tolist() == [0.0] * 4
+    True
+    >>> z = torch.tensor([[0.0, math.log(3.0)]])  # p = (1/4, 3/4)
+    >>> round(token_self_certainty(z).item(), 6) == round(0.5 * (math.log(0.5 / 0.25) + math.log(0.5 / 0.75)), 6)
+    True
+    """
+    return token_statistics(logits, temperature, entropy=False)[0]
+
+
+def token_entropy(logits: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    """Entropy of softmax(logits / temperature) per position, float32 [...]."""
+    return token_statistics(logits, temperature, entropy=True)[1]
+
+
+@dataclass
+class ResponseStatistics:
+    """Per-response means over completion tokens: self-certainty and token entropy, float32 [B]."""
+
+    self_certainty: torch.Tensor
+    entropy: torch.Tensor
+
+
+def _lm_head_logits(model, hidden: torch.Tensor) -> torch.Tensor:
+    """Project hidden states [N, H] to logits [N, V] the way the model's own forward does."""
+    logits = model.get_output_embeddings()(hidden)
+    cap = getattr(model.config.get_text_config(), "final_logit_softcapping", None)
+    if cap:
+        logits = cap * torch.tanh(logits / cap)
+    return logits
+
+
+def _backbone(model):
+    # PEFT wraps the model: reach the transformers model underneath.
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return base, base.base_model
+
+
+@torch.no_grad()
+def response_statistics(
+    model,
+    prompt_ids: list[list[int]],
+    completion_ids: list[list[int]],
+    temperature: float = 1.0,
+    shifted: bool = False,
+    batch_size: int = 8,
+    padding_side: str = "right",
+    chunk_elements: int = CHUNK_ELEMENTS,
+) -> ResponseStatistics:
+    """Mean self-certainty and entropy of each completion under `model`, batched, never materialising [B, T, V].
+
+    Args:
+        prompt_ids, completion_ids: unpadded token ids, one list per sequence (lengths may differ).
+        temperature: logits are divided by it before the statistics (1.0: the model's own distribution).
+        shifted: the authors' off-by-one alignment (compatibility only): score the positions of the completion
+            tokens themselves, i.e. skip the first response position and score the one after the last token.
+        padding_side: how batches are padded internally; results do not depend on it (tested).
+    """
+    if len(prompt_ids) != len(completion_ids):
+        raise ValueError(f"{len(prompt_ids)} prompts but {len(completion_ids)} completions")
+    base, backbone = _backbone(model)
+    device = next(model.parameters()).device
+    pad_id = 0
+    n = len(prompt_ids)
+    sc_out = torch.zeros(n, dtype=torch.float32)
+    ent_out = torch.zeros(n, dtype=torch.float32)
+    for start in range(0, n, batch_size):
+        rows = range(start, min(start + batch_size, n))
+        seqs = [list(prompt_ids[r]) + list(completion_ids[r]) for r in rows]
+        # Positions whose logits score each completion token (paper: the ones that predict it).
+        offset = 0 if shifted else -1
+        spans = [(len(prompt_ids[r]) + offset, len(completion_ids[r])) for r in rows]
+        if any(p < 0 and c > 0 for p, c in spans):
+            raise ValueError("an empty prompt has no position that predicts the first completion token")
+        width = max(len(s) for s in seqs)
+        input_ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
+        mask = torch.zeros((len(seqs), width), dtype=torch.long)
+        starts = []
+        for b, s in enumerate(seqs):
+            left = width - len(s) if padding_side == "left" else 0
+            input_ids[b, left : left + len(s)] = torch.tensor(s, dtype=torch.long)
+            mask[b, left : left + len(s)] = 1
+            starts.append(left)
+        # Positions follow the tokens, not the padding, so left and right padding give the same scores.
+        position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
+        hidden = backbone(
+            input_ids=input_ids.to(device), attention_mask=mask.to(device), position_ids=position_ids.to(device)
+        ).last_hidden_state  # (b, T, H)
+        # Gather only the scored positions: (N, H) with N = total completion tokens of this batch.
+        index_b = torch.cat([torch.full((c,), b, dtype=torch.long) for b, (_, c) in enumerate(spans)])
+        index_t = torch.cat([torch.arange(c) + starts[b] + p for b, (p, c) in enumerate(spans)])
+        if index_b.numel() == 0:
+            continue
+        h = hidden[index_b.to(device), index_t.to(device)]  # (N, H)
+        vocab = base.get_output_embeddings().weight.size(0)
+        step = _chunk_rows(vocab, chunk_elements)
+        sc_tok, ent_tok = [], []
+        for s in range(0, h.size(0), step):
+            sc, ent = _stats_chunk(_lm_head_logits(base, h[s : s + step]), temperature, entropy=True)
+            sc_tok.append(sc)
+            ent_tok.append(ent)
+        sc_tok, ent_tok = torch.cat(sc_tok).cpu(), torch.cat(ent_tok).cpu()  # (N,)
+        counts = torch.tensor([c for _, c in spans], dtype=torch.float32)
+        sums_sc = torch.zeros(len(spans)).index_add_(0, index_b, sc_tok)
+        sums_ent = torch.zeros(len(spans)).index_add_(0, index_b, ent_tok)
+        sc_out[start : start + len(spans)] = sums_sc / counts.clamp(min=1)
+        ent_out[start : start + len(spans)] = sums_ent / counts.clamp(min=1)
+    return ResponseStatistics(self_certainty=sc_out, entropy=ent_out)
+
+
+def response_self_certainty(
+    model, prompt_ids: list[list[int]], completion_ids: list[list[int]], temperature: float = 1.0, shifted=False, **kw
+) -> torch.Tensor:
+    """Mean self-certainty of each completion under `model`: float32 [B] (paper eq. 4; 0.0 for an empty one)."""
+    return response_statistics(model, prompt_ids, completion_ids, temperature, shifted=shifted, **kw).self_certainty
+
+
+class GenerationRecorder:
+    """Records self-certainty and entropy of the logits `generate` computes anyway, one decoding step at a time.
+
+    A forward hook on the LM head reduces each step's last-position logits [B, V] to two floats per row, so
+    INTUITOR's online reward costs no forward pass of its own: the logits that sampled completion token i are
+    exactly the ones that predict it, from the very weights that generated the rollout.
+    """
+
+    def __init__(self, temperature: float = 1.0):
+        self.temperature = temperature
+        self.steps_sc: list[torch.Tensor] = []
+        self.steps_ent: list[torch.Tensor] = []
+
+    def _hook(self, module, args, output):
+        logits = output[:, -1, :] if output.dim() == 3 else output  # (B, V): prefill keeps only the last position
+        sc, ent = token_statistics(logits.detach(), self.temperature)
+        self.steps_sc.append(sc)
+        self.steps_ent.append(ent)
+
+    def statistics(self, completion_lengths: list[int]) -> ResponseStatistics:
+        """Per-row means over the first len(completion) steps (tokens after EOS are not scored)."""
+        n = len(completion_lengths)
+        if not self.steps_sc:
+            return ResponseStatistics(torch.zeros(n), torch.zeros(n))
+        sc = torch.stack(self.steps_sc, dim=1).float().cpu()  # (B, steps)
+        ent = torch.stack(self.steps_ent, dim=1).float().cpu()
+        if sc.size(0) != n:
+            raise RuntimeError(f"recorded {sc.size(0)} rows but {n} completions: generation was split unexpectedly")
+        lengths = torch.tensor(completion_lengths)
+        if int(lengths.max()) > sc.size(1):
+            raise RuntimeError("a completion is longer than the number of recorded decoding steps")
+        mask = (torch.arange(sc.size(1)).unsqueeze(0) < lengths.unsqueeze(1)).float()  # (B, steps)
+        denom = lengths.clamp(min=1).float()
+        return ResponseStatistics((sc * mask).sum(1) / denom, (ent * mask).sum(1) / denom)
+
+
+@contextmanager
+def record_generation(model, temperature: float = 1.0):
+    """Context manager: `with record_generation(model) as rec: model.generate(...)`; then `rec.statistics(lens)`."""
+    recorder = GenerationRecorder(temperature)
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    handle = base.get_output_embeddings().register_forward_hook(recorder._hook)
+    try:
+        yield recorder
+    finally:
+        handle.remove()

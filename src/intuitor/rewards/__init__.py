@@ -1,0 +1,93 @@
+"""Rewards: plain TRL-style callables `reward(prompts, completions, completion_ids, **kwargs) -> list[float]`.
+
+Each reward lives in one file of this package and registers a factory under its name; `intuitor rewards` lists
+them. Adding a reward is one new file with `@register_reward`. A factory receives the run's `IntuitorConfig`
+(or None, stand-alone) and returns the callable; its `__name__` becomes the metric key `rewards/<name>/mean`.
+
+Rewards that need the policy's own statistics (self-certainty, entropy) set `needs_policy_statistics = True`:
+inside `IntuitorTrainer` they read the statistics recorded while the rollouts were generated (no extra forward);
+on a stock `GRPOTrainer` they score with the model they were given.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import pkgutil
+from dataclasses import dataclass
+from typing import Callable
+
+REWARDS: dict[str, "RewardEntry"] = {}
+
+
+@dataclass
+class RewardEntry:
+    name: str
+    factory: Callable
+    summary: str
+    origin: str
+
+
+def register_reward(name: str, summary: str, origin: str):
+    """Register `factory(config) -> callable` (or a plain reward function) under `name`."""
+
+    def wrap(factory):
+        REWARDS[name] = RewardEntry(name, factory, summary, origin)
+        return factory
+
+    return wrap
+
+
+def load_all() -> dict[str, RewardEntry]:
+    for info in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{info.name}")
+    return REWARDS
+
+
+def parse_reward_spec(spec: str) -> tuple[str, float]:
+    """'accuracy:0.5' -> ('accuracy', 0.5); 'self_certainty' -> ('self_certainty', 1.0).
+
+    >>> parse_reward_spec("accuracy:0.5")
+    ('accuracy', 0.5)
+    """
+    name, _, weight = spec.partition(":")
+    if not weight:
+        return name.strip(), 1.0
+    try:
+        return name.strip(), float(weight)
+    except ValueError:
+        raise ValueError(f"reward spec {spec!r}: the weight after ':' must be a number, e.g. accuracy:0.5") from None
+
+
+def get_reward(name: str, config=None):
+    """Build the reward registered as `name`; an unknown name gets a did-you-mean."""
+    load_all()
+    if name not in REWARDS:
+        close = difflib.get_close_matches(name, REWARDS, n=3)
+        hint = f" Did you mean: {', '.join(close)}?" if close else ""
+        raise KeyError(f"Unknown reward '{name}'.{hint} Known rewards: {', '.join(sorted(REWARDS))}")
+    entry = REWARDS[name]
+    reward = entry.factory(config) if _is_factory(entry.factory) else entry.factory
+    return reward
+
+
+def _is_factory(obj) -> bool:
+    return getattr(obj, "_reward_factory", False)
+
+
+def factory(fn):
+    """Mark a function as a factory `fn(config) -> reward` rather than a reward itself."""
+    fn._reward_factory = True
+    return fn
+
+
+def build_rewards(specs: list[str], config=None) -> tuple[list[Callable], list[float]]:
+    """Rewards and weights from NAME[:WEIGHT] specs."""
+    if not specs:
+        raise ValueError("rewards is empty: give at least one, e.g. --rewards self_certainty")
+    funcs, weights = [], []
+    for spec in specs:
+        name, weight = parse_reward_spec(spec)
+        funcs.append(get_reward(name, config))
+        weights.append(weight)
+    return funcs, weights

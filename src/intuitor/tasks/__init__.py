@@ -1,0 +1,23 @@
+"""Tasks: one file per data set or benchmark, each a `Task` registered by name.
+
+A task loads its rows (local path or hub id), builds the prompt, extracts the answer from a response and scores
+it. The same object serves evaluation and the training rewards (the accuracy reward reuses `Task.score`).
+Adding a benchmark is one new file in this folder that defines a `Task` subclass decorated with `@register_task`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+from intuitor.tasks.base import TASKS, Task, get_task, register_task
+
+__all__ = ["TASKS", "Task", "get_task", "register_task", "load_all"]
+
+
+def load_all() -> dict[str, type[Task]]:
+    """Import every module of this package so that each registers its task."""
+    for info in pkgutil.iter_modules(__path__):
+        if info.name != "base":
+            importlib.import_module(f"{__name__}.{info.name}")
+    return TASKS

@@ -1,0 +1,154 @@
+"""IntuitorConfig: TRL's GRPOConfig plus the few options INTUITOR adds, each documented once, here.
+
+Defaults follow the paper (Zhao et al. 2025, Sec. 4 / App. B) where the paper sets them: G=7 samples per prompt,
+lr 3e-6, beta (KL to the initial model) 0.005, temperature 0.9, completions up to 3,072 tokens, cosine schedule with
+10% warm-up. Everything else is GRPOConfig's own (see TRL's docs); YAML recipes set these fields by name and CLI
+flags override them.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from trl import GRPOConfig
+
+ANNOTATORS = ("online", "offline")
+GUARD_ACTIONS = ("off", "warn", "stop")
+
+
+@dataclass
+class IntuitorConfig(GRPOConfig):
+    # --- INTUITOR ----------------------------------------------------------------------------------------------
+    rewards: list[str] = field(
+        default_factory=lambda: ["self_certainty"],
+        metadata={
+            "help": "Rewards as NAME[:WEIGHT] from the registry (`intuitor rewards` lists them), e.g. "
+            "`self_certainty accuracy:0` (weight 0 = logged for monitoring only, as the paper does with accuracy). "
+            "Ignored when reward_funcs are passed to the trainer directly."
+        },
+    )
+    annotator: str = field(
+        default="online",
+        metadata={
+            "help": "Who scores self-certainty: `online` (the current policy, the paper's method: scores come from "
+            "the very weights that generated the rollouts) or `offline` (a frozen model: the paper's Figure 7 "
+            "comparison, which the policy learns to exploit)."
+        },
+    )
+    annotator_model: str | None = field(
+        default=None,
+        metadata={"help": "Offline annotator: a model path or hub id. Default: a frozen copy of the initial policy."},
+    )
+    self_certainty_temperature: float = field(
+        default=1.0,
+        metadata={
+            "help": "Temperature applied to the logits before self-certainty. 1.0 scores the model's own "
+            "distribution p(.|q,o<i) as in the paper's definition; set it to `temperature` to score the sampling "
+            "distribution instead."
+        },
+    )
+    shifted_self_certainty: bool = field(
+        default=False,
+        metadata={
+            "help": "Compatibility only: reproduce the authors' off-by-one alignment (skips the first response "
+            "position, scores the one after the last token). Forces a separate scoring pass."
+        },
+    )
+    answer_extractor: str | None = field(
+        default=None,
+        metadata={
+            "help": "Task whose answer extractor the label-free rewards and metrics use (plurality vote, group "
+            "agreement). Default: the training task."
+        },
+    )
+    advantage_std_floor: float | None = field(
+        default=None,
+        metadata={
+            "help": "Floor on each group's reward std when z-scoring (guards against amplified noise once a "
+            "group's samples are nearly alike). Needs scale_rewards='none' (set automatically)."
+        },
+    )
+    # --- Collapse guard ---------------------------------------------------------------------------------------
+    guard: str = field(
+        default="off",
+        metadata={"help": "Collapse guard action: `off`, `warn` (log a warning) or `stop` (save a checkpoint, stop)."},
+    )
+    guard_window: int = field(
+        default=10, metadata={"help": "Trailing window (logging steps) that spikes and drops are measured against."}
+    )
+    guard_warmup: int = field(default=5, metadata={"help": "Logging steps before the guard starts judging."})
+    guard_patience: int = field(
+        default=2, metadata={"help": "Consecutive logging steps a condition must hold before the guard acts."}
+    )
+    guard_self_certainty_drop: float | None = field(
+        default=0.10,
+        metadata={
+            "help": "Label-free: act when the mean self-certainty falls this fraction below its running peak "
+            "(None disables)."
+        },
+    )
+    guard_agreement_drop: float | None = field(
+        default=0.15,
+        metadata={
+            "help": "Label-free: act when group answer agreement (share matching the plurality) falls this much "
+            "(absolute) below its running peak (None disables)."
+        },
+    )
+    guard_length_spike: float | None = field(
+        default=2.0, metadata={"help": "Act when mean completion length exceeds this multiple of the trailing mean."}
+    )
+    guard_repetition_spike: float | None = field(
+        default=0.25,
+        metadata={"help": "Act when the repeated-n-gram share rises this much (absolute) over the trailing mean."},
+    )
+    guard_entropy_collapse: float | None = field(
+        default=0.25,
+        metadata={"help": "Act when token entropy falls below this fraction of the trailing mean."},
+    )
+    guard_kl_spike: float | None = field(
+        default=5.0, metadata={"help": "Act when KL to the reference exceeds this multiple of the trailing mean."}
+    )
+
+    # --- Paper defaults for fields GRPOConfig already has ------------------------------------------------------
+    learning_rate: float = field(default=3e-6, metadata={"help": "Paper: 3e-6 (MATH), 1e-6 (INTUITOR-Code)."})
+    beta: float = field(default=0.005, metadata={"help": "KL coefficient to the initial model. Paper: 0.005."})
+    temperature: float = field(default=0.9, metadata={"help": "Sampling temperature. Paper: 0.9."})
+    num_generations: int | None = field(default=7, metadata={"help": "Samples per prompt (G). Paper: 7."})
+    max_completion_length: int | None = field(default=3072, metadata={"help": "Paper: 3,072 tokens."})
+    lr_scheduler_type: str = field(default="cosine", metadata={"help": "Paper: cosine."})
+    warmup_ratio: float = field(default=0.1, metadata={"help": "Paper: 10% warm-up."})
+
+    def __post_init__(self):
+        if self.annotator not in ANNOTATORS:
+            raise ValueError(f"annotator={self.annotator!r}: choose one of {', '.join(ANNOTATORS)}")
+        if self.annotator_model and self.annotator != "offline":
+            raise ValueError("annotator_model is set but annotator is 'online': set annotator: offline to use it")
+        if self.guard not in GUARD_ACTIONS:
+            raise ValueError(f"guard={self.guard!r}: choose one of {', '.join(GUARD_ACTIONS)}")
+        if self.self_certainty_temperature <= 0:
+            raise ValueError("self_certainty_temperature must be > 0")
+        if self.num_generations is not None and self.num_generations < 2:
+            raise ValueError(
+                f"num_generations={self.num_generations}: group-normalised rewards need at least 2 samples per "
+                "prompt; set num_generations >= 2"
+            )
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        batch = self.per_device_train_batch_size * world * self.gradient_accumulation_steps
+        if (
+            self.num_generations
+            and self.generation_batch_size is None
+            and self.steps_per_generation is None
+            and batch % self.num_generations
+        ):
+            raise ValueError(
+                f"num_generations={self.num_generations} does not divide the batch of completions per update "
+                f"(per_device_train_batch_size={self.per_device_train_batch_size} x {world} process(es) x "
+                f"gradient_accumulation_steps={self.gradient_accumulation_steps} = {batch}): every prompt's group "
+                "must fit in one batch; change per_device_train_batch_size or num_generations"
+            )
+        if self.advantage_std_floor is not None:
+            if self.advantage_std_floor <= 0:
+                raise ValueError("advantage_std_floor must be > 0 (or unset)")
+            self.scale_rewards = "none"  # the floor-normalised reward is already z-scored
+        super().__post_init__()

@@ -1,0 +1,166 @@
+"""Self-certainty against a float64 reference: random logits, real forward passes, padding, alignment, dtypes."""
+
+import math
+
+import pytest
+import torch
+
+from intuitor.certainty import (
+    record_generation,
+    response_self_certainty,
+    response_statistics,
+    token_entropy,
+    token_self_certainty,
+    token_statistics,
+)
+
+
+def reference_sc(logits: torch.Tensor) -> torch.Tensor:
+    z = logits.double()
+    return torch.logsumexp(z, -1) - z.mean(-1) - math.log(z.size(-1))
+
+
+def reference_entropy(logits: torch.Tensor) -> torch.Tensor:
+    logp = torch.log_softmax(logits.double(), -1)
+    return -(logp.exp() * logp).sum(-1)
+
+
+def test_uniform_logits_have_zero_self_certainty_and_max_entropy():
+    sc, ent = token_statistics(torch.full((3, 5, 11), 2.5))
+    assert torch.allclose(sc, torch.zeros(3, 5), atol=1e-6)
+    assert torch.allclose(ent, torch.full((3, 5), math.log(11)), atol=1e-5)
+
+
+def test_hand_computed_two_token_distribution():
+    # p = (1/4, 3/4): KL(U||p) = 1/2 [log(0.5/0.25) + log(0.5/0.75)]
+    z = torch.tensor([0.0, math.log(3.0)])
+    expected = 0.5 * (math.log(2.0) + math.log(2.0 / 3.0))
+    assert token_self_certainty(z).item() == pytest.approx(expected, abs=1e-6)
+    assert token_entropy(z).item() == pytest.approx(-(0.25 * math.log(0.25) + 0.75 * math.log(0.75)), abs=1e-6)
+
+
+@pytest.mark.parametrize("vocab", [7, 1000, 50_000])
+def test_float32_random_logits_match_float64(vocab):
+    torch.manual_seed(vocab)
+    logits = torch.randn(2, 9, vocab) * 4
+    sc, ent = token_statistics(logits)
+    assert sc.dtype == torch.float32 and sc.shape == (2, 9)
+    assert (sc.double() - reference_sc(logits)).abs().max() < 1e-5
+    assert (ent.double() - reference_entropy(logits)).abs().max() < 1e-4
+
+
+def test_bf16_logits_are_accumulated_in_float32():
+    torch.manual_seed(0)
+    logits = (torch.randn(4, 8, 32_000) * 3).bfloat16()
+    sc = token_self_certainty(logits)
+    assert sc.dtype == torch.float32
+    ref = reference_sc(logits)  # the same bf16 values, reduced in float64
+    assert (sc.double() - ref).abs().max() < 1e-4
+    naive_bf16 = torch.logsumexp(logits, -1) - logits.mean(-1) - math.log(32_000)  # the authors' reduction
+    assert (naive_bf16.double() - ref).abs().max() > (sc.double() - ref).abs().max()
+
+
+def test_chunking_does_not_change_results_and_temperature_scales():
+    torch.manual_seed(1)
+    logits = torch.randn(5, 13, 301)
+    whole, _ = token_statistics(logits, chunk_elements=1 << 30)
+    chunked, _ = token_statistics(logits, chunk_elements=301 * 3)  # 3 positions per chunk
+    assert torch.equal(whole, chunked)
+    assert torch.allclose(token_self_certainty(logits, temperature=2.0).double(), reference_sc(logits / 2.0), atol=1e-5)
+    with pytest.raises(ValueError, match="temperature"):
+        token_self_certainty(logits, temperature=0.0)
+
+
+# --- response-level, on a real forward pass -------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def tiny(tiny_model_dir):
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32).eval()
+    with torch.no_grad():  # a random init gives near-uniform logits; sharpen them so errors would show
+        model.get_output_embeddings().weight.mul_(20)
+    return model
+
+
+def reference_response_sc(model, prompt, completion, shifted=False):
+    """One unpadded sequence at a time, full logits, float64 reduction: the definition, literally."""
+    if not completion:
+        return 0.0
+    ids = torch.tensor([prompt + completion])
+    with torch.no_grad():
+        logits = model(ids).logits[0].double()  # (T, V)
+    start = len(prompt) if shifted else len(prompt) - 1
+    return reference_sc(logits[start : start + len(completion)]).mean().item()
+
+
+PROMPTS = [[5, 6, 7, 8, 9], [10, 11], [12, 13, 14, 15, 16, 17, 18, 19], [20, 21, 22]]
+COMPLETIONS = [[30, 31, 32], [40], [50, 51, 52, 53, 54, 55, 56], [60, 61]]
+
+
+@pytest.mark.parametrize("padding_side", ["left", "right"])
+def test_response_sc_matches_reference_with_padding(tiny, padding_side):
+    got = response_self_certainty(tiny, PROMPTS, COMPLETIONS, batch_size=4, padding_side=padding_side)
+    ref = [reference_response_sc(tiny, p, c) for p, c in zip(PROMPTS, COMPLETIONS)]
+    assert got.dtype == torch.float32
+    assert torch.allclose(got.double(), torch.tensor(ref, dtype=torch.float64), atol=1e-5)
+    assert got.std() > 0.01  # the check above is not vacuous: scores differ between sequences
+
+
+def test_response_sc_is_independent_of_batching(tiny):
+    one = response_self_certainty(tiny, PROMPTS, COMPLETIONS, batch_size=1)
+    many = response_self_certainty(tiny, PROMPTS, COMPLETIONS, batch_size=3, padding_side="left")
+    assert torch.allclose(one, many, atol=1e-5)
+
+
+def test_alignment_is_the_papers_and_shifted_is_the_authors(tiny):
+    paper = response_self_certainty(tiny, PROMPTS, COMPLETIONS)
+    shifted = response_self_certainty(tiny, PROMPTS, COMPLETIONS, shifted=True)
+    ref_shifted = [reference_response_sc(tiny, p, c, shifted=True) for p, c in zip(PROMPTS, COMPLETIONS)]
+    assert torch.allclose(shifted.double(), torch.tensor(ref_shifted, dtype=torch.float64), atol=1e-5)
+    assert not torch.allclose(paper, shifted, atol=1e-3)
+    # The single completion token [40] is predicted by the logits at the prompt's last position.
+    with torch.no_grad():
+        last = tiny(torch.tensor([PROMPTS[1]])).logits[0, -1]
+    assert paper[1].item() == pytest.approx(reference_sc(last).item(), abs=1e-5)
+
+
+def test_empty_completion_scores_zero_never_nan(tiny):
+    got = response_statistics(tiny, [[5, 6], [7, 8, 9]], [[], [11, 12]])
+    assert got.self_certainty[0].item() == 0.0 and got.entropy[0].item() == 0.0
+    assert not torch.isnan(got.self_certainty).any()
+    assert got.self_certainty[1].item() == pytest.approx(reference_response_sc(tiny, [7, 8, 9], [11, 12]), abs=1e-5)
+
+
+def test_bf16_model_accumulates_in_float32(tiny):
+    model = tiny.to(torch.bfloat16)
+    try:
+        got = response_self_certainty(model, PROMPTS, COMPLETIONS, padding_side="left")
+        assert got.dtype == torch.float32
+        ref = [reference_response_sc(model, p, c) for p, c in zip(PROMPTS, COMPLETIONS)]  # float64 of bf16 logits
+        assert torch.allclose(got.double(), torch.tensor(ref, dtype=torch.float64), atol=2e-2)
+    finally:
+        tiny.to(torch.float32)
+
+
+def test_generation_recorder_matches_a_separate_forward_pass(tiny, tiny_model_dir):
+    """The online reward read from `generate`'s own logits equals a full forward pass on the same weights."""
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    prompts = [[5, 6, 7, 8], [9, 10]]
+    width = max(map(len, prompts))
+    input_ids = torch.tensor([[tok.pad_token_id] * (width - len(p)) + p for p in prompts])
+    mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])
+    torch.manual_seed(3)
+    with record_generation(tiny) as rec, torch.no_grad():
+        out = tiny.generate(input_ids=input_ids, attention_mask=mask, do_sample=True, max_new_tokens=12,
+                            temperature=1.0, top_k=0, pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
+    completions = []
+    for row in out[:, width:].tolist():
+        completions.append(row[: row.index(tok.eos_token_id) + 1] if tok.eos_token_id in row else row)
+    recorded = rec.statistics([len(c) for c in completions])
+    separate = response_statistics(tiny, prompts, completions)
+    assert torch.allclose(recorded.self_certainty, separate.self_certainty, atol=1e-4)
+    assert torch.allclose(recorded.entropy, separate.entropy, atol=1e-4)
