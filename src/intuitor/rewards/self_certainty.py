@@ -44,7 +44,7 @@ class PolicyStatisticReward:
         tok = self.tokenizer
         if prompts and isinstance(prompts[0], list):  # conversational: render like TRL does
             out = [tok.apply_chat_template(p, add_generation_prompt=True, tokenize=True) for p in prompts]
-            return [o["input_ids"] if isinstance(o, dict) else list(o) for o in out]
+            return [list(o["input_ids"]) if hasattr(o, "keys") else list(o) for o in out]
         return [tok(p, add_special_tokens=False)["input_ids"] for p in prompts]
 
     def __call__(self, prompts, completions, completion_ids, **kwargs) -> list[float]:
