@@ -43,6 +43,19 @@ def train(
         _fail(exc)
 
 
+@app.command()
+def validate(recipes: list[Path] = typer.Argument(..., help="YAML recipes to check.")):
+    """Check recipes without training: every field known and valid (hardware fields relaxed without a GPU)."""
+    from intuitor.training.run import validate_recipe
+
+    for path in recipes:
+        try:
+            run_args, config = validate_recipe(str(path))
+        except (ValueError, FileNotFoundError) as exc:
+            _fail(exc)
+        typer.echo(f"ok  {path}  model={run_args.model_name_or_path} task={run_args.task} rewards={config.rewards}")
+
+
 @app.command("tiny-model")
 def tiny_model(out_dir: Path = typer.Argument(..., help="Folder to write the model and tokenizer to.")):
     """Build a tiny Qwen2 model and tokenizer locally (no hub): loads with from_pretrained."""
@@ -83,15 +96,12 @@ def tasks():
 
 def _register_optional() -> None:
     """Commands implemented in their own packages."""
-    from intuitor.analysis.cli import analyze_command, curves_command, report_command, select_command
+    from intuitor.analysis.cli import register as register_analysis
     from intuitor.demo.cli import demo_command
     from intuitor.evaluation.cli import eval_command
 
     app.command("eval")(eval_command)
-    app.command("analyze")(analyze_command)
-    app.command("curves")(curves_command)
-    app.command("select")(select_command)
-    app.command("report")(report_command)
+    register_analysis(app)  # analyze, curves, select, report
     app.command("demo")(demo_command)
 
 

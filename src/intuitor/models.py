@@ -70,6 +70,13 @@ def load_model_and_tokenizer(name: str, dtype: str | torch.dtype | None = None, 
     if isinstance(dtype, str) and dtype != "auto":
         dtype = getattr(torch, dtype)
     model = AutoModelForCausalLM.from_pretrained(where, dtype=dtype or torch.float32, **kw)
+    if "gguf_file" in kw:
+        # transformers dequantises GGUF tensors on load, yet still flags the model as quantized, which blocks
+        # training and saving. The weights are ordinary dense tensors: drop the flag.
+        model.is_quantized = False
+        model.hf_quantizer = None
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
     if device:
         model.to(device)
     return model, load_tokenizer(name)

@@ -55,6 +55,86 @@ def read_jsonl(path: str | Path) -> list[dict]:
     return rows
 
 
+def read_records(path: str | Path, limit: int | None = None) -> list[tuple[str, dict]]:
+    """(where, record) pairs of a local data file, `where` being "file:line" (or "file#index") for error messages.
+
+    Reads JSON lines (.jsonl, optionally .gz), a JSON array (.json), or every *.jsonl / *.jsonl.gz of a folder
+    (sorted by name). Stops after `limit` records. A malformed line raises ValueError with file and line.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"data file not found: {path}")
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.name.endswith((".jsonl", ".jsonl.gz")))
+        if not files:
+            raise FileNotFoundError(f"no .jsonl files in folder {path}")
+        out: list[tuple[str, dict]] = []
+        for f in files:
+            out += read_records(f, None if limit is None else limit - len(out))
+            if limit is not None and len(out) >= limit:
+                break
+        return out
+    if path.suffix == ".json":
+        with open(path, encoding="utf-8") as f:
+            try:
+                data = json.load(f)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{path}:{e.lineno}: malformed JSON ({e.msg})") from None
+        if not isinstance(data, list):
+            raise ValueError(f"{path}: expected a JSON array of records, found {type(data).__name__}")
+        return [(f"{path}#{i}", r) for i, r in enumerate(data[:limit] if limit is not None else data)]
+    opener = gzip.open if path.suffix == ".gz" else open
+    out = []
+    with opener(path, "rt", encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if limit is not None and len(out) >= limit:
+                break
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{path}:{lineno}: malformed JSON row ({e.msg})") from None
+            if not isinstance(record, dict):
+                raise ValueError(f"{path}:{lineno}: expected a JSON object, found {type(record).__name__}")
+            out.append((f"{path}:{lineno}", record))
+    return out
+
+
+def load_records(
+    task: "Task", limit: int | None = None, *, split: str = "test", hub_name: str | None = None, **hub_kwargs
+) -> list[tuple[str, dict]]:
+    """(where, record) pairs of `task`'s raw data: its local file, or its hub data set when it has no local file.
+
+    An explicit `task.path` must exist. A file expected under `task.data_dir` that is missing falls back to
+    `datasets.load_dataset(task.hub_id, hub_name, split=split, **hub_kwargs)` when the task has a hub id; when
+    that fails too (offline), or without a hub id, the error names the path and the --data-dir to pass.
+    """
+    path = task.resolve_path()
+    if path is not None and path.exists():
+        return read_records(path, limit)
+    hint = (
+        f"pass --data-dir with the folder that holds {task.default_path} (e.g. --data-dir ../shared/data)"
+        if task.default_path
+        else "pass the data file's path"
+    )
+    if task.path or not task.hub_id:
+        where = path if path is not None else "(no path: no --data-dir given)"
+        raise FileNotFoundError(f"{task.name}: data file not found: {where}; {hint}")
+    try:
+        from datasets import load_dataset
+
+        data = load_dataset(task.hub_id, hub_name, split=split, **hub_kwargs)
+    except Exception as e:  # offline, unknown id, no network: say what to pass instead
+        local = f"no local file at {path}, and " if path is not None else ""
+        raise FileNotFoundError(
+            f"{task.name}: {local}the hub data set {task.hub_id} could not be loaded ({type(e).__name__}: {e}); {hint}"
+        ) from e
+    if limit is not None:
+        data = data.select(range(min(limit, len(data))))
+    return [(f"{task.hub_id}[{split}]#{i}", dict(r)) for i, r in enumerate(data)]
+
+
 def require_fields(row: dict, fields: tuple[str, ...], where: str) -> None:
     missing = [f for f in fields if f not in row]
     if missing:

@@ -84,6 +84,15 @@ def parse_config(config_path: str | None, overrides: list[str]):
     return run_args, config
 
 
+def validate_recipe(config_path: str):
+    """Parse a recipe and check every field, on any machine: hardware-only fields (bf16, fp16) are checked where
+    the recipe runs, so here they are relaxed when no GPU is present."""
+    import torch
+
+    relax = [] if torch.cuda.is_available() else ["--bf16", "false", "--fp16", "false", "--use_cpu", "true"]
+    return parse_config(config_path, relax)
+
+
 def load_train_dataset(run_args: RunArguments):
     from datasets import Dataset
 
@@ -102,14 +111,28 @@ def load_train_dataset(run_args: RunArguments):
 
 
 def resolve_model(name: str) -> str:
-    """`tiny-qwen2` is built once into the user's cache; other names pass through."""
-    if name != "tiny-qwen2":
-        return name
-    from intuitor.models import build_tiny_model
+    """A folder TRL can load by path (it reloads the reference model from `config._name_or_path`).
 
-    out = Path.home() / ".cache" / "intuitor" / "tiny-qwen2"
+    `tiny-qwen2` is built once into the user's cache; a GGUF file (or `smollm2-gguf`) is dequantised once into a
+    cached transformers folder, as `intuitor convert-gguf` does; other names pass through.
+    """
+    from intuitor.models import build_tiny_model, check_model_path, convert_gguf, resolve_model_path
+
+    cache = Path.home() / ".cache" / "intuitor"
+    if name == "tiny-qwen2":
+        out = cache / "tiny-qwen2"
+        if not (out / "config.json").exists():
+            build_tiny_model(out)
+        return str(out)
+    path = resolve_model_path(name)
+    if not path.endswith(".gguf"):
+        return path
+    check_model_path(path)
+    gguf = Path(path).resolve()
+    stat = gguf.stat()
+    out = cache / "gguf" / f"{gguf.stem}-{stat.st_size}-{int(stat.st_mtime)}"
     if not (out / "config.json").exists():
-        build_tiny_model(out)
+        convert_gguf(str(gguf), str(out))
     return str(out)
 
 
@@ -126,9 +149,9 @@ def run_training(config_path: str | None, overrides: list[str], resume: bool = F
     run_args, config = parse_config(config_path, overrides)
     if config.answer_extractor is None:
         config.answer_extractor = run_args.task
-    model_name = resolve_model(run_args.model_name_or_path)
-    check_model_path(model_name)  # before loading data or weights
+    check_model_path(run_args.model_name_or_path)  # before loading data or weights
     dataset = load_train_dataset(run_args)
+    model_name = resolve_model(run_args.model_name_or_path)
     model, tokenizer = load_model_and_tokenizer(model_name, dtype=run_args.model_dtype)
     trainer = IntuitorTrainer(model=model, args=config, train_dataset=dataset, processing_class=tokenizer)
     checkpoint = latest_checkpoint(config.output_dir) if resume else None

@@ -1,0 +1,263 @@
+"""The analysis commands: `intuitor analyze | curves | select | report`.
+
+Plain functions with typer annotations; the top-level CLI registers them (`register(app)`), and this module's own
+`app` runs them standalone (`python -m intuitor.analysis.cli --help`). Each prints a rich table and, with
+`--json FILE`, writes the same numbers as JSON. Importing this module imports neither torch nor matplotlib.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+JsonOpt = Annotated[Path | None, typer.Option("--json", help="Also write the printed numbers to this JSON file.")]
+
+
+def _console():
+    from rich.console import Console
+
+    return Console()
+
+
+def _fail(message: str) -> typer.Exit:
+    _console().print(f"[bold red]Error:[/] {message}", highlight=False)
+    return typer.Exit(1)
+
+
+def _f(v, digits: int = 3) -> str:
+    import math
+
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "n/a"
+    return f"{v:.{digits}g}" if isinstance(v, float) else str(v)
+
+
+def analyze(
+    samples: Annotated[
+        list[Path],
+        typer.Argument(help="samples.jsonl files written by `intuitor eval` (or their folders), one per model."),
+    ],
+    out_dir: Annotated[
+        Path | None, typer.Option("--out-dir", "-o", help="Where the PNGs go (default: FIRST_FILE_FOLDER/analysis).")
+    ] = None,
+    json_file: JsonOpt = None,
+    answer_types: Annotated[
+        bool | None,
+        typer.Option(
+            "--answer-types/--no-answer-types",
+            help="Classify answer types for every task / none (default: code tasks only).",
+        ),
+    ] = None,
+    min_reasoning_words: Annotated[
+        int, typer.Option(help="Words of prose before the first code block that count as reasoning.")
+    ] = 10,
+    bins: Annotated[int, typer.Option(help="Histogram bins.")] = 30,
+) -> dict:
+    """Calibration of self-certainty: Mann-Whitney U, effect size r and AUROC of correct vs incorrect responses,
+    histograms per model side by side (calibration.png), and answer types of code tasks (answer_types.png).
+    --json writes {model: {p_value, effect_size_r, auroc, u_statistic, n_correct, n_incorrect, z, by_task, ...}}."""
+    from rich.table import Table
+
+    from intuitor.analysis import save_figure, write_json
+    from intuitor.analysis.answer_types import ANSWER_TYPES, answer_types_figure
+    from intuitor.analysis.calibration import analyze_models, calibration_figure, load_models
+
+    try:
+        loaded = load_models(samples)
+        results = analyze_models(loaded, answer_types=answer_types, min_reasoning_words=min_reasoning_words)
+        models = {label: rows for label, (_, rows) in loaded.items()}
+    except (FileNotFoundError, ValueError) as e:
+        raise _fail(str(e)) from None
+    out_dir = out_dir or (samples[0] if samples[0].is_dir() else samples[0].parent) / "analysis"
+    fig = calibration_figure(models, bins, stats=results)
+    figures = {"calibration": str(save_figure(fig, out_dir / "calibration.png"))}
+    types = {f"{m} / {t}": c for m, r in results.items() for t, c in r.get("answer_types", {}).items()}
+    if types:
+        figures["answer_types"] = str(save_figure(answer_types_figure(types), out_dir / "answer_types.png"))
+
+    table = Table(title="Self-certainty: correct vs incorrect (Mann-Whitney U)")
+    for col in ("model", "task", "correct", "incorrect", "U", "AUROC", "r", "p", "SC correct", "SC incorrect"):
+        table.add_column(col, justify="left" if col in ("model", "task") else "right")
+    for label, r in results.items():
+        if len(r["by_task"]) == 1:
+            groups = [(next(iter(r["by_task"])) or "all", r)]
+        else:
+            groups = [("all", r), *r["by_task"].items()]
+        for task, s in groups:
+            table.add_row(
+                label,
+                task,
+                str(s["n_correct"]),
+                str(s["n_incorrect"]),
+                _f(s["u_statistic"], 6),
+                _f(s["auroc"]),
+                _f(s["effect_size_r"]),
+                _f(s["p_value"]),
+                _f(s["mean_self_certainty_correct"], 4),
+                _f(s["mean_self_certainty_incorrect"], 4),
+            )
+    console = _console()
+    console.print(table)
+    if types:
+        t2 = Table(title="Answer types")
+        t2.add_column("model / task")
+        for t in ANSWER_TYPES:
+            t2.add_column(t.replace("_", " "), justify="right")
+        for key, c in types.items():
+            t2.add_row(key, *(f"{c['fractions'][t]:.1%} ({c['counts'][t]})" for t in ANSWER_TYPES))
+        console.print(t2)
+    for name, path in figures.items():
+        console.print(f"{name}: {path}", highlight=False)
+    if json_file:
+        write_json(results, json_file)
+    return results
+
+
+def curves(
+    run_dirs: Annotated[list[Path], typer.Argument(help="Training run folders (each with metrics.jsonl), overlaid.")],
+    out_dir: Annotated[
+        Path | None, typer.Option("--out-dir", "-o", help="Where the PNGs go (default: FIRST_RUN/plots).")
+    ] = None,
+    json_file: JsonOpt = None,
+    smoothing: Annotated[float, typer.Option(help="Exponential moving average factor in [0, 1); 0 = raw.")] = 0.0,
+) -> dict:
+    """Training curves from metrics.jsonl (rewards, label accuracy, self-certainty, length, entropy, KL...): one PNG
+    per metric family plus a grid (curves.png), several runs overlaid."""
+    from rich.table import Table
+
+    from intuitor.analysis import write_json
+    from intuitor.analysis.curves import load_runs, plot_curves, summarize_metrics
+
+    try:
+        runs = load_runs(run_dirs)
+        out_dir = out_dir or (run_dirs[0] if run_dirs[0].is_dir() else run_dirs[0].parent) / "plots"
+        written = plot_curves(runs, out_dir, smoothing=smoothing)
+    except (FileNotFoundError, ValueError) as e:
+        raise _fail(str(e)) from None
+    summaries = {label: summarize_metrics(rows) for label, rows in runs.items()}
+    table = Table(title="Training metrics")
+    for col in ("run", "metric", "points", "first", "last", "min", "max"):
+        table.add_column(col, justify="left" if col in ("run", "metric") else "right")
+    for label, s in summaries.items():
+        for key, m in s["metrics"].items():
+            table.add_row(label, key, str(m["n"]), *(_f(m[k], 4) for k in ("first", "last", "min", "max")))
+    console = _console()
+    console.print(table)
+    if not written:
+        console.print("[yellow]No plottable metric found.[/]")
+    for name, path in written.items():
+        console.print(f"{name}: {path}", highlight=False)
+    payload = {"runs": summaries, "figures": {k: str(v) for k, v in written.items()}}
+    if json_file:
+        write_json(payload, json_file)
+    return payload
+
+
+class SelectMethod(str, Enum):
+    self_certainty = "self_certainty"
+    borda = "borda"
+    majority = "majority"
+
+
+def select(
+    samples: Annotated[
+        Path, typer.Argument(help="samples.jsonl from `intuitor eval` with K samples per item (or its folder).")
+    ],
+    method: Annotated[
+        list[SelectMethod] | None,
+        typer.Option("--method", "-m", help="Selection method(s); repeat for several (default: all)."),
+    ] = None,
+    power: Annotated[
+        float,
+        typer.Option("--power", "-p", help="Borda exponent p: rank r of N gives (N-r+1)^p votes; 0 = majority vote."),
+    ] = 1.0,
+    json_file: JsonOpt = None,
+) -> dict:
+    """Best-of-N: pick one answer per item by self-certainty, Borda voting or majority vote; compare with pass@1 and
+    oracle pass@K."""
+    from rich.table import Table
+
+    from intuitor.analysis import read_jsonl, write_json
+    from intuitor.analysis.select import METHODS, selection_accuracy
+
+    methods = [m.value if isinstance(m, Enum) else str(m) for m in (method or METHODS)]
+    try:
+        path = samples / "samples.jsonl" if samples.is_dir() else samples
+        result = selection_accuracy(read_jsonl(path), methods, power)
+    except (FileNotFoundError, ValueError) as e:
+        raise _fail(str(e)) from None
+    tasks = sorted(result["pass@1"]["by_task"])
+    table = Table(
+        title=f"Best-of-N selection ({result['k']['max']} samples per item"
+        + (f", min {result['k']['min']}" if result["k"]["min"] != result["k"]["max"] else "")
+        + ")"
+    )
+    table.add_column("method")
+    table.add_column("accuracy", justify="right")
+    if len(tasks) > 1:
+        for t in tasks:
+            table.add_column(t, justify="right")
+    table.add_column("items", justify="right")
+    for name in [*methods, "pass@1", "pass@k"]:
+        r = result[name]
+        label = f"borda (p={power:g})" if name == "borda" else ("oracle pass@k" if name == "pass@k" else name)
+        per_task = [_f(r["by_task"][t]["accuracy"], 4) for t in tasks] if len(tasks) > 1 else []
+        table.add_row(label, _f(r["accuracy"], 4), *per_task, str(r["n_items"]))
+    _console().print(table)
+    if json_file:
+        write_json(result, json_file)
+    return result
+
+
+def report(
+    run_dir: Annotated[
+        Path, typer.Argument(help="Training run folder (config, metrics.jsonl, eval/*, completions.jsonl).")
+    ],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="HTML file to write (default: RUN_DIR/report.html).")
+    ] = None,
+    n_steps: Annotated[int, typer.Option(help="Training steps / checkpoints to show sample completions from.")] = 3,
+    per_step: Annotated[int, typer.Option(help="Sample completions shown per step / checkpoint.")] = 2,
+    json_file: JsonOpt = None,
+) -> dict:
+    """One self-contained HTML page (no scripts, no network) with the run's config, curves, evaluation table,
+    calibration figure and sample completions."""
+    from intuitor.analysis import write_json
+    from intuitor.analysis.report import build_report, find_config, find_evals
+
+    try:
+        path = build_report(run_dir, output, n_steps=n_steps, per_step=per_step)
+    except (FileNotFoundError, ValueError) as e:
+        raise _fail(str(e)) from None
+    found = find_config(run_dir)
+    payload = {
+        "report": str(path),
+        "size_bytes": path.stat().st_size,
+        "config": str(found[0]) if found else None,
+        "metrics": (run_dir / "metrics.jsonl").is_file(),
+        "completions": (run_dir / "completions.jsonl").is_file(),
+        "evals": {k: str(v) for k, v in find_evals(run_dir).items()},
+    }
+    _console().print(f"report: {path} ({payload['size_bytes'] / 1024:.0f} KiB)", highlight=False)
+    if json_file:
+        write_json(payload, json_file)
+    return payload
+
+
+COMMANDS = {"analyze": analyze, "curves": curves, "select": select, "report": report}
+
+
+def register(app: typer.Typer) -> typer.Typer:
+    """Add the analysis commands to a Typer app (the top-level `intuitor` CLI)."""
+    for name, fn in COMMANDS.items():
+        app.command(name)(fn)
+    return app
+
+
+app = register(typer.Typer(help="intuitor analysis commands", no_args_is_help=True, add_completion=False))
+
+if __name__ == "__main__":
+    app()
