@@ -1,0 +1,27 @@
+"""Several processes: the same `intuitor train` under `accelerate launch`, two CPU processes over gloo."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+ACCELERATE = str(Path(sys.executable).with_name("accelerate"))
+
+
+@pytest.mark.slow
+@pytest.mark.multiprocess
+def test_two_processes_train_two_steps_and_keep_identical_weights(tmp_path):
+    cmd = [ACCELERATE, "launch", "--config_file", str(ROOT / "recipes/accelerate/cpu-2proc.yaml"),
+           str(ROOT / "tests/workers/train_rank_digest.py"), str(ROOT / "recipes/tiny-cpu.yaml"), str(tmp_path),
+           "--max_steps", "2", "--per_device_train_batch_size", "2", "--save_strategy", "no"]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
+    assert res.returncode == 0, res.stderr[-4000:]
+    digests = [(tmp_path / f"rank{r}.sha256").read_text().split() for r in (0, 1)]
+    assert digests[0] == digests[1]  # same weights, same step count on both processes
+    assert digests[0][1] == "2"
+    metrics = (tmp_path / "metrics.jsonl").read_text()
+    assert '"self_certainty/mean"' in metrics
