@@ -150,5 +150,10 @@ class IntuitorConfig(GRPOConfig):
         if self.advantage_std_floor is not None:
             if self.advantage_std_floor <= 0:
                 raise ValueError("advantage_std_floor must be > 0 (or unset)")
+            if self.multi_objective_aggregation != "sum_then_normalize":
+                raise ValueError(
+                    "advantage_std_floor: set multi_objective_aggregation: sum_then_normalize "
+                    "('normalize_then_sum' z-scores each reward per group again, undoing the floor)"
+                )
             self.scale_rewards = "none"  # the floor-normalised reward is already z-scored
         super().__post_init__()

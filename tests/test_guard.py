@@ -1,0 +1,188 @@
+"""CollapseGuard: synthetic metric streams for each condition (fires at the expected logging step, not during
+warm-up, only after `guard_patience` hits, never when disabled, not on a stable noisy stream), warn vs stop, and a
+real tiny run driven to collapse that the guard stops with a checkpoint."""
+
+import dataclasses
+import json
+import random
+from types import SimpleNamespace
+
+import pytest
+
+from intuitor.training.config import IntuitorConfig
+from intuitor.training.guard import CollapseGuard
+
+GUARD_FIELDS = {f.name: f.default for f in dataclasses.fields(IntuitorConfig) if f.name.startswith("guard")}
+CONDITION_FIELDS = ("guard_length_spike", "guard_repetition_spike", "guard_entropy_collapse", "guard_kl_spike",
+                    "guard_self_certainty_drop", "guard_agreement_drop")
+
+
+def make_args(tmp_path, only=None, **kw):
+    """IntuitorConfig's guard defaults; `only` keeps a single condition enabled."""
+    values = {**GUARD_FIELDS, "guard": "warn", "output_dir": str(tmp_path)}
+    if only is not None:
+        values.update({name: None for name in CONDITION_FIELDS if name != only})
+    values.update(kw)
+    return SimpleNamespace(**values)
+
+
+def feed(guard, args, stream, start=1):
+    """Log each dict of `stream` as one logging step; return the control object."""
+    control = SimpleNamespace(should_save=False, should_training_stop=False)
+    for step, logs in enumerate(stream, start):
+        guard.on_log(args, SimpleNamespace(global_step=step, is_world_process_zero=True), control, logs=logs)
+    return control
+
+
+def fired(guard):
+    return [(e["step"], e["condition"]) for e in guard.events]
+
+
+def series(key, values):
+    return [{key: v} for v in values]
+
+
+# Each case: the condition's field, a stream, and the step (1-based) where the guard must fire with
+# guard_warmup=5, guard_window=5, guard_patience=2 (so the 2nd consecutive hit fires).
+CASES = [
+    ("guard_length_spike", series("completions/mean_length", [100, 104, 98, 101, 99, 102, 97, 260, 300, 310]),
+     9, "length_spike"),
+    ("guard_repetition_spike", series("completions/repetition_rate", [0.02, 0.03, 0.02, 0.04, 0.03, 0.02, 0.5, 0.6]),
+     8, "repetition_spike"),
+    ("guard_entropy_collapse", series("token_entropy/mean", [1.2, 1.1, 1.25, 1.15, 1.2, 1.18, 0.2, 0.1, 0.05]),
+     8, "entropy_collapse"),
+    ("guard_entropy_collapse", series("entropy", [1.2, 1.1, 1.25, 1.15, 1.2, 1.18, 0.2, 0.1]),  # TRL's key
+     8, "entropy_collapse"),
+    ("guard_kl_spike", series("kl", [0.01, 0.012, 0.011, 0.01, 0.009, 0.011, 0.2, 0.3, 0.3]), 8, "kl_spike"),
+    # self-certainty rises (peak of the 5-step mean: 2.0), then decays; the 5-step means of steps 11-14 are 1.96,
+    # 1.88, 1.76, 1.6: below 0.9 x 2.0 = 1.8 at steps 13 and 14: fires at 14
+    ("guard_self_certainty_drop", series("self_certainty/mean", [1.0, 1.5, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0,
+                                                                 1.8, 1.6, 1.4, 1.2]), 14, "self_certainty_drop"),
+    # agreement 0.8 then 0.4: 5-step means 0.72, 0.64, 0.56 at steps 7-9; below 0.8 - 0.15 at 8 and 9: fires at 9
+    ("guard_agreement_drop", series("completions/agreement", [0.8] * 6 + [0.4] * 4), 9, "agreement_drop"),
+]
+
+
+@pytest.mark.parametrize("field, stream, step, condition", CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
+def test_each_condition_fires_at_the_expected_step(tmp_path, field, stream, step, condition):
+    args = make_args(tmp_path, only=field, guard_warmup=5, guard_window=5, guard_patience=2)
+    guard = CollapseGuard(args)
+    control = feed(guard, args, stream)
+    assert fired(guard) == [(step, condition)]
+    assert not control.should_training_stop and not control.should_save  # warn only
+    rows = [json.loads(line) for line in (tmp_path / "guard.jsonl").read_text().splitlines()]
+    assert [(r["step"], r["condition"], r["action"]) for r in rows] == [(step, condition, "warn")]
+    assert set(rows[0]) == {"step", "condition", "value", "reference", "action"}
+
+
+@pytest.mark.parametrize("field, stream, step, condition", CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
+def test_each_condition_is_disabled_by_none(tmp_path, field, stream, step, condition):
+    args = make_args(tmp_path, only=field, guard_warmup=5, guard_window=5, guard_patience=2, **{field: None})
+    guard = CollapseGuard(args)
+    feed(guard, args, stream)
+    assert guard.events == [] and not (tmp_path / "guard.jsonl").exists()
+
+
+def test_not_before_warmup_and_patience(tmp_path):
+    # the spike at steps 3-4 is inside the warm-up; the one at step 10 lasts one step only (patience 2)
+    lengths = [10, 10, 50, 60, 10, 10, 10, 10, 10, 60, 10, 10]
+    args = make_args(tmp_path, only="guard_length_spike", guard_warmup=5, guard_window=5, guard_patience=2)
+    guard = CollapseGuard(args)
+    feed(guard, args, series("completions/mean_length", lengths))
+    assert guard.events == []
+    args = make_args(tmp_path, only="guard_length_spike", guard_warmup=5, guard_window=5, guard_patience=1)
+    guard = CollapseGuard(args)
+    feed(guard, args, series("completions/mean_length", lengths))
+    assert fired(guard) == [(10, "length_spike")]
+
+
+def test_one_event_per_episode(tmp_path):
+    # entropy collapses at step 7 and stays collapsed: one event, not one per step
+    args = make_args(tmp_path, only="guard_entropy_collapse", guard_warmup=3, guard_window=3, guard_patience=1)
+    guard = CollapseGuard(args)
+    feed(guard, args, series("token_entropy/mean", [1.0] * 6 + [0.1, 0.1, 0.1]))
+    assert fired(guard) == [(7, "entropy_collapse")]
+
+
+def test_tiny_kl_and_signed_self_certainty(tmp_path):
+    # KL from 1e-6 to 1e-4 is a 100x "spike" of nothing: ignored
+    args = make_args(tmp_path, only="guard_kl_spike", guard_warmup=3, guard_window=3, guard_patience=1)
+    guard = CollapseGuard(args)
+    feed(guard, args, series("kl", [1e-6] * 5 + [1e-4] * 3))
+    assert guard.events == []
+    # a negative-valued score series: the drop is measured against |peak|
+    args = make_args(tmp_path, only="guard_self_certainty_drop", guard_warmup=2, guard_window=1, guard_patience=1)
+    guard = CollapseGuard(args)
+    feed(guard, args, series("self_certainty/mean", [-1.0, -1.0, -1.05, -1.2]))
+    assert fired(guard) == [(4, "self_certainty_drop")]  # -1.2 < -1.0 - 0.1 x 1.0; -1.05 is not
+
+
+def test_no_false_alarm_on_a_stable_noisy_stream(tmp_path):
+    rng = random.Random(0)
+    stream = [
+        {
+            "completions/mean_length": 300 * (1 + rng.uniform(-0.15, 0.15)),
+            "completions/repetition_rate": max(0.0, 0.05 + rng.uniform(-0.03, 0.03)),
+            "token_entropy/mean": 0.8 * (1 + rng.uniform(-0.15, 0.15)),
+            "kl": 0.02 * (1 + rng.uniform(-0.5, 0.5)),
+            "self_certainty/mean": 4.0 + 0.02 * step + rng.uniform(-0.2, 0.2),  # slowly rising, noisy
+            "completions/agreement": 0.6 + rng.uniform(-0.1, 0.1),
+            "entropy": 0.8,
+        }
+        for step in range(300)
+    ]
+    args = make_args(tmp_path)  # every condition on, IntuitorConfig's defaults
+    guard = CollapseGuard(args)
+    control = feed(guard, args, stream)
+    assert guard.events == [] and not control.should_training_stop
+
+
+def test_stop_sets_save_and_stop_and_other_logs_are_ignored(tmp_path):
+    args = make_args(tmp_path, guard="stop", only="guard_length_spike", guard_warmup=2, guard_window=2,
+                     guard_patience=1)
+    guard = CollapseGuard(args)
+    stream = [{"completions/mean_length": 10}, {"eval_completions/mean_length": 500}, {"train_runtime": 3.0},
+              {"completions/mean_length": 10, "loss": 0.1}, {"completions/mean_length": float("nan")},
+              {"completions/mean_length": None}]
+    control = feed(guard, args, stream)
+    assert guard.num_logs == 2 and not control.should_training_stop  # eval/summary/NaN/None steps don't count
+    control = feed(guard, args, [{"completions/mean_length": 30}], start=7)
+    assert control.should_save and control.should_training_stop
+    assert fired(guard) == [(7, "length_spike")] and guard.events[0]["action"] == "stop"
+
+
+def test_invalid_settings_say_what_to_change(tmp_path):
+    with pytest.raises(ValueError, match="warn.*stop"):
+        CollapseGuard(make_args(tmp_path, guard="off"))
+    with pytest.raises(ValueError, match="guard_window"):
+        CollapseGuard(make_args(tmp_path, guard_window=0))
+
+
+@pytest.mark.slow
+def test_real_collapse_is_stopped_with_a_checkpoint(tiny_model_dir, tmp_path):
+    """Self-certainty alone at lr 5e-2 without KL drives the tiny model to a single repeated token within ~10 steps
+    (token entropy 5.5 -> 0.2, repetition 0 -> 0.9); the guard must save and stop long before max_steps."""
+    from datasets import Dataset
+
+    from intuitor.models import load_model_and_tokenizer
+    from intuitor.training import IntuitorConfig, IntuitorTrainer
+
+    model, tok = load_model_and_tokenizer(str(tiny_model_dir))
+    ds = Dataset.from_list([{"prompt": [{"role": "user", "content": f"What is {i} + {i}?"}], "answer": str(2 * i)}
+                            for i in range(16)])
+    args = IntuitorConfig(
+        output_dir=str(tmp_path), max_steps=40, per_device_train_batch_size=4, num_generations=4,
+        max_completion_length=16, report_to="none", save_strategy="no", use_cpu=True, logging_steps=1, beta=0.0,
+        learning_rate=5e-2, lr_scheduler_type="constant", warmup_ratio=0.0, gradient_checkpointing=False, seed=0,
+        disable_tqdm=True, rewards=["self_certainty"],
+        guard="stop", guard_warmup=3, guard_window=3, guard_patience=1, guard_entropy_collapse=0.7,
+    )
+    trainer = IntuitorTrainer(model=model, args=args, train_dataset=ds, processing_class=tok)
+    guard = next(cb for cb in trainer.callback_handler.callbacks if isinstance(cb, CollapseGuard))
+    trainer.train()
+    assert guard.events, "the run did not collapse or the guard missed it"
+    stop_step = guard.events[0]["step"]
+    assert trainer.state.global_step == stop_step < 20
+    assert (tmp_path / f"checkpoint-{stop_step}" / "trainer_state.json").exists()
+    rows = [json.loads(line) for line in (tmp_path / "guard.jsonl").read_text().splitlines()]
+    assert rows[0]["step"] == stop_step and rows[0]["action"] == "stop"
