@@ -6,7 +6,6 @@ so that `intuitor --help` is instant.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Optional
 
@@ -94,18 +93,18 @@ def tasks():
         typer.echo(f"{name:14s} v{cls.version}  {doc[0] if doc else ''}")
 
 
-def _register_optional() -> None:
-    """Commands implemented in their own packages."""
+def _register_components() -> None:
+    """Commands implemented in their own packages (each keeps torch out of its import)."""
     from intuitor.analysis.cli import register as register_analysis
-    from intuitor.demo.cli import demo_command
     from intuitor.evaluation.cli import eval_command
 
     app.command("eval")(eval_command)
     register_analysis(app)  # analyze, curves, select, report
+    try:
+        from intuitor.demo.cli import demo_command
+    except ImportError:
+        return
     app.command("demo")(demo_command)
 
 
-try:
-    _register_optional()
-except ImportError as exc:  # pragma: no cover - only while a component is missing from a partial install
-    print(f"warning: some intuitor commands are unavailable ({exc})", file=sys.stderr)
+_register_components()

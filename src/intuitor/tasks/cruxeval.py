@@ -123,6 +123,7 @@ class CruxEvalO(Task):
 
     name = "cruxeval"
     version = 1
+    score_workers = 8  # sandboxed runs are independent processes; the sandbox is thread-safe
     default_path = "cruxeval/cruxeval.jsonl"
     hub_id = "cruxeval-org/cruxeval"
     timeout_s = 10.0  # sandbox start included; the functions themselves are tiny

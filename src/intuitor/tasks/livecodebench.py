@@ -203,6 +203,7 @@ class LiveCodeBench(Task):
     name = "livecodebench"
     metric = "pass@1"
     version = 1
+    score_workers = 8  # sandboxed runs are independent processes; the sandbox is thread-safe
     default_path = "livecodebench"
     hub_id = "livecodebench/code_generation_lite"
     memory_mb = 4096  # per process; the driver holds every test case (LCB itself sets no memory limit)

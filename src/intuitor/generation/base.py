@@ -1,0 +1,137 @@
+"""One interface for the evaluation backends: token ids (or texts) in, completions out.
+
+A backend (transformers `generate` in `hf.py`, vLLM in `vllm.py`) implements `Generator.generate` and nothing
+else; the harness renders prompts, scores responses and computes self-certainty itself, so that every backend is
+measured the same way (lm-evaluation-harness's `generate_until`, reduced to what INTUITOR's evaluation needs).
+
+Conventions every backend follows:
+- `generate(prompts, n, ...)` returns a flat list of `len(prompts) * n` completions, prompt-major: the n samples
+  of prompt 0, then the n samples of prompt 1, ...
+- `Completion.ids` are the generated token ids up to and including the stop token when generation stopped at one
+  (as TRL and vLLM count EOS), never padding; stop tokens are the EOS ids plus the chat template's end-of-turn
+  token (`stop_token_ids`); `Completion.text` is decoded without special tokens.
+- `temperature == 0` means greedy decoding; otherwise pure temperature sampling (top-k off, top-p as given, no
+  repetition penalty), whatever the model's own `generation_config` says, so HF and vLLM sample the same law.
+
+Prompt rendering (`render_prompt`): chat messages go through the tokenizer's chat template with
+`add_generation_prompt=True`. A tokenizer without a template falls back to plain concatenation: the message
+contents joined by blank lines, then tokenised with the tokenizer's own special tokens (e.g. BOS). The fallback is
+what base models without a template see; it is not the paper's setting (the paper evaluates Qwen2.5 with its
+template).
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import NamedTuple, Sequence, Union
+
+Prompt = Union[str, Sequence[int]]
+
+
+class Completion(NamedTuple):
+    """One generated response: its token ids (EOS included when it stopped there) and its decoded text."""
+
+    ids: list[int]
+    text: str
+
+
+class Generator:
+    """A text-generation backend. Subclasses implement `generate`; `chunk_size` says how many sequences the harness
+    should hand over per call (small for transformers, whose batches are padded; large for vLLM, which schedules
+    continuously)."""
+
+    name: str = ""
+    chunk_size: int = 8
+
+    def __init__(self, tokenizer):
+        self.tokenizer = tokenizer
+
+    def generate(
+        self,
+        prompts: Sequence[Prompt],
+        n: int = 1,
+        temperature: float = 0.0,
+        max_new_tokens: int = 512,
+        seed: int | None = None,
+        top_p: float = 1.0,
+    ) -> list[Completion]:
+        raise NotImplementedError
+
+    def prompt_ids(self, prompts: Sequence[Prompt]) -> list[list[int]]:
+        """Token ids of each prompt: lists of ints pass through, texts are tokenised without adding specials
+        (rendered chat prompts already carry them)."""
+        return [encode(self.tokenizer, p) if isinstance(p, str) else list(p) for p in prompts]
+
+
+def check_sampling(n: int, temperature: float, max_new_tokens: int, top_p: float = 1.0) -> None:
+    """Reject settings that cannot mean what the caller wants, saying what to change."""
+    if n < 1:
+        raise ValueError(f"samples={n}: need at least 1 response per prompt")
+    if temperature < 0:
+        raise ValueError(f"temperature={temperature}: must be >= 0 (0 means greedy decoding)")
+    if n > 1 and temperature == 0:
+        raise ValueError(
+            f"samples={n} with temperature=0: greedy decoding gives {n} identical responses; "
+            "set --temperature > 0 (e.g. 0.6) or --samples 1"
+        )
+    if max_new_tokens < 1:
+        raise ValueError(f"max_new_tokens={max_new_tokens}: must be >= 1")
+    if not 0 < top_p <= 1:
+        raise ValueError(f"top_p={top_p}: must be in (0, 1]")
+
+
+# End-of-turn tokens of common chat templates (ChatML, Llama 3, Phi, Gemma) and end-of-text tokens.
+END_OF_TURN = ("<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|end_of_text|>")
+
+
+def stop_token_ids(tokenizer, model=None) -> list[int]:
+    """Ids that end a response: the model's generation_config EOS id(s), the tokenizer's EOS, and the end-of-turn
+    tokens of `END_OF_TURN` that the tokenizer has as added tokens. A base model answering in a chat template
+    (Qwen2.5-3B lists only <|endoftext|> as EOS) thus stops at its <|im_end|> instead of running on.
+
+    >>> from intuitor.models import build_tiny_tokenizer
+    >>> stop_token_ids(build_tiny_tokenizer())  # <|im_end|> (EOS), <|endoftext|>
+    [2, 0]
+    """
+    ids = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    ids = [ids] if isinstance(ids, int) else list(ids or [])
+    added = tokenizer.get_added_vocab() if hasattr(tokenizer, "get_added_vocab") else {}
+    for t in [tokenizer.eos_token_id] + [added.get(tok) for tok in END_OF_TURN]:
+        if t is not None and t not in ids:
+            ids.append(int(t))
+    return ids
+
+
+def encode(tokenizer, text: str, add_special_tokens: bool = False) -> list[int]:
+    return list(tokenizer(text, add_special_tokens=add_special_tokens)["input_ids"])
+
+
+def render_prompt(tokenizer, messages) -> tuple[str, list[int]]:
+    """Rendered text and token ids of a prompt (chat messages, or a plain string taken as is).
+
+    >>> class Plain:  # a tokenizer without a chat template: contents are concatenated
+    ...     chat_template = None
+    ...     def __call__(self, text, add_special_tokens=False):
+    ...         return {"input_ids": [1] * add_special_tokens + [ord(c) for c in text]}
+    >>> render_prompt(Plain(), [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "2+2?"}])
+    ('Be brief.\\n\\n2+2?', [1, 66, 101, 32, 98, 114, 105, 101, 102, 46, 10, 10, 50, 43, 50, 63])
+    """
+    if isinstance(messages, str):
+        return messages, encode(tokenizer, messages, add_special_tokens=True)
+    if getattr(tokenizer, "chat_template", None):
+        text = tokenizer.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=True)
+        return text, encode(tokenizer, text, add_special_tokens=False)
+    text = "\n\n".join(m["content"] for m in messages)
+    return text, encode(tokenizer, text, add_special_tokens=True)
+
+
+BACKENDS = ("hf", "vllm")
+
+
+def check_backend(name: str) -> str:
+    """The backend's name, or an error with a did-you-mean."""
+    if name not in BACKENDS:
+        close = difflib.get_close_matches(name, BACKENDS, n=1, cutoff=0.5)
+        hint = f" Did you mean: {close[0]}?" if close else ""
+        raise ValueError(f"Unknown backend '{name}'.{hint} Known backends: {', '.join(BACKENDS)}")
+    return name

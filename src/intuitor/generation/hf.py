@@ -1,0 +1,100 @@
+"""The transformers backend: `model.generate`, batched with left padding, on CPU or GPU.
+
+Prompts are sorted by length before batching (less padding) and the completions put back in the caller's order.
+Each sequence is cut after its first stop token (the model's EOS ids and the chat template's end-of-turn token,
+`stop_token_ids`); what `generate` writes after it is padding. Sampling is pure temperature sampling: top-k off and no repetition penalty even when the model's
+`generation_config` sets them (Qwen2.5-Instruct does), so that this backend and vLLM draw from the same law.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+
+from intuitor.generation.base import Completion, Generator, Prompt, check_sampling, stop_token_ids
+
+
+def eos_token_ids(model, tokenizer) -> list[int]:
+    """Every id that ends a response (`intuitor.generation.base.stop_token_ids`)."""
+    return stop_token_ids(tokenizer, model)
+
+
+def trim_completion(ids: Sequence[int], eos_ids: Sequence[int]) -> list[int]:
+    """Cut a generated row after its first EOS (kept); the rest is padding.
+
+    >>> trim_completion([5, 6, 2, 0, 0], eos_ids=[2])
+    [5, 6, 2]
+    >>> trim_completion([5, 6, 7], eos_ids=[2])  # ran out of tokens: nothing to cut
+    [5, 6, 7]
+    """
+    out = []
+    for t in ids:
+        out.append(int(t))
+        if t in eos_ids:
+            break
+    return out
+
+
+class HFGenerator(Generator):
+    """Generate with a loaded transformers model. `batch_size` counts sequences (prompts x samples) per forward."""
+
+    name = "hf"
+
+    def __init__(self, model, tokenizer, batch_size: int = 8):
+        super().__init__(tokenizer)
+        self.model = model
+        self.batch_size = batch_size
+        self.chunk_size = batch_size
+        self.eos_ids = eos_token_ids(model, tokenizer)
+        pad = tokenizer.pad_token_id
+        self.pad_id = pad if pad is not None else (self.eos_ids[0] if self.eos_ids else 0)
+
+    @torch.no_grad()
+    def generate(
+        self,
+        prompts: Sequence[Prompt],
+        n: int = 1,
+        temperature: float = 0.0,
+        max_new_tokens: int = 512,
+        seed: int | None = None,
+        top_p: float = 1.0,
+    ) -> list[Completion]:
+        check_sampling(n, temperature, max_new_tokens, top_p)
+        ids = self.prompt_ids(prompts)
+        seqs = [p for p in ids for _ in range(n)]  # prompt-major: n copies of each prompt
+        order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
+        if seed is not None:
+            torch.manual_seed(seed)
+        if temperature > 0:
+            mode = dict(do_sample=True, temperature=temperature, top_p=top_p, top_k=0)
+        else:
+            mode = dict(do_sample=False, temperature=1.0, top_p=1.0, top_k=None)
+        device = next(self.model.parameters()).device
+        was_training = self.model.training
+        self.model.eval()
+        out: list[Completion | None] = [None] * len(seqs)
+        try:
+            for start in range(0, len(order), self.batch_size):
+                batch = order[start : start + self.batch_size]
+                width = max(len(seqs[i]) for i in batch)
+                input_ids = torch.full((len(batch), width), self.pad_id, dtype=torch.long)  # (B, T) left-padded
+                mask = torch.zeros((len(batch), width), dtype=torch.long)
+                for b, i in enumerate(batch):
+                    input_ids[b, width - len(seqs[i]) :] = torch.tensor(seqs[i], dtype=torch.long)
+                    mask[b, width - len(seqs[i]) :] = 1
+                generated = self.model.generate(
+                    input_ids=input_ids.to(device),
+                    attention_mask=mask.to(device),
+                    max_new_tokens=max_new_tokens,
+                    eos_token_id=self.eos_ids,
+                    pad_token_id=self.pad_id,
+                    repetition_penalty=1.0,
+                    **mode,
+                )[:, width:].cpu()  # (B, <= max_new_tokens): only the new tokens
+                for b, i in enumerate(batch):
+                    cids = trim_completion(generated[b].tolist(), self.eos_ids)
+                    out[i] = Completion(cids, self.tokenizer.decode(cids, skip_special_tokens=True))
+        finally:
+            self.model.train(was_training)
+        return out  # type: ignore[return-value]
