@@ -1,0 +1,290 @@
+"""`intuitor demo`: the paper's experiment, scaled down to a laptop CPU, through the real trainer and harness.
+
+Steps: (1) check the precondition on the base model: does self-certainty separate its right from its wrong
+samples (AUROC), and does best-of-N by self-certainty beat a single sample? (2) train INTUITOR (self-certainty only,
+no answers) and GRPO on gold answers from the same base, per seed; (3) evaluate the base and every trained model on
+held-out problems: greedy and sampled accuracy, response length, the share of each response style, mean
+self-certainty; (4) print one table and write demo.json, each run's metrics.jsonl, plots and an HTML report.
+`--full` adds GRPO-PV (plurality vote), the offline annotator, a random-reward null control and a long, aggressive
+INTUITOR run that shows the collapse and what the label-free guard makes of it.
+
+Nothing here is a separate toy trainer: every run is an `IntuitorTrainer`, every evaluation `intuitor.evaluation`.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from intuitor.tasks.addition import STYLES, AdditionTask, style
+
+# Rewards per method: `accuracy:0` is logged (label accuracy over training) but never trains INTUITOR.
+METHODS = {
+    "intuitor": {"rewards": ["self_certainty", "accuracy:0"]},
+    "grpo_gold": {"rewards": ["accuracy"]},
+}
+FULL_METHODS = {
+    "grpo_pv": {"rewards": ["plurality_vote", "accuracy:0"]},
+    "intuitor_offline": {"rewards": ["self_certainty", "accuracy:0"], "annotator": "offline"},
+    "random": {"rewards": ["random", "accuracy:0"]},
+}
+LABELS = {
+    "base": "base",
+    "intuitor": "INTUITOR",
+    "grpo_gold": "GRPO gold",
+    "grpo_pv": "GRPO-PV",
+    "intuitor_offline": "INTUITOR offline",
+    "random": "random reward",
+}
+
+
+@dataclass
+class DemoConfig:
+    output_dir: str = "runs/demo"
+    seeds: int = 1
+    full: bool = False
+    steps: int = 40
+    prompts_per_step: int = 8
+    num_generations: int = 8
+    learning_rate: float = 1e-3
+    beta: float = 0.02
+    temperature: float = 1.0
+    max_completion_length: int = 40
+    eval_items: int = 200
+    sampled_k: int = 4
+    precondition_items: int = 64
+    precondition_k: int = 8
+    guard: str = "stop"
+    long_steps_factor: int = 4
+    long_lr_factor: float = 3.0
+    threads: int = 2
+    base_model: str | None = None  # default: the committed base model in intuitor/demo/assets
+    extra: dict = field(default_factory=dict)
+
+
+def _base(cfg: DemoConfig):
+    from intuitor.demo.base_model import ASSETS_DIR
+    from intuitor.models import load_model_and_tokenizer
+
+    return load_model_and_tokenizer(cfg.base_model or str(ASSETS_DIR))
+
+
+def _evaluate(model, tok, cfg: DemoConfig, out: Path | None, seed: int) -> dict:
+    """Greedy and sampled accuracy, length, style shares and self-certainty on the held-out problems."""
+    from intuitor.evaluation.harness import evaluate
+
+    task = AdditionTask(split="test")
+    common = dict(limit=cfg.eval_items, max_new_tokens=cfg.max_completion_length, progress=False, seed=seed,
+                  return_samples=True, batch_size=64)
+    greedy = evaluate((model, tok), [task], output_dir=out / "greedy" if out else None, **common)["samples"]
+    sampled = evaluate((model, tok), [task], samples=cfg.sampled_k, temperature=cfg.temperature,
+                       output_dir=out / "sampled" if out else None, **common)["samples"]
+    styles = [style(r["response"]) for r in sampled]
+    return {
+        "greedy_accuracy": _mean(r["correct"] for r in greedy),
+        "sampled_accuracy": _mean(r["correct"] for r in sampled),
+        "mean_length": _mean(r["num_tokens"] for r in sampled),
+        "greedy_length": _mean(r["num_tokens"] for r in greedy),
+        "self_certainty": _mean(r["self_certainty"] for r in sampled),
+        "greedy_style": style(greedy[0]["response"]) if greedy else "other",
+        **{f"style_{s}": styles.count(s) / len(styles) for s in (*STYLES, "other")},
+    }
+
+
+def _mean(values) -> float:
+    values = [float(v) for v in values]
+    return sum(values) / len(values) if values else float("nan")
+
+
+def precondition(model, tok, cfg: DemoConfig, out: Path) -> dict:
+    """Self-certainty as a judge of the base model's own samples: AUROC and best-of-N by self-certainty."""
+    from intuitor.analysis.calibration import mann_whitney
+    from intuitor.analysis.select import selection_accuracy
+    from intuitor.evaluation.harness import evaluate
+
+    rows = evaluate((model, tok), [AdditionTask(split="test")], limit=cfg.precondition_items,
+                    samples=cfg.precondition_k, temperature=cfg.temperature, max_new_tokens=cfg.max_completion_length,
+                    progress=False, return_samples=True, output_dir=out, batch_size=64)["samples"]
+    right = [r["self_certainty"] for r in rows if r["correct"]]
+    wrong = [r["self_certainty"] for r in rows if not r["correct"]]
+    test = mann_whitney(right, wrong)
+    picked = selection_accuracy(rows, methods=["self_certainty", "majority"], power=1.0)
+    return {
+        "auroc": test.auroc,
+        "p_value": test.p_value,
+        "n_correct": len(right),
+        "n_incorrect": len(wrong),
+        "pass@1": picked["pass@1"]["accuracy"],
+        f"best_of_{cfg.precondition_k}_self_certainty": picked["self_certainty"]["accuracy"],
+        f"majority_of_{cfg.precondition_k}": picked["majority"]["accuracy"],
+        f"oracle_pass@{cfg.precondition_k}": picked["pass@k"]["accuracy"],
+    }
+
+
+def train(method: str, spec: dict, cfg: DemoConfig, seed: int, out: Path, steps: int | None = None,
+          lr: float | None = None, guard: str | None = None):
+    """One IntuitorTrainer run from the base model; returns the trained model and tokenizer."""
+    from datasets import Dataset
+
+    from intuitor.training import IntuitorConfig, IntuitorTrainer
+
+    model, tok = _base(cfg)
+    steps = steps or cfg.steps
+    rows = AdditionTask(split="train", seed=seed).load(limit=steps * cfg.prompts_per_step)
+    args = IntuitorConfig(
+        output_dir=str(out), max_steps=steps, per_device_train_batch_size=cfg.prompts_per_step * cfg.num_generations,
+        num_generations=cfg.num_generations, max_completion_length=cfg.max_completion_length,
+        temperature=cfg.temperature, learning_rate=lr or cfg.learning_rate, beta=cfg.beta,
+        lr_scheduler_type="constant", warmup_ratio=0.0, logging_steps=1, save_strategy="no", report_to="none",
+        use_cpu=True, seed=seed, gradient_checkpointing=False, disable_tqdm=True, answer_extractor="addition",
+        guard=guard or cfg.guard, rewards=spec["rewards"], annotator=spec.get("annotator", "online"),
+        **cfg.extra,
+    )
+    trainer = IntuitorTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tok)
+    trainer.train()
+    return trainer.model.eval(), tok, trainer
+
+
+def _summary(per_seed: list[dict]) -> dict:
+    keys = [k for k, v in per_seed[0].items() if isinstance(v, (int, float))]
+    out = {}
+    for k in keys:
+        vals = [r[k] for r in per_seed]
+        out[k] = {"mean": statistics.fmean(vals), "std": statistics.pstdev(vals) if len(vals) > 1 else 0.0,
+                  "values": vals}
+    return out
+
+
+def _targets(results: dict, base: dict) -> dict:
+    """The demo's claim, checked per seed: INTUITOR gains >= 30 points greedy over the base, within 5 of GRPO."""
+    per_seed = []
+    for intu, gold in zip(results["intuitor"], results["grpo_gold"]):
+        gain = intu["greedy_accuracy"] - base["greedy_accuracy"]
+        gap = gold["greedy_accuracy"] - intu["greedy_accuracy"]
+        per_seed.append({"gain_over_base": gain, "gap_to_grpo_gold": gap, "met": gain >= 0.30 and gap <= 0.05})
+    return {"per_seed": per_seed, "all_met": all(s["met"] for s in per_seed)}
+
+
+def run_demo(cfg: DemoConfig, console=None) -> dict:
+    import torch
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    torch.set_num_threads(cfg.threads)
+    console = console or Console()
+    out = Path(cfg.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    methods = {**METHODS, **(FULL_METHODS if cfg.full else {})}
+    seeds = list(range(cfg.seeds))
+    stages = 2 + len(methods) * len(seeds) + (2 if cfg.full else 0)
+    started = time.time()
+    report = {"config": asdict(cfg), "precondition": {}, "runs": {}, "summary": {}}
+    with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console,
+                  transient=False) as progress:
+        bar = progress.add_task("precondition: self-certainty on the base model's samples", total=stages)
+        model, tok = _base(cfg)
+        report["precondition"] = precondition(model, tok, cfg, out / "base" / "precondition")
+        progress.update(bar, advance=1, description="evaluating the base model")
+        base = _evaluate(model, tok, cfg, out / "base" / "eval", seed=0)
+        report["runs"]["base"] = [base]
+        for method, spec in methods.items():
+            report["runs"][method] = []
+            for seed in seeds:
+                progress.update(bar, advance=1, description=f"training {LABELS[method]}, seed {seed}")
+                run_dir = out / f"{method}-seed{seed}"
+                trained, tok, trainer = train(method, spec, cfg, seed, run_dir)
+                result = _evaluate(trained, tok, cfg, run_dir / "eval" / "final", seed=seed)
+                result["steps"] = trainer.state.global_step
+                report["runs"][method].append(result)
+        if cfg.full:
+            progress.update(bar, advance=1, description="long INTUITOR run (guard warns only): the collapse")
+            report["collapse"] = collapse_study(cfg, out)
+        progress.update(bar, advance=1, description="plots and report")
+    report["summary"] = {m: _summary(rs) for m, rs in report["runs"].items()}
+    report["targets"] = _targets(report["runs"], base)
+    report["elapsed_s"] = time.time() - started
+    (out / "demo.json").write_text(json.dumps(report, indent=2) + "\n")
+    _plots(out, methods, seeds)
+    print_table(report, console)
+    return report
+
+
+def collapse_study(cfg: DemoConfig, out: Path) -> dict:
+    """Train INTUITOR long and hard twice: guard on `warn` (it runs on: does it collapse, and when did the guard
+    first fire?) and on `stop` (where does it stop, and at what accuracy?). Label-free signals only."""
+    steps, lr = cfg.steps * cfg.long_steps_factor, cfg.learning_rate * cfg.long_lr_factor
+    spec = METHODS["intuitor"]
+    result = {}
+    for guard in ("warn", "stop"):
+        run_dir = out / f"intuitor-long-{guard}"
+        trained, tok, trainer = train("intuitor", spec, cfg, 0, run_dir, steps=steps, lr=lr, guard=guard)
+        rows = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines() if x.strip()]
+        acc = [(r["step"], r["rewards/accuracy/mean"]) for r in rows if "rewards/accuracy/mean" in r]
+        events = [json.loads(x) for x in (run_dir / "guard.jsonl").read_text().splitlines()] \
+            if (run_dir / "guard.jsonl").exists() else []
+        final = _evaluate(trained, tok, cfg, None, seed=0)
+        result[guard] = {
+            "steps_run": trainer.state.global_step,
+            "first_guard_event": events[0] if events else None,
+            "peak_train_accuracy": max((a for _, a in acc), default=None),
+            "peak_step": max(acc, key=lambda x: x[1])[0] if acc else None,
+            "final_train_accuracy": acc[-1][1] if acc else None,
+            "final_greedy_accuracy": final["greedy_accuracy"],
+        }
+    return result
+
+
+def _plots(out: Path, methods: dict, seeds: list[int]) -> None:
+    from intuitor.analysis.curves import load_runs, plot_curves
+
+    runs = [out / f"{m}-seed{s}" for m in methods for s in seeds[:1]]
+    plot_curves(load_runs([r for r in runs if (r / "metrics.jsonl").exists()]), out / "plots")
+
+
+def _fmt(summary: dict, key: str, pct: bool = True) -> str:
+    v = summary[key]
+    scale = 100 if pct else 1
+    text = f"{v['mean'] * scale:.1f}" if pct else f"{v['mean']:.2f}"
+    if len(v["values"]) > 1:
+        text += f" ± {v['std'] * scale:.1f}" if pct else f" ± {v['std']:.2f}"
+    return text
+
+
+def print_table(report: dict, console) -> None:
+    from rich.table import Table
+
+    pre = report["precondition"]
+    k = report["config"]["precondition_k"]
+    console.print(
+        f"Precondition (base model, {pre['n_correct'] + pre['n_incorrect']} samples): self-certainty AUROC "
+        f"right vs wrong = {pre['auroc']:.2f} (p = {pre['p_value']:.1e}); one sample {100 * pre['pass@1']:.1f}%, "
+        f"best of {k} by self-certainty {100 * pre[f'best_of_{k}_self_certainty']:.1f}%, "
+        f"majority of {k} {100 * pre[f'majority_of_{k}']:.1f}%"
+    )
+    table = Table(title=f"Held-out 3-digit addition ({report['config']['eval_items']} problems, "
+                        f"{report['config']['seeds']} seed(s), mean ± std). Accuracy and style shares in %; "
+                        "style shares, length (tokens) and self-certainty (SC) over sampled responses.")
+    for col in ("method", "greedy", "sampled", "length", "direct", "worked", "restate", "other", "SC"):
+        table.add_column(col, justify="left" if col == "method" else "right", no_wrap=True)
+    for method, summary in report["summary"].items():
+        table.add_row(LABELS[method], _fmt(summary, "greedy_accuracy"), _fmt(summary, "sampled_accuracy"),
+                      _fmt(summary, "mean_length", pct=False), *[_fmt(summary, f"style_{s}") for s in
+                      (*STYLES, "other")], _fmt(summary, "self_certainty", pct=False))
+    console.print(table)
+    t = report["targets"]
+    for i, s in enumerate(t["per_seed"]):
+        console.print(f"seed {i}: INTUITOR {100 * s['gain_over_base']:+.1f} points greedy over the base, "
+                      f"{100 * s['gap_to_grpo_gold']:.1f} points behind gold-answer GRPO: "
+                      f"{'target met' if s['met'] else 'target NOT met'} (>= +30, within 5)")
+    if "collapse" in report:
+        for guard, c in report["collapse"].items():
+            ev = c["first_guard_event"]
+            fired = f"guard fired at step {ev['step']} ({ev['condition']})" if ev else "guard never fired"
+            console.print(f"long run, guard={guard}: {c['steps_run']} steps, peak train accuracy "
+                          f"{100 * (c['peak_train_accuracy'] or 0):.0f}% at step {c['peak_step']}, final train "
+                          f"accuracy {100 * (c['final_train_accuracy'] or 0):.0f}%, final greedy "
+                          f"{100 * c['final_greedy_accuracy']:.0f}%; {fired}")
+    console.print(f"written to {report['config']['output_dir']} in {report['elapsed_s']:.0f} s")
