@@ -28,3 +28,4 @@ def test_demo_runs_end_to_end_and_writes_its_numbers(tmp_path):
     text = console.export_text()
     assert "INTUITOR" in text and "GRPO gold" in text and "AUROC" in text
     assert list((tmp_path / "plots").glob("*.png"))
+    assert "data:image/png;base64," in (tmp_path / "report.html").read_text()

@@ -240,8 +240,11 @@ def collapse_study(cfg: DemoConfig, out: Path) -> dict:
 def _plots(out: Path, methods: dict, seeds: list[int]) -> None:
     from intuitor.analysis.curves import load_runs, plot_curves
 
+    from intuitor.analysis.report import build_report
+
     runs = [out / f"{m}-seed{s}" for m in methods for s in seeds[:1]]
     plot_curves(load_runs([r for r in runs if (r / "metrics.jsonl").exists()]), out / "plots")
+    build_report(out / "intuitor-seed0", out / "report.html", title="intuitor demo: INTUITOR, seed 0")
 
 
 def _fmt(summary: dict, key: str, pct: bool = True) -> str:
