@@ -9,7 +9,7 @@ import typer
 
 def demo_command(
     output_dir: Path = typer.Option(Path("runs/demo"), "--output-dir", "-o", help="Where demo.json, runs and plots go."),
-    seeds: int = typer.Option(1, "--seeds", help="Training seeds per method (mean and spread over them)."),
+    seeds: int = typer.Option(3, "--seeds", help="Training seeds per method (mean and spread over them)."),
     full: bool = typer.Option(False, "--full", help="Add GRPO-PV, the offline annotator, a random-reward control "
                               "and a long run that shows the collapse and the guard. Takes longer."),
     steps: int = typer.Option(None, "--steps", help="RL steps per run (default: the demo's tuned value)."),
@@ -20,6 +20,4 @@ def demo_command(
     cfg = DemoConfig(output_dir=str(output_dir), seeds=seeds, full=full)
     if steps is not None:
         cfg.steps = steps
-    if full and seeds == 1:
-        cfg.seeds = 3  # --full reports mean and spread
     run_demo(cfg)

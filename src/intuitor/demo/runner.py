@@ -44,15 +44,15 @@ LABELS = {
 @dataclass
 class DemoConfig:
     output_dir: str = "runs/demo"
-    seeds: int = 1
+    seeds: int = 3
     full: bool = False
-    steps: int = 40
+    steps: int = 80  # INTUITOR peaks by ~50 steps and collapses past ~150 at this lr (see README)
     prompts_per_step: int = 8
     num_generations: int = 8
-    learning_rate: float = 1e-3
+    learning_rate: float = 2e-5
     beta: float = 0.02
     temperature: float = 1.0
-    max_completion_length: int = 40
+    max_completion_length: int = 40  # worked solutions are ~28 tokens
     eval_items: int = 200
     sampled_k: int = 4
     precondition_items: int = 64
@@ -60,7 +60,7 @@ class DemoConfig:
     guard: str = "stop"
     long_steps_factor: int = 4
     long_lr_factor: float = 3.0
-    threads: int = 2
+    threads: int = 1  # tiny matrices: a second thread only adds synchronisation (measured ~18x slower generation)
     base_model: str | None = None  # default: the committed base model in intuitor/demo/assets
     extra: dict = field(default_factory=dict)
 
@@ -139,7 +139,7 @@ def train(method: str, spec: dict, cfg: DemoConfig, seed: int, out: Path, steps:
         num_generations=cfg.num_generations, max_completion_length=cfg.max_completion_length,
         temperature=cfg.temperature, learning_rate=lr or cfg.learning_rate, beta=cfg.beta,
         lr_scheduler_type="constant", warmup_ratio=0.0, logging_steps=1, save_strategy="no", report_to="none",
-        use_cpu=True, seed=seed, gradient_checkpointing=False, disable_tqdm=True, answer_extractor="addition",
+        use_cpu=True, bf16=False, seed=seed, gradient_checkpointing=False, disable_tqdm=True, answer_extractor="addition",
         guard=guard or cfg.guard, rewards=spec["rewards"], annotator=spec.get("annotator", "online"),
         **cfg.extra,
     )
@@ -174,7 +174,7 @@ def run_demo(cfg: DemoConfig, console=None) -> dict:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     torch.set_num_threads(cfg.threads)
-    console = console or Console()
+    console = console or Console(width=max(Console().width, 120))
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     methods = {**METHODS, **(FULL_METHODS if cfg.full else {})}
@@ -249,10 +249,10 @@ def _plots(out: Path, methods: dict, seeds: list[int]) -> None:
 
 def _fmt(summary: dict, key: str, pct: bool = True) -> str:
     v = summary[key]
-    scale = 100 if pct else 1
-    text = f"{v['mean'] * scale:.1f}" if pct else f"{v['mean']:.2f}"
+    scale, digits = (100, 1) if pct else (1, 1)
+    text = f"{v['mean'] * scale:.{digits}f}"
     if len(v["values"]) > 1:
-        text += f" ± {v['std'] * scale:.1f}" if pct else f" ± {v['std']:.2f}"
+        text += f"±{v['std'] * scale:.{digits}f}"
     return text
 
 

@@ -14,6 +14,13 @@ from dataclasses import dataclass, field
 from trl import GRPOConfig
 
 ANNOTATORS = ("online", "offline")
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
 GUARD_ACTIONS = ("off", "warn", "stop")
 
 
@@ -120,6 +127,10 @@ class IntuitorConfig(GRPOConfig):
     warmup_ratio: float = field(default=0.1, metadata={"help": "Paper: 10% warm-up."})
 
     def __post_init__(self):
+        if self.bf16 is None and not self.fp16 and (self.use_cpu or not _cuda()):
+            # GRPOConfig turns bf16 on by default; on a CPU that means bf16 autocast, which changes the samples
+            # of small fp32 models. Off unless asked for explicitly.
+            self.bf16 = False
         if self.annotator not in ANNOTATORS:
             raise ValueError(f"annotator={self.annotator!r}: choose one of {', '.join(ANNOTATORS)}")
         if self.annotator_model and self.annotator != "offline":
