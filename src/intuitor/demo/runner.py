@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import statistics
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -128,6 +129,7 @@ def train(method: str, spec: dict, cfg: DemoConfig, seed: int, out: Path, steps:
           lr: float | None = None, guard: str | None = None):
     """One IntuitorTrainer run from the base model; returns the trained model and tokenizer."""
     from datasets import Dataset
+    from transformers import PrinterCallback
 
     from intuitor.training import IntuitorConfig, IntuitorTrainer
 
@@ -144,6 +146,7 @@ def train(method: str, spec: dict, cfg: DemoConfig, seed: int, out: Path, steps:
         **cfg.extra,
     )
     trainer = IntuitorTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tok)
+    trainer.remove_callback(PrinterCallback)  # the demo shows one progress bar; per-step logs go to metrics.jsonl
     trainer.train()
     return trainer.model.eval(), tok, trainer
 
@@ -173,7 +176,12 @@ def run_demo(cfg: DemoConfig, console=None) -> dict:
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from transformers.utils import logging as hf_logging
+
     torch.set_num_threads(cfg.threads)
+    hf_logging.disable_progress_bar()  # weight-loading bars, once per run, would drown the demo's own bar
+    hf_logging.set_verbosity_error()
+    warnings.filterwarnings("ignore", category=FutureWarning)  # transformers 5 renames; not the demo's business
     console = console or Console(width=max(Console().width, 120))
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)

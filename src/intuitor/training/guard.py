@@ -9,7 +9,7 @@ The guard reads what the trainer logs anyway (see `IntuitorTrainer`) at each log
     length_spike         completions/mean_length                  value > guard_length_spike x trailing mean
     repetition_spike     completions/repetition_rate              value > trailing mean + guard_repetition_spike
     entropy_collapse     token_entropy/mean (fallback `entropy`)  value < guard_entropy_collapse x trailing mean
-    kl_spike             kl                                       value > guard_kl_spike x trailing mean, and > 1e-3
+    kl_spike             kl                                       value > guard_kl_spike x trailing mean, and > 0.05
     self_certainty_drop  self_certainty/mean                      smoothed < peak - guard_self_certainty_drop x |peak|
     agreement_drop       completions/agreement                    smoothed < peak - guard_agreement_drop
 
@@ -38,7 +38,7 @@ from transformers import TrainerCallback
 
 logger = logging.getLogger(__name__)
 
-KL_ABS_MIN = 1e-3  # a KL "spike" below this per-token value is noise around zero, never a collapse
+KL_ABS_MIN = 0.05  # per-token KL below this is noise: a demo null-control run "spiked" from 0.001 to 0.01 (README)
 
 
 @dataclass
