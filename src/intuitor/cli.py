@@ -96,15 +96,12 @@ def tasks():
 def _register_components() -> None:
     """Commands implemented in their own packages (each keeps torch out of its import)."""
     from intuitor.analysis.cli import register as register_analysis
+    from intuitor.demo.cli import demo_command
     from intuitor.evaluation.cli import eval_command
 
+    app.command("demo")(demo_command)
     app.command("eval")(eval_command)
     register_analysis(app)  # analyze, curves, select, report
-    try:
-        from intuitor.demo.cli import demo_command
-    except ImportError:
-        return
-    app.command("demo")(demo_command)
 
 
 _register_components()
