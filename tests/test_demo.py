@@ -10,7 +10,7 @@ from intuitor.demo.runner import DemoConfig, run_demo
 
 @pytest.mark.slow
 def test_demo_runs_end_to_end_and_writes_its_numbers(tmp_path):
-    cfg = DemoConfig(output_dir=str(tmp_path), steps=2, eval_items=8, sampled_k=2, precondition_items=4,
+    cfg = DemoConfig(output_dir=str(tmp_path), seeds=1, steps=2, eval_items=8, sampled_k=2, precondition_items=4,
                      precondition_k=4, prompts_per_step=2, num_generations=4)
     console = Console(record=True, width=140)
     report = run_demo(cfg, console=console)

@@ -137,9 +137,19 @@ def resolve_model(name: str) -> str:
 
 
 def latest_checkpoint(output_dir: str) -> str | None:
-    from transformers.trainer_utils import get_last_checkpoint
-
-    return get_last_checkpoint(output_dir) if Path(output_dir).is_dir() else None
+    """The newest *complete* checkpoint. The Trainer writes trainer_state.json last, so a run killed while saving
+    leaves a folder without a readable one: skip it and resume from the one before (found by the SIGKILL test)."""
+    out = Path(output_dir)
+    if not out.is_dir():
+        return None
+    found = [p for p in out.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()]
+    for path in sorted(found, key=lambda p: int(p.name.split("-")[-1]), reverse=True):
+        try:
+            json.loads((path / "trainer_state.json").read_text())
+            return str(path)
+        except (OSError, ValueError):
+            print(f"--resume: skipping incomplete checkpoint {path}")
+    return None
 
 
 def run_training(config_path: str | None, overrides: list[str], resume: bool = False):
