@@ -396,11 +396,11 @@ def test_cli_end_to_end_every_task_on_the_tiny_model(tmp_path, tiny_model_dir, d
 
 
 @pytest.mark.slow
-def test_smollm2_on_gsm8k_and_one_more(tmp_path, smollm2_gguf, data_dir):
-    pytest.importorskip("intuitor.tasks.gsm8k", reason="gsm8k task not written yet")
-    res = evaluate("smollm2-gguf", ["gsm8k", "cruxeval"], data_dir=data_dir, output_dir=tmp_path, limit=1,
-                   max_new_tokens=32, progress=False)
-    for t in ("gsm8k", "cruxeval"):
+def test_smollm2_on_every_task(tmp_path, smollm2_gguf, data_dir):
+    res = evaluate("smollm2-gguf", PAPER_TASKS, data_dir=data_dir, output_dir=tmp_path, limit=1,
+                   max_new_tokens=24, progress=False,
+                   task_paths={"livecodebench": str(FIXTURES / "livecodebench" / "test.jsonl")})
+    for t in PAPER_TASKS:
         assert res["tasks"][t]["n"] == 1
     rows = read_samples(tmp_path / "samples.jsonl")
     assert all(r["num_tokens"] > 0 and r["self_certainty"] > 0 for r in rows)
