@@ -283,3 +283,9 @@ class Report:
     ratios: dict[str, float] = field(default_factory=dict)
     errors: dict[str, float] = field(default_factory=dict)
     verdicts: list[Verdict] = field(default_factory=list)
+
+    def print_verdicts(self) -> None:
+        if self.verdicts:
+            print("\ntargets:")
+            for v in self.verdicts:
+                print(f"  {v}")

@@ -160,10 +160,7 @@ def main(argv: list[str] | None = None) -> Report:
     with tempfile.TemporaryDirectory() as workdir:
         for name in args.models.split(","):
             bench_model(name.strip(), args, device, report, workdir)
-    if report.verdicts:
-        print("\ntargets:")
-        for v in report.verdicts:
-            print(f"  {v}")
+    report.print_verdicts()
     return report
 
 

@@ -404,9 +404,7 @@ def main(argv: list[str] | None = None) -> Report:
     report = Report()
     for part in parts:
         summarise(args, part, report)
-    print("\ntargets:")
-    for v in report.verdicts:
-        print(f"  {v}")
+    report.print_verdicts()
     return report
 
 

@@ -245,10 +245,7 @@ def main(argv: list[str] | None = None) -> Report:
                   f"G={args.num_generations}, {n} timed steps per cell]")
             print(table(["beta", "GRPO s/step", "range", "INTUITOR s/step", "range", "ratio", "95%", "wall ratio",
                          "own ms/step", "1+own/GRPO"], rows))
-    if report.verdicts:
-        print("\ntargets:")
-        for v in report.verdicts:
-            print(f"  {v}")
+    report.print_verdicts()
     return report
 
 
