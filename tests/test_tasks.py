@@ -105,7 +105,9 @@ def test_gsm8k(data_dir):
     assert [r["id"] for r in rows] == ["0", "1", "2"]
     assert [r["answer"] for r in rows] == ["18", "3", "70000"]
     assert rows[0]["prompt"][0] == {"role": "system", "content": MATH_SYSTEM_PROMPTS["qwen2.5-3b"]}
-    assert rows[0]["prompt"][1]["content"].startswith("Janet\u2019s ducks lay 16 eggs")
+    assert rows[0]["prompt"][1]["content"].startswith("Question: Janet\u2019s ducks lay 16 eggs")  # lighteval's query
+    assert rows[0]["prompt"][1]["content"].endswith("at the farmers' market?\nAnswer:")
+    assert task.stop_sequences == ("Question:",)
     assert task.score(r"She makes 9 * 2 = 18 dollars. \boxed{18}", rows[0])
     assert task.score("She makes $18 every day. The answer is 18.", rows[0])
     assert task.score(r"\boxed{70,000}", rows[2]) and task.score(r"\boxed{70000.0}", rows[2])
@@ -145,12 +147,17 @@ def test_math_train(data_dir, tmp_path):
 
 
 def test_cruxeval_extraction():
+    # ZeroEval: the first complete {...}, braces in strings counted; str() of the JSON value; quotes stripped
     assert extract_output('```json\n{"reasoning": "count pairs {x}", "answer": "[(4, 1), (2, 3)]"}\n```') == (
         "[(4, 1), (2, 3)]"
     )
     assert extract_output('{"reasoning": "r", "answer": true}') == "True"
-    assert extract_output("[THOUGHT]...[/THOUGHT]\n[ANSWER]\nassert f('a') == 'ab'\n[/ANSWER]") == "'ab'"
-    assert extract_output("Therefore:\nassert f([1, 2]) == [2, 1]\nDone") == "[2, 1]"
+    assert extract_output('{"answer": [1, 2]}') == "[1, 2]" and extract_output('{"answer": "\'ab\'"}') == "ab"
+    assert extract_output('{"answer": "first"} then {"answer": "second"}') == "first"
+    # no JSON object with an answer: ZeroEval's regexes, quoted first, then unquoted up to a comma or space
+    assert extract_output('"answer": "x" and more') == "x" and extract_output("answer: 42, done") == "42"
+    # CRUXEval's own [ANSWER] format is not read by ZeroEval
+    assert extract_output("[THOUGHT]...[/THOUGHT]\n[ANSWER]\nassert f('a') == 'ab'\n[/ANSWER]") is None
     assert extract_output('{"reasoning": "no answer key"}') is None and extract_output("") is None
 
 
@@ -160,23 +167,31 @@ def test_cruxeval(data_dir):
     row, row1 = task.load(limit=2)
     assert row["id"] == "sample_0" and row["answer"] == "[(4, 1), (4, 1), (4, 1), (4, 1), (2, 3), (2, 3)]"
     content = row["prompt"][0]["content"]
-    assert "assert f([1, 1, 3, 1, 3, 1]) == ??" in content and '"answer": "___"' in content
-    assert row["code"] in content
-    # the same value written differently is right; compared as Python values in the sandbox
-    assert task.score('{"reasoning": "...", "answer": "[(4,1),(4,1),(4,1),(4,1),(2,3),(2,3)]"}', row)
-    assert task.score("[ANSWER]\nassert f([1, 1, 3, 1, 3, 1]) == [(4, 1)]*4 + [(2, 3)]*2\n[/ANSWER]", row)
+    assert "[PYTHON]\n" + row["code"] + "\nassert f([1, 1, 3, 1, 3, 1]) == ??\n[/PYTHON]" in content  # ZeroEval's
+    assert content.startswith("\n## Question: \n\nYou are given a Python function") and '"answer": "___"' in content
+    # ZeroEval compares strings: the gold's own spelling is right, another spelling of the same value is not
+    assert task.score('{"reasoning": "...", "answer": "[(4, 1), (4, 1), (4, 1), (4, 1), (2, 3), (2, 3)]"}', row)
+    assert not task.score('{"reasoning": "...", "answer": "[(4,1),(4,1),(4,1),(4,1),(2,3),(2,3)]"}', row)
     assert not task.score('{"reasoning": "...", "answer": "[(4, 1), (2, 3)]"}', row)
-    assert task.score('{"answer": "{2: None, 1: None}"}', row1)  # dict order does not matter to ==
-    assert not task.score('{"answer": "print(\'all tests passed\')"}', row1)
+    assert row1["answer"] == "{1: None, 2: None}" and not task.score('{"answer": "{2: None, 1: None}"}', row1)
+    literal = get_task("cruxeval", compare="literal")  # the named departure: values, not spellings
+    assert literal.score('{"answer": "[(4,1),(4,1),(4,1),(4,1),(2,3),(2,3)]"}', row)
+    assert literal.score('{"answer": "{2: None, 1: None}"}', row1)
+    assert not literal.score('{"answer": "print(\'all tests passed\')"}', row1)  # text, never executed
     assert not task.score("I am not sure.", row1)
+    with pytest.raises(ValueError, match="compare='exec'"):
+        get_task("cruxeval", compare="exec")
 
 
-def test_cruxeval_unquoted_string_answer():
-    task = get_task("cruxeval")
+def test_cruxeval_quotes_and_types():
+    task, literal = get_task("cruxeval"), get_task("cruxeval", compare="literal")
     row = {"id": "x", "answer": "'hello'"}
-    assert task.score('{"answer": "hello"}', row)  # not Python, gold is a str: compared as text
-    assert task.score('{"answer": "\'hello\'"}', row)
+    assert task.score('{"answer": "hello"}', row) and task.score('{"answer": "\'hello\'"}', row)
     assert not task.score('{"answer": "hello!"}', row)
+    assert literal.score('{"answer": "hello"}', row) and not literal.score('{"answer": "hello!"}', row)
+    boolean = {"id": "y", "answer": "True"}
+    assert task.score('{"answer": true}', boolean) and not task.score('{"answer": 1}', boolean)
+    assert not literal.score('{"answer": 1}', boolean)  # 1 == True in Python, but not the same literal
 
 
 # ------------------------------------------------------------------------------------------------ HumanEval
@@ -189,20 +204,25 @@ def test_humaneval(data_dir):
     assert row["id"] == "HumanEval/0" and row["entry_point"] == "has_close_elements"
     assert row["prompt"][0]["content"].startswith("Please provide a self-contained Python script")
     assert "def has_close_elements(numbers: List[float], threshold: float) -> bool:" in row["prompt"][0]["content"]
+    assert row["prompt"][1] == {"role": "assistant", "content": "Below is a Python script with a self-contained "
+                                "function that solves the problem and passes corresponding tests:\n```python\n"}
+    assert "\n```\n" in task.stop_sequences and "\nprint(" in task.stop_sequences
     body = row["canonical_solution"]
-    assert task.score(fence(body), row)  # a bare body completes the stub
+    assert not task.score(fence(body), row)  # EvalPlus runs the solution alone: a bare body defines nothing
     full = "from typing import List\n\ndef has_close_elements(numbers, threshold):\n" + body
     assert task.score(fence(full) + "\nUsage:\n" + fence("print(has_close_elements([1.0], 0.5))"), row)
+    assert task.score(full + "\n\nprint(has_close_elements([1.0], 0.5))\nassert False\n```", row)  # sanitised
     assert not task.score(fence("def has_close_elements(numbers, threshold):\n    return True"), row)
     assert not task.score(fence("print('all tests passed')\nimport os\nos._exit(0)"), row)
     assert not task.score("```text\nno code\n```", row)
 
 
 def test_extract_code_rules():
-    assert extract_code(fence("def f():\n    return 1") + fence("f()"), "f") == "def f():\n    return 1\n"
-    assert extract_code(fence("x = 1") + fence("y = 2")) == "y = 2\n"
+    # EvalPlus's sanitiser: the longest parsable run of lines, cut to what the entry point reaches
+    assert extract_code(fence("def f():\n    return 1") + fence("f()"), "f") == "def f():\n    return 1"
     assert extract_code("```python\ndef f():\n    return 1") == "def f():\n    return 1"  # truncated fence
-    assert lcb_extract_code(fence("print(1)") + fence("print(2)")) == "print(1)"  # LCB: the first block
+    assert extract_code("def f():\n    print(1)\n", "f") == "def f():\n    print(1)"  # no return: the run itself
+    assert lcb_extract_code(fence("print(1)") + fence("print(2)")) == "print(2)"  # LCB: the last block
 
 
 # ------------------------------------------------------------------------------------------------ LiveCodeBench
@@ -213,12 +233,16 @@ def test_livecodebench_loads_fixture():
     rows = task.load()
     assert [r["id"] for r in rows] == ["abc900_a", "9901", "abc901_b"]
     assert [r["fn_name"] for r in rows] == [None, "scale", None]
-    system, user = rows[0]["prompt"]
+    (user,) = rows[0]["prompt"]  # lighteval's prompt (the authors' tooling), one user message
+    assert user["content"].startswith("You will be given a question (problem specification) and will generate")
+    assert "\n\nQuestion: You are given two integers A and B." in user["content"]
+    assert user["content"].endswith("writes output to STDOUT.\n```python\n# YOUR CODE HERE\n```\n\n")
+    assert "delimiters.\n```python\nclass Solution:\n    def scale(self" in rows[1]["prompt"][0]["content"]
+    system, user = get_task("livecodebench", path=str(LCB_FIXTURE), prompt_style="lcb_runner").load()[0]["prompt"]
     assert system["content"].startswith("You are an expert Python programmer.")
     assert user["content"].startswith("### Question:\nYou are given two integers A and B.")
     assert "Read the inputs from stdin solve the problem" in user["content"]
     assert user["content"].endswith("### Answer: (use the provided format with backticks)\n\n")
-    assert "```python\nclass Solution:\n    def scale(self" in rows[1]["prompt"][1]["content"]
     # private tests: compressed (rows 0, 1) and plain JSON (row 2) both decode
     assert decode_tests(rows[0]["private_tests"])[0] == {"input": "10 20\n", "output": "30\n", "testtype": "stdin"}
     assert decode_tests(rows[2]["private_tests"])[1]["output"] == "0.5\n"
@@ -261,11 +285,14 @@ def test_mmlu_pro(data_dir, tmp_path):
     row = rows[0]
     assert isinstance(row["prompt"], str)  # the original prompt, no chat template
     assert row["prompt"].startswith("The following are multiple choice questions (with answers) about business.")
+    assert 'where X is the correct letter choice.\n\n\n\nQuestion:\n' in row["prompt"]  # initial_prompt.txt + "\n"
+    assert task.stop_sequences == ("Question:",)
     assert "\nOptions:\nA. Safe practices, Fear, Jealousy, Trivial\n" in row["prompt"]
     assert row["prompt"].endswith("I. Unsafe practices, Distress, Fear, Serious\nAnswer: Let's think step by step.")
     assert row["answer"] == "I"
-    disagreeing = next(r for r in rows if r["id"] == "3983")  # its `answer` says C, its answer_index 1
-    assert disagreeing["answer"] == "B"
+    # its `answer` says C (N-H), its answer_index 1 (P-Cl); N-H is right (N is the negative end, written first)
+    disagreeing = next(r for r in rows if r["id"] == "3983")
+    assert disagreeing["answer"] == "C" and "\nC. N\u2014H\n" in disagreeing["prompt"]
     assert task.score("Step by step... the answer is (I).", row)
     assert not task.score("the answer is (A)", row)
     assert extract_letter("Answer: E") == "E" and extract_letter("neither") is None
@@ -367,7 +394,8 @@ def test_every_task_loads_rows_of_the_interface(name, data_dir):
     assert len(rows) == 2 and len({r["id"] for r in rows}) == 2
     for r in rows:
         assert {"id", "prompt", "answer"} <= set(r) and isinstance(r["answer"], str)
-        assert isinstance(r["prompt"], str) if name == "mmlu_pro" else r["prompt"][-1]["role"] == "user"
+        last = "assistant" if name == "humaneval" else "user"  # HumanEval: EvalPlus's pre-filled assistant turn
+        assert isinstance(r["prompt"], str) if name == "mmlu_pro" else r["prompt"][-1]["role"] == last
         json.dumps(r)  # rows travel through datasets / samples.jsonl
 
 

@@ -526,6 +526,8 @@ def _run(todo, tasks, scorer, tokenizer, generator, model_name, samples, tempera
                     max_new_tokens=max_new_tokens,
                     seed=_chunk_seed(seed, tname, str(first_row["id"]), first_missing[0]),
                     top_p=top_p,
+                    # the task's stop strings (lighteval's and MMLU-Pro's "Question:"), only when it has some
+                    **({"stop": list(task.stop_sequences)} if getattr(task, "stop_sequences", ()) else {}),
                 )
                 if len(completions) != len(chunk) * m:
                     raise RuntimeError(f"backend returned {len(completions)} completions for {len(chunk)} x {m}")

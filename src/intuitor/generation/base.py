@@ -12,6 +12,9 @@ Conventions every backend follows:
   token (`stop_token_ids`); `Completion.text` is decoded without special tokens.
 - `temperature == 0` means greedy decoding; otherwise pure temperature sampling (top-k off, top-p as given, no
   repetition penalty), whatever the model's own `generation_config` says, so HF and vLLM sample the same law.
+- `stop` (a task's `stop_sequences`, e.g. lighteval's and MMLU-Pro's `"Question:"`): generation ends at the first
+  occurrence of any of these strings, as vLLM's `SamplingParams(stop=...)` does: `Completion.text` is cut before it
+  (the stop string is not part of the response) and `Completion.ids` end with the token that completed it.
 
 Prompt rendering (`render_prompt`): chat messages go through the tokenizer's chat template with
 `add_generation_prompt=True`. A tokenizer without a template falls back to plain concatenation: the message
@@ -54,6 +57,7 @@ class Generator:
         max_new_tokens: int = 512,
         seed: int | None = None,
         top_p: float = 1.0,
+        stop: Sequence[str] = (),
     ) -> list[Completion]:
         raise NotImplementedError
 
@@ -102,12 +106,45 @@ def stop_token_ids(tokenizer, model=None) -> list[int]:
     return ids
 
 
+def cut_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
+    """`text` up to (without) the earliest occurrence of any stop string, and whether one occurred.
+
+    >>> cut_at_stop("x = 3.\\nQuestion: what", ["Question:"]), cut_at_stop("no stop here", ["Question:"])
+    (('x = 3.\\n', True), ('no stop here', False))
+    """
+    hits = [i for i in (text.find(s) for s in stop if s) if i >= 0]
+    return (text[: min(hits)], True) if hits else (text, False)
+
+
+def stop_completion(tokenizer, ids: Sequence[int], stop: Sequence[str]) -> Completion:
+    """A generated row (already cut after EOS) cut at its first stop string: the ids up to the token that completes
+    it (the shortest prefix whose text holds a stop string), the text before it. Without a stop string in the text,
+    the decoded row as it is."""
+    ids = [int(t) for t in ids]
+    text = tokenizer.decode(ids, skip_special_tokens=True)
+    cut, found = cut_at_stop(text, stop)
+    if not found:
+        return Completion(ids, text)
+    lo, hi = 1, len(ids)  # binary search: the shortest prefix whose decoding holds a stop string
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if cut_at_stop(tokenizer.decode(ids[:mid], skip_special_tokens=True), stop)[1]:
+            hi = mid
+        else:
+            lo = mid + 1
+    return Completion(ids[:lo], cut)
+
+
 def encode(tokenizer, text: str, add_special_tokens: bool = False) -> list[int]:
     return list(tokenizer(text, add_special_tokens=add_special_tokens)["input_ids"])
 
 
+_PREFILL_SPLITTER = "-[[]]-intuitor-prefill-splitter-[[]]-"
+
+
 def render_prompt(tokenizer, messages) -> tuple[str, list[int]]:
-    """Rendered text and token ids of a prompt (chat messages, or a plain string taken as is).
+    """Rendered text and token ids of a prompt (chat messages, or a plain string taken as is). A last message of
+    role "assistant" is a pre-fill: the rendered text ends with its content, and the model continues it.
 
     >>> class Plain:  # a tokenizer without a chat template: contents are concatenated
     ...     chat_template = None
@@ -119,7 +156,15 @@ def render_prompt(tokenizer, messages) -> tuple[str, list[int]]:
     if isinstance(messages, str):
         return messages, encode(tokenizer, messages, add_special_tokens=True)
     if getattr(tokenizer, "chat_template", None):
-        text = tokenizer.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=True)
+        messages = list(messages)
+        if messages and messages[-1]["role"] == "assistant":
+            # A pre-filled assistant turn (EvalPlus's chat prompt): render it, then cut at the end of its content,
+            # as EvalPlus does with its magic splitter (`make_raw_chat_prompt`), so the model continues that text.
+            last = {**messages[-1], "content": messages[-1]["content"] + _PREFILL_SPLITTER}
+            text = tokenizer.apply_chat_template(messages[:-1] + [last], tokenize=False)
+            text = text.split(_PREFILL_SPLITTER)[0]
+        else:
+            text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         return text, encode(tokenizer, text, add_special_tokens=False)
     text = "\n\n".join(m["content"] for m in messages)
     return text, encode(tokenizer, text, add_special_tokens=True)

@@ -2,7 +2,8 @@
 
 Prompts are sorted by length before batching (less padding) and the completions put back in the caller's order.
 Each sequence is cut after its first stop token (the model's EOS ids and the chat template's end-of-turn token,
-`stop_token_ids`); what `generate` writes after it is padding. Sampling is pure temperature sampling: top-k off and no repetition penalty even when the model's
+`stop_token_ids`), or at the task's first stop string (`stop`, as vLLM's `stop=`: the text ends before it);
+what `generate` writes after it is padding. Sampling is pure temperature sampling: top-k off and no repetition penalty even when the model's
 `generation_config` sets them (Qwen2.5-Instruct does), so that this backend and vLLM draw from the same law.
 """
 
@@ -12,7 +13,15 @@ from typing import Sequence
 
 import torch
 
-from intuitor.generation.base import Completion, Generator, Prompt, check_sampling, stop_token_ids
+from intuitor.generation.base import (
+    Completion,
+    Generator,
+    Prompt,
+    check_sampling,
+    cut_at_stop,
+    stop_completion,
+    stop_token_ids,
+)
 
 
 def eos_token_ids(model, tokenizer) -> list[int]:
@@ -34,6 +43,21 @@ def trim_completion(ids: Sequence[int], eos_ids: Sequence[int]) -> list[int]:
         if t in eos_ids:
             break
     return out
+
+
+class StopOnStrings:
+    """A `generate` stopping criterion: True for each row whose new text (the last few tokens after the prompt's
+    `width`, enough to hold the longest stop string) contains a stop string. Rows are then cut exactly by
+    `stop_completion`; this only ends generation early, as vLLM's `stop=` does."""
+
+    def __init__(self, tokenizer, stop, width: int):
+        self.tokenizer, self.stop, self.width = tokenizer, list(stop), width
+        self.window = max(len(s) for s in self.stop) + 2  # tokens: each decodes to at least one character
+
+    def __call__(self, input_ids, scores=None, **kwargs):
+        tails = input_ids[:, self.width :][:, -self.window :].tolist()
+        texts = self.tokenizer.batch_decode(tails, skip_special_tokens=True)
+        return torch.tensor([cut_at_stop(t, self.stop)[1] for t in texts], device=input_ids.device)
 
 
 class HFGenerator(Generator):
@@ -59,8 +83,10 @@ class HFGenerator(Generator):
         max_new_tokens: int = 512,
         seed: int | None = None,
         top_p: float = 1.0,
+        stop: Sequence[str] = (),
     ) -> list[Completion]:
         check_sampling(n, temperature, max_new_tokens, top_p)
+        stop = [s for s in stop if s]
         ids = self.prompt_ids(prompts)
         seqs = [p for p in ids for _ in range(n)]  # prompt-major: n copies of each prompt
         order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
@@ -90,11 +116,12 @@ class HFGenerator(Generator):
                     eos_token_id=self.eos_ids,
                     pad_token_id=self.pad_id,
                     repetition_penalty=1.0,
+                    **({"stopping_criteria": [StopOnStrings(self.tokenizer, stop, width)]} if stop else {}),
                     **mode,
                 )[:, width:].cpu()  # (B, <= max_new_tokens): only the new tokens
                 for b, i in enumerate(batch):
                     cids = trim_completion(generated[b].tolist(), self.eos_ids)
-                    out[i] = Completion(cids, self.tokenizer.decode(cids, skip_special_tokens=True))
+                    out[i] = stop_completion(self.tokenizer, cids, stop)
         finally:
             self.model.train(was_training)
         return out  # type: ignore[return-value]

@@ -5,7 +5,7 @@ and reads is built by pure functions (`sampling_kwargs`, `build_requests`, `pars
 without vLLM. Requests are token ids (`{"prompt_token_ids": ...}`): vLLM sees exactly the tokens the harness
 rendered, and the same ids are scored for self-certainty. Greedy is `temperature=0`; sampling is pure temperature
 sampling (top-k off, no repetition penalty), the same law as the transformers backend, and the same stop tokens
-(`stop_token_ids`).
+(`stop_token_ids`) and the task's stop strings (`stop`).
 
 vLLM only generates: self-certainty is computed by the harness on the HF copy of the model, so both models share
 the GPU. `gpu_memory_utilization` defaults to 0.6 (not vLLM's 0.9) to leave room for it.
@@ -25,11 +25,14 @@ def sampling_kwargs(
     seed: int | None = None,
     top_p: float = 1.0,
     stop_token_ids: Sequence[int] = (),
+    stop: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Keyword arguments of `vllm.SamplingParams` for one call.
 
     >>> sampling_kwargs(n=4, temperature=0.6, max_new_tokens=128, seed=3)["top_k"]
     -1
+    >>> sampling_kwargs(stop=["Question:"])["stop"]
+    ['Question:']
     """
     check_sampling(n, temperature, max_new_tokens, top_p)
     kw = dict(
@@ -43,6 +46,8 @@ def sampling_kwargs(
     )
     if stop_token_ids:  # besides the model's EOS, which vLLM stops at anyway
         kw["stop_token_ids"] = [int(t) for t in stop_token_ids]
+    if stop:  # a task's stop strings: vLLM ends there and leaves them out of the text (include_stop_str_in_output)
+        kw["stop"] = [str(s) for s in stop]
     if seed is not None:
         kw["seed"] = int(seed)
     return kw
@@ -119,8 +124,9 @@ class VLLMGenerator(Generator):
         max_new_tokens: int = 512,
         seed: int | None = None,
         top_p: float = 1.0,
+        stop: Sequence[str] = (),
     ) -> list[Completion]:
-        kw = sampling_kwargs(n, temperature, max_new_tokens, seed, top_p, stop_token_ids=self.stop_ids)
+        kw = sampling_kwargs(n, temperature, max_new_tokens, seed, top_p, stop_token_ids=self.stop_ids, stop=stop)
         params = self._sampling_params(**kw)
         outputs = self.llm.generate(build_requests(self.prompt_ids(prompts)), params, use_tqdm=False)
         return parse_outputs(outputs, n)

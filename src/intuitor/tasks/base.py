@@ -149,6 +149,8 @@ class Task:
     default_path: ClassVar[str] = ""  # relative to --data-dir, e.g. "gsm8k/test.jsonl"
     hub_id: ClassVar[str] = ""  # used when no local file is found
     metric: ClassVar[str] = "accuracy"
+    # strings that end generation, as the task's reference stops it (both backends; the text ends before them)
+    stop_sequences: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, path: str | None = None, data_dir: str | None = None):
         self.path = path

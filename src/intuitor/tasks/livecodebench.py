@@ -10,12 +10,17 @@ string; `func_name` names the method of functional tests). A local path is one .
 file. The paper says "LiveCodeBench v6"; we default to release_v6 (the paper does not say which window it used).
 `start_date` / `end_date` (ISO dates) keep problems whose contest_date lies in [start, end].
 
-Prompt: LCB's official chat prompt (lcb_runner/prompts/code_generation.py, `format_prompt_generation` for chat
-models): its generic system message and `get_generic_question_template_answer`, verbatim; the paper shows this
-format in Appendix B.2-B.3.
-
-Extraction: LCB's rule (lcb_runner/utils/extraction_utils.py `extract_code`): the lines between the first two lines
-that contain ``` (the FIRST fenced block), "" when there are fewer than two.
+References: the authors' tooling runs lighteval's port (`extended|lcb:codegeneration`, open-r1-intuitor
+`utils/evaluation.py`), lighteval at commit 9619194bdbf42fcdc2078f29db49de6d883bfa2e, src/lighteval/tasks/extended/
+lcb/main.py and codegen_metrics.py; the official runner is LiveCodeBench/LiveCodeBench at commit
+28fef95ea8c9f7a547c8329f2cd3d32b92c1fa24 (lcb_runner).
+Prompt (`prompt_style`): "lighteval" (default: what the authors' tooling sends) is lighteval's `prepare_prompt`
+(main.py lines 38-48) as one user message, no system message; "lcb_runner" is LCB's official chat prompt
+(lcb_runner/prompts/code_generation.py, `format_prompt_generation` for chat models: its generic system message and
+`get_generic_question_template_answer`, verbatim).
+Extraction: the rule both share (lcb_runner/utils/extraction_utils.py `extract_code` lines 4-17, lighteval
+codegen_metrics.py `extract_code` lines 668-673): the lines between the LAST two lines that contain ```, "" when
+there are fewer than two (so a response whose last block is an example run, not the program, fails, as there).
 Scoring: LCB's rule (lcb_runner/evaluation/testing_util.py) run in our sandbox: every public and private test must
 pass, stopping at the first failure; LCB's import prelude (`from collections import *`, ... ) comes first;
 stdin tests compare stdout with the expected output line by line after stripping, a line also matching when all
@@ -54,6 +59,16 @@ QUESTION_TEMPLATE = "### Question:\n{question}\n\n"
 STARTER_TEMPLATE = "### Format: " + FORMATTING_WITH_STARTER_CODE + "\n```python\n{starter_code}\n```\n\n"
 STDIN_TEMPLATE = "### Format: " + FORMATTING_WITHOUT_STARTER_CODE + "\n```python\n# YOUR CODE HERE\n```\n\n"
 ANSWER_LINE = "### Answer: (use the provided format with backticks)\n\n"
+
+# lighteval src/lighteval/tasks/extended/lcb/main.py `prepare_prompt`, verbatim.
+LIGHTEVAL_INTRO = (
+    "You will be given a question (problem specification) and will generate a correct Python program that matches "
+    "the specification and passes all tests.\n\n"
+)
+LIGHTEVAL_QUESTION = "Question: {question}\n\n"
+LIGHTEVAL_STARTER = FORMATTING_WITH_STARTER_CODE + "\n```python\n{starter_code}\n```\n\n"
+LIGHTEVAL_STDIN = FORMATTING_WITHOUT_STARTER_CODE + "\n```python\n# YOUR CODE HERE\n```\n\n"
+PROMPT_STYLES = ("lighteval", "lcb_runner")
 
 # lcb_runner/evaluation/testing_util.py `import_string`, verbatim.
 IMPORT_PRELUDE = (
@@ -184,16 +199,16 @@ def decode_tests(value: Any) -> list[dict]:
 
 
 def extract_code(response: str) -> str:
-    """LCB's extraction: the lines between the first two lines containing ```; "" when there are fewer.
+    """LCB's (and lighteval's) extraction: the lines between the last two lines containing ```; "" when fewer.
 
     >>> extract_code("Plan...\\n```python\\nprint(1)\\n```\\nthen\\n```python\\nprint(2)\\n```")
-    'print(1)'
+    'print(2)'
     """
     lines = response.split("\n")
     fences = [i for i, line in enumerate(lines) if "```" in line]
     if len(fences) < 2:
         return ""
-    return "\n".join(lines[fences[0] + 1 : fences[1]])
+    return "\n".join(lines[fences[-2] + 1 : fences[-1]])
 
 
 @register_task
@@ -202,7 +217,7 @@ class LiveCodeBench(Task):
 
     name = "livecodebench"
     metric = "pass@1"
-    version = 1
+    version = 2  # 2: lighteval's prompt by default, the LAST fenced block
     score_workers = 8  # sandboxed runs are independent processes; the sandbox is thread-safe
     default_path = "livecodebench"
     hub_id = "livecodebench/code_generation_lite"
@@ -217,8 +232,12 @@ class LiveCodeBench(Task):
         end_date: str | None = None,
         test_timeout_s: float = 6.0,
         max_timeout_s: float = 120.0,
+        prompt_style: str = "lighteval",
     ):
         super().__init__(path, data_dir)
+        if prompt_style not in PROMPT_STYLES:
+            raise ValueError(f"prompt_style={prompt_style!r}: expected one of {', '.join(PROMPT_STYLES)}")
+        self.prompt_style = prompt_style
         self.files = self.release_files(release)
         self.release = release
         self.start_date, self.end_date = start_date, end_date
@@ -269,14 +288,10 @@ class LiveCodeBench(Task):
             except Exception as e:
                 raise ValueError(f"{where}: unreadable test cases or metadata ({type(e).__name__}: {e})") from None
             fn_name = metadata.get("func_name")
-            starter = r["starter_code"] or ""
-            user = QUESTION_TEMPLATE.format(question=r["question_content"])
-            user += STARTER_TEMPLATE.format(starter_code=starter) if starter else STDIN_TEMPLATE
-            user += ANSWER_LINE
             rows.append(
                 {
                     "id": str(r["question_id"]),
-                    "prompt": [{"role": "system", "content": SYSTEM_MESSAGE}, {"role": "user", "content": user}],
+                    "prompt": self.prompt(r["question_content"], r["starter_code"] or ""),
                     "answer": "",
                     "platform": str(r.get("platform", "")),
                     "difficulty": str(r.get("difficulty", "")),
@@ -290,6 +305,17 @@ class LiveCodeBench(Task):
             if limit is not None and len(rows) >= limit:
                 break
         return rows
+
+    def prompt(self, question: str, starter: str) -> list[dict[str, str]]:
+        """The chat messages of one problem in `prompt_style` (module docstring)."""
+        if self.prompt_style == "lighteval":
+            user = LIGHTEVAL_INTRO + LIGHTEVAL_QUESTION.format(question=question)
+            user += LIGHTEVAL_STARTER.format(starter_code=starter) if starter else LIGHTEVAL_STDIN
+            return [{"role": "user", "content": user}]
+        user = QUESTION_TEMPLATE.format(question=question)
+        user += STARTER_TEMPLATE.format(starter_code=starter) if starter else STDIN_TEMPLATE
+        user += ANSWER_LINE
+        return [{"role": "system", "content": SYSTEM_MESSAGE}, {"role": "user", "content": user}]
 
     def extract(self, response: str) -> str | None:
         return extract_code(response) or None
