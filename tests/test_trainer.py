@@ -176,3 +176,190 @@ def test_bad_annotator_and_unsupported_trl(tmp_path, monkeypatch):
     monkeypatch.setattr(trl, "__version__", "0.19.0")
     with pytest.raises(ImportError, match="trl==1.16.0"):
         check_trl_version()
+
+
+# --- drop-in for GRPOTrainer (issue 18): each cause a TRL user hit, pinned ------------------------------------
+
+def build_reward_model(tiny_model_dir, out):
+    """A sequence-classification reward model (1 label) saved to a folder, the way TRL loads `reward_funcs` strings."""
+    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+
+    torch.manual_seed(0)
+    config = AutoConfig.from_pretrained(tiny_model_dir, num_labels=1)
+    AutoModelForSequenceClassification.from_config(config).save_pretrained(out)
+    AutoTokenizer.from_pretrained(tiny_model_dir).save_pretrained(out)
+    return out
+
+
+def test_reward_model_path_in_reward_funcs_follows_trl(tiny_model_dir, tmp_path):
+    from transformers import PreTrainedModel
+
+    model, tok = load(tiny_model_dir)
+    path = build_reward_model(tiny_model_dir, tmp_path / "tiny-reward-model")
+    trainer = IntuitorTrainer(model=model, reward_funcs=[str(path), "self_certainty"],
+                              args=make_config(tmp_path / "out", max_steps=1), train_dataset=make_dataset(),
+                              processing_class=tok)
+    assert isinstance(trainer.reward_funcs[0], PreTrainedModel) and trainer.reward_funcs[0].config.num_labels == 1
+    assert trainer.reward_func_names == ["tiny-reward-model", "self_certainty"]  # TRL names a model by its folder
+    trainer.train()
+    logged = [h for h in trainer.state.log_history if "rewards/tiny-reward-model/mean" in h]
+    assert len(logged) == 1
+
+
+def test_reward_name_typo_still_gets_a_did_you_mean(tiny_model_dir, tmp_path):
+    model, tok = load(tiny_model_dir)
+    with pytest.raises(KeyError, match="Did you mean: self_certainty"):
+        IntuitorTrainer(model=model, reward_funcs=["self_certanty"], args=make_config(tmp_path),
+                        train_dataset=make_dataset(), processing_class=tok)
+
+
+def test_defaults_are_valid_out_of_the_box(tiny_model_dir, tmp_path, monkeypatch):
+    args = IntuitorConfig(output_dir=str(tmp_path))
+    assert args.num_generations == 7  # the paper's G, with a batch it divides
+    assert args.per_device_train_batch_size == 7 and args.generation_batch_size % 7 == 0
+    import shutil
+
+    monkeypatch.chdir(tmp_path)
+    model, tok = load(shutil.copytree(tiny_model_dir, tmp_path / "tiny-qwen2"))
+    trainer = IntuitorTrainer(model, train_dataset=make_dataset(14), processing_class=tok)
+    assert trainer.args.output_dir == "tiny-qwen2-INTUITOR"  # TRL's habit: `<model>-GRPO`
+    assert trainer.num_generations == 7 and trainer.reward_func_names == ["self_certainty"]
+
+
+def test_streaming_dataset_trains_with_max_steps(tiny_model_dir, tmp_path):
+    from datasets import IterableDataset
+
+    model, tok = load(tiny_model_dir)
+    stream = make_dataset(16).to_iterable_dataset()
+    assert isinstance(stream, IterableDataset)
+    trainer = IntuitorTrainer(model=model, args=make_config(tmp_path), train_dataset=stream, processing_class=tok)
+    trainer.train()
+    assert trainer.state.global_step == 2
+    assert [h["step"] for h in trainer.state.log_history if "rewards/self_certainty/mean" in h] == [1, 2]
+
+
+def test_streaming_dataset_without_prompt_column_is_named(tiny_model_dir, tmp_path):
+    model, tok = load(tiny_model_dir)
+    bad = Dataset.from_list([{"question": "1+1?"}] * 4).to_iterable_dataset()
+    with pytest.raises(ValueError, match="no 'prompt' column.*question"):
+        IntuitorTrainer(model=model, args=make_config(tmp_path), train_dataset=bad, processing_class=tok)
+
+
+def recorded_vs_pass(trainer):
+    """Wrap _generate_single_turn: (statistics the trainer kept, statistics of a separate pass) per round."""
+    seen, inner = [], trainer._generate_single_turn
+
+    def spy(prompt_ids, *a, **kw):
+        completion_ids, lp = inner(prompt_ids, *a, **kw)
+        seen.append((trainer._rollout[1], response_statistics(trainer.model, prompt_ids, completion_ids)))
+        return completion_ids, lp
+
+    trainer._generate_single_turn = spy
+    return seen
+
+
+def test_beam_search_scores_with_a_pass(tiny_model_dir, tmp_path):
+    """num_beams > 1: the LM head sees num_beams reordered rows per sequence, so the recorder is not used."""
+    model, tok = load(tiny_model_dir)
+    args = make_config(tmp_path, generation_kwargs={"num_beams": 2})
+    trainer = IntuitorTrainer(model=model, args=args, train_dataset=make_dataset(), processing_class=tok)
+    seen = recorded_vs_pass(trainer)
+    trainer.train()
+    assert len(seen) == 2
+    for kept, separate in seen:
+        assert torch.allclose(kept.self_certainty, separate.self_certainty, atol=1e-5)
+        assert kept.self_certainty.abs().min() > 0
+
+
+def test_beam_search_without_a_self_certainty_reward_costs_nothing(tiny_model_dir, tmp_path):
+    model, tok = load(tiny_model_dir)
+    args = make_config(tmp_path, generation_kwargs={"num_beams": 2})
+    trainer = IntuitorTrainer(model=model, reward_funcs=[exact_length_reward], args=args,
+                              train_dataset=make_dataset(), processing_class=tok)
+    calls = count_backbone_calls(trainer)
+    inner, per_round = trainer._generate_single_turn, []
+
+    def spy(*a, **kw):
+        before = len(calls)
+        out = inner(*a, **kw)
+        per_round.append((len(calls) - before, max(len(c) for c in out[0])))
+        return out
+
+    trainer._generate_single_turn = spy
+    trainer.train()
+    assert trainer.state.global_step == 2
+    for forwards, longest in per_round:  # decoding steps only (prefill + one per new token), no scoring pass
+        assert forwards <= longest
+    assert not any("self_certainty/mean" in h for h in trainer.state.log_history)  # not logged, as with vLLM
+
+
+def test_one_row_per_step_rule():
+    from transformers import GenerationConfig
+
+    from intuitor.training.trainer import _one_row_per_step
+
+    assert _one_row_per_step(GenerationConfig(do_sample=True, temperature=0.9))
+    assert not _one_row_per_step(GenerationConfig(num_beams=4))
+    assert not _one_row_per_step(GenerationConfig(prompt_lookup_num_tokens=3))
+
+
+def test_plain_grpo_config_is_carried_into_an_intuitor_config(tiny_model_dir, tmp_path):
+    from transformers.testing_utils import CaptureLogger
+
+    from intuitor.training import trainer as trainer_module
+
+    model, tok = load(tiny_model_dir)
+    kw = config_kwargs(tmp_path, learning_rate=0.02, temperature=0.7, generation_batch_size=8)
+    grpo = GRPOConfig(**kw)
+    with CaptureLogger(trainer_module.logger) as cl:
+        trainer = IntuitorTrainer(model=model, reward_funcs=[exact_length_reward], args=grpo,
+                                  train_dataset=make_dataset(), processing_class=tok)
+    assert "args is a GRPOConfig" in cl.out and "annotator='online'" in cl.out
+    args = trainer.args
+    assert isinstance(args, IntuitorConfig)
+    # the user's GRPO values, not INTUITOR's paper defaults (lr 3e-6, beta 0.005, temperature 0.9, G=7)
+    assert (args.learning_rate, args.beta, args.temperature, args.num_generations) == (0.02, 0.0, 0.7, 4)
+    assert (args.generation_batch_size, args.steps_per_generation) == (8, 2)
+    assert (args.annotator, args.guard, args.rewards) == ("online", "off", ["self_certainty"])
+    trainer.train()
+    assert trainer.state.global_step == 2
+
+
+def test_unknown_args_type_is_named(tiny_model_dir):
+    model, tok = load(tiny_model_dir)
+    with pytest.raises(TypeError, match="IntuitorConfig or a GRPOConfig, got dict"):
+        IntuitorTrainer(model=model, args={"lr": 1}, train_dataset=make_dataset(), processing_class=tok)
+
+
+def test_generate_that_bypasses_the_recorder_is_scored_with_a_pass(tiny_model_dir, tmp_path):
+    """A patched generate that never runs the LM head: the scores come from a pass, never silently 0.0."""
+    from transformers.testing_utils import CaptureLogger
+
+    from intuitor.training import trainer as trainer_module
+
+    model, tok = load(tiny_model_dir)
+    trainer = IntuitorTrainer(model=model, args=make_config(tmp_path), train_dataset=make_dataset(),
+                              processing_class=tok)
+    gen = torch.Generator().manual_seed(0)
+
+    def canned_generate(input_ids, **kwargs):  # e.g. a cached or external sampler
+        new = torch.randint(3, len(tok), (input_ids.size(0), 5), generator=gen)  # no special tokens: length 5
+        return torch.cat([input_ids, new], dim=1)
+
+    trainer.model.generate = canned_generate
+    seen = recorded_vs_pass(trainer)
+    with CaptureLogger(trainer_module.logger) as cl:
+        trainer.train()
+    assert "does not match the completions" in cl.out and "separate pass" in cl.out
+    assert len(seen) == 2
+    for kept, separate in seen:
+        assert torch.allclose(kept.self_certainty, separate.self_certainty, atol=1e-5)
+        assert kept.self_certainty.abs().min() > 1e-4
+
+
+def test_recorder_refuses_to_read_an_empty_recording():
+    from intuitor.certainty import GenerationRecorder, RecordingMismatch
+
+    with pytest.raises(RecordingMismatch, match="no decoding step"):
+        GenerationRecorder().statistics([3, 1])
+    assert GenerationRecorder().statistics([0, 0]).self_certainty.tolist() == [0.0, 0.0]

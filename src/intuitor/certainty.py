@@ -215,6 +215,10 @@ def response_self_certainty(
     return response_statistics(model, prompt_ids, completion_ids, temperature, shifted=shifted, **kw).self_certainty
 
 
+class RecordingMismatch(RuntimeError):
+    """The recorded decoding steps do not line up with the completions (no step seen, rows or steps differ)."""
+
+
 class GenerationRecorder:
     """Records self-certainty and entropy of the logits `generate` computes anyway, one decoding step at a time.
 
@@ -238,14 +242,16 @@ class GenerationRecorder:
         """Per-row means over the first len(completion) steps (tokens after EOS are not scored)."""
         n = len(completion_lengths)
         if not self.steps_sc:
+            if n and max(completion_lengths) > 0:  # a custom or patched generate bypassed the LM head
+                raise RecordingMismatch(f"no decoding step was recorded for {n} non-empty completions")
             return ResponseStatistics(torch.zeros(n), torch.zeros(n))
         sc = torch.stack(self.steps_sc, dim=1).float().cpu()  # (B, steps)
         ent = torch.stack(self.steps_ent, dim=1).float().cpu()
         if sc.size(0) != n:
-            raise RuntimeError(f"recorded {sc.size(0)} rows but {n} completions: generation was split unexpectedly")
+            raise RecordingMismatch(f"recorded {sc.size(0)} rows but {n} completions (beam search or a split batch)")
         lengths = torch.tensor(completion_lengths)
         if int(lengths.max()) > sc.size(1):
-            raise RuntimeError("a completion is longer than the number of recorded decoding steps")
+            raise RecordingMismatch("a completion is longer than the number of recorded decoding steps")
         mask = (torch.arange(sc.size(1)).unsqueeze(0) < lengths.unsqueeze(1)).float()  # (B, steps)
         denom = lengths.clamp(min=1).float()
         return ResponseStatistics((sc * mask).sum(1) / denom, (ent * mask).sum(1) / denom)

@@ -7,12 +7,16 @@ them. Adding a reward is one new file with `@register_reward`. A factory receive
 Rewards that need the policy's own statistics (self-certainty, entropy) set `needs_policy_statistics = True`:
 inside `IntuitorTrainer` they read the statistics recorded while the rollouts were generated (no extra forward);
 on a stock `GRPOTrainer` they score with the model they were given.
+
+In a trainer's `reward_funcs`, a string is a registry name if it is one; any other string keeps TRL's meaning (a
+reward-model id or path), so IntuitorTrainer accepts every `reward_funcs` GRPOTrainer does.
 """
 
 from __future__ import annotations
 
 import difflib
 import importlib
+import os
 import pkgutil
 from dataclasses import dataclass
 from typing import Callable
@@ -69,6 +73,29 @@ def get_reward(name: str, config=None):
     entry = REWARDS[name]
     reward = entry.factory(config) if _is_factory(entry.factory) else entry.factory
     return reward
+
+
+def resolve_reward_func(func, config=None):
+    """One entry of a trainer's `reward_funcs`, resolved the way GRPOTrainer would plus our registry.
+
+    A registry name becomes that reward; any other string keeps TRL's rule (a reward-model id or path, loaded by
+    GRPOTrainer as a sequence-classification model with one label) and is returned unchanged; callables and models
+    pass through. A bare word that is neither a registry name nor a local path but is close to a registry name is
+    almost surely a typo, not a hub id: it gets the registry's did-you-mean instead of a hub error.
+
+    >>> resolve_reward_func("trl-internal-testing/tiny-Qwen2ForSequenceClassification-2.5")
+    'trl-internal-testing/tiny-Qwen2ForSequenceClassification-2.5'
+    >>> resolve_reward_func("self_certainty").__name__
+    'self_certainty'
+    """
+    if not isinstance(func, str):
+        return func
+    load_all()
+    if func in REWARDS:
+        return get_reward(func, config)
+    if "/" not in func and not os.path.exists(func) and difflib.get_close_matches(func, REWARDS, n=1):
+        get_reward(func, config)  # raises the did-you-mean
+    return func
 
 
 def _is_factory(obj) -> bool:

@@ -122,6 +122,17 @@ class IntuitorConfig(GRPOConfig):
     beta: float = field(default=0.005, metadata={"help": "KL coefficient to the initial model. Paper: 0.005."})
     temperature: float = field(default=0.9, metadata={"help": "Sampling temperature. Paper: 0.9."})
     num_generations: int | None = field(default=7, metadata={"help": "Samples per prompt (G). Paper: 7."})
+    per_device_train_batch_size: int = field(
+        default=7,
+        metadata={
+            "help": "Completions per device per step. Default 7, one group of G=7, so the defaults are valid on any "
+            "number of processes (TrainingArguments' 8 is no multiple of 7). The paper's 128 prompts x 7 = 896 "
+            "completions per update is a recipe's choice, e.g. 14 per device x 8 GPUs x 8 accumulation steps."
+        },
+    )
+    per_device_eval_batch_size: int = field(
+        default=7, metadata={"help": "Completions per device per evaluation step; 7 holds one group of G=7."}
+    )
     max_completion_length: int | None = field(default=3072, metadata={"help": "Paper: 3,072 tokens."})
     lr_scheduler_type: str = field(default="cosine", metadata={"help": "Paper: cosine."})
     warmup_ratio: float = field(default=0.1, metadata={"help": "Paper: 10% warm-up."})

@@ -10,25 +10,37 @@ ids and the sampled completion ids. Around it:
 - offline annotator: the same pass with a frozen model (the initial policy by default).
 Rewards that need these statistics (`needs_policy_statistics`) are bound to the trainer and read them; everything
 else about GRPO (loss, KL, vLLM, accelerate, DeepSpeed, PEFT) is TRL's. `tests/test_trl_contract.py` pins the TRL
-behaviour this relies on.
+behaviour this relies on, and `tests/trl_suite/` runs TRL's own GRPO tests against this class.
+
+Drop-in means TRL's behaviour wherever the user did not ask for INTUITOR: a plain `GRPOConfig` is accepted (carried
+into an `IntuitorConfig`), `reward_funcs` strings that are not registry names are reward models as in TRL,
+streaming datasets work with `max_steps`. The recorder reads one logits row per sequence per decoding step, so it is
+used only for plain sampling/greedy decoding; beam search, assisted or custom decoding fall back to the scoring pass
+when a reward needs the statistics (and log no self-certainty metric otherwise, as with vLLM). A recording that does
+not line up with the completions (e.g. a patched `generate` that bypassed the LM head) is never read as zeros: the
+pass scores them, with a warning.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import warnings
 from contextlib import nullcontext
 
 import torch
 from accelerate.utils import gather_object
-from trl import GRPOTrainer
+from transformers.utils import logging
+from trl import GRPOConfig, GRPOTrainer
 
 from intuitor import check_trl_version
-from intuitor.certainty import ResponseStatistics, record_generation, response_statistics
-from intuitor.rewards import build_rewards, get_reward
+from intuitor.certainty import RecordingMismatch, ResponseStatistics, record_generation, response_statistics
+from intuitor.rewards import build_rewards, resolve_reward_func
 from intuitor.training import metrics as rollout_metrics
 from intuitor.training.callbacks import MetricsJsonlCallback
 from intuitor.training.config import IntuitorConfig
+
+logger = logging.get_logger(__name__)
 
 
 class IntuitorTrainer(GRPOTrainer):
@@ -37,19 +49,22 @@ class IntuitorTrainer(GRPOTrainer):
         IntuitorTrainer(model="Qwen/Qwen2.5-1.5B", args=IntuitorConfig(...), train_dataset=ds)
 
     Without `reward_funcs`, the rewards come from `args.rewards` (default: self-certainty alone). `reward_funcs`
-    may mix registry names ("self_certainty", "accuracy") and TRL-style callables; `args.reward_weights` weighs them.
+    may mix registry names ("self_certainty", "accuracy"), TRL-style callables and reward-model ids or paths (loaded
+    by TRL as sequence-classification models); `args.reward_weights` weighs them. `args` may be an IntuitorConfig, a
+    plain GRPOConfig (its fields are kept, INTUITOR's options take their defaults) or None (all defaults, output to
+    `<model name>-INTUITOR` like TRL's `<model name>-GRPO`).
     """
 
     def __init__(self, model, reward_funcs=None, args: IntuitorConfig | None = None, train_dataset=None, **kwargs):
         check_trl_version()
-        args = args or IntuitorConfig(output_dir="intuitor-output")
-        if not isinstance(args, IntuitorConfig):
-            raise TypeError("args must be an IntuitorConfig (it extends GRPOConfig with INTUITOR's options)")
-        if train_dataset is not None and len(train_dataset) == 0:
+        args = _intuitor_args(args, model)
+        # A streaming IterableDataset has no len() (TRL trains on it with max_steps) and may not know its columns.
+        if train_dataset is not None and hasattr(train_dataset, "__len__") and len(train_dataset) == 0:
             raise ValueError("train_dataset is empty: nothing to train on")
-        if train_dataset is not None and "prompt" not in train_dataset.column_names:
+        columns = getattr(train_dataset, "column_names", None)
+        if columns is not None and "prompt" not in columns:
             raise ValueError(
-                f"train_dataset has no 'prompt' column (columns: {', '.join(train_dataset.column_names)}): "
+                f"train_dataset has no 'prompt' column (columns: {', '.join(columns)}): "
                 "rename your prompt column to 'prompt'"
             )
         if reward_funcs is None:
@@ -58,7 +73,7 @@ class IntuitorTrainer(GRPOTrainer):
                 args.reward_weights = weights
         else:
             reward_funcs = reward_funcs if isinstance(reward_funcs, list) else [reward_funcs]
-            reward_funcs = [get_reward(f, args) if isinstance(f, str) else f for f in reward_funcs]
+            reward_funcs = [resolve_reward_func(f, args) for f in reward_funcs]
         callbacks = list(kwargs.pop("callbacks", None) or []) + [MetricsJsonlCallback()]
         if args.guard != "off":
             from intuitor.training.guard import CollapseGuard
@@ -102,27 +117,35 @@ class IntuitorTrainer(GRPOTrainer):
     # ---- the one override ---------------------------------------------------------------------------------------
     def _generate_single_turn(self, prompt_ids, images, multimodal_fields, num_generations, has_tool_images=False):
         args = self.args
+        needed = self.annotator is not None or self._needs_statistics()  # a reward reads them (else: metrics only)
         capture = (
             self.annotator is None
             and not self.use_vllm
             and not self.use_transformers_continuous_batching
             and not args.shifted_self_certainty
+            and _one_row_per_step(self.generation_config)
         )
         policy = self.accelerator.unwrap_model(self.model)
         with record_generation(policy, args.self_certainty_temperature) if capture else nullcontext() as recorder:
             completion_ids, logprobs = super()._generate_single_turn(
                 prompt_ids, images, multimodal_fields, num_generations, has_tool_images
             )
+        stats = None
         if capture:
-            stats = recorder.statistics([len(c) for c in completion_ids])
-        elif self.annotator is not None or self._needs_statistics():
+            try:
+                stats = recorder.statistics([len(c) for c in completion_ids])
+            except RecordingMismatch as err:  # never read a recording that does not match as zeros
+                logger.warning_once(
+                    f"IntuitorTrainer: the generation-time recorder does not match the completions ({err}); "
+                    + ("scoring them with a separate pass instead." if needed else "self-certainty is not logged.")
+                )
+        if stats is None and needed:  # vLLM, offline annotator, beam search, or a recording that did not match
             scorer = self.annotator if self.annotator is not None else policy
             stats = response_statistics(
                 scorer, prompt_ids, completion_ids, args.self_certainty_temperature, shifted=args.shifted_self_certainty,
                 batch_size=args.per_device_train_batch_size,
             )
-        else:  # vLLM and no reward needs them: don't pay for a pass just to log
-            stats = None
+        # else, with no reward needing them and no usable recording: don't pay for a pass just to log
         self._rollout = (completion_ids, stats)
         self._log_rollout(completion_ids, stats)
         return completion_ids, logprobs
@@ -159,6 +182,51 @@ class IntuitorTrainer(GRPOTrainer):
             answers = gather_object([self._extract_answer(t) for t in texts])
             group = self.num_generations if mode == "train" else self.num_generations_eval
             m["completions/agreement"].append(rollout_metrics.group_agreement(answers, group))
+
+
+def _one_row_per_step(generation_config) -> bool:
+    """Does `generate` run the LM head once per decoding step on exactly the returned rows?
+
+    True for greedy and multinomial sampling. Beam search (num_beams > 1) scores num_beams rows per sequence and
+    reorders them; contrastive search, DoLa, assisted/prompt-lookup decoding and custom `generate` code score
+    candidate rows or positions that are not the sampled path. Those use the scoring pass instead.
+    """
+    if generation_config is None:
+        return True
+    get = lambda name, default=None: getattr(generation_config, name, default)  # noqa: E731
+    return (
+        (get("num_beams") or 1) == 1
+        and (get("num_return_sequences") or 1) == 1
+        and not get("penalty_alpha")
+        and get("dola_layers") is None
+        and get("prompt_lookup_num_tokens") is None
+        and get("assistant_early_exit") is None
+        and get("custom_generate") is None
+    )
+
+
+def _intuitor_args(args, model) -> IntuitorConfig:
+    """The trainer's config: an IntuitorConfig as given, defaults for None, a GRPOConfig carried over field by field."""
+    if isinstance(args, IntuitorConfig):
+        return args
+    if args is None:  # TRL names the default output folder after the model: `<name>-GRPO`
+        name = model if isinstance(model, str) else getattr(model.config, "_name_or_path", "") or "model"
+        return IntuitorConfig(output_dir=f"{name.rstrip('/').split('/')[-1]}-INTUITOR")
+    if not isinstance(args, GRPOConfig):
+        raise TypeError(f"args must be an IntuitorConfig or a GRPOConfig, got {type(args).__name__}")
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(GRPOConfig) if f.init}
+    # GRPOConfig.__post_init__ derived one of these two from the other; give back only what decides both.
+    if values["generation_batch_size"] == args.per_device_train_batch_size * args.world_size * args.steps_per_generation:
+        values["generation_batch_size"] = None
+    else:
+        values["steps_per_generation"] = None
+    new = IntuitorConfig(**values)
+    logger.warning(
+        "IntuitorTrainer: args is a GRPOConfig; its fields were carried into an IntuitorConfig and INTUITOR's own "
+        f"options take their defaults (rewards={new.rewards} when no reward_funcs are given, "
+        f"annotator={new.annotator!r}, guard={new.guard!r})."
+    )
+    return new
 
 
 def warn_once(msg: str) -> None:
