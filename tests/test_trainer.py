@@ -363,3 +363,123 @@ def test_recorder_refuses_to_read_an_empty_recording():
     with pytest.raises(RecordingMismatch, match="no decoding step"):
         GenerationRecorder().statistics([3, 1])
     assert GenerationRecorder().statistics([0, 0]).self_certainty.tolist() == [0.0, 0.0]
+
+
+# --- self-certainty read inside TRL's old-policy log-prob pass (the vLLM path, forced with transformers) --------
+
+def logprob_pass_kwargs(tmp_path, **kw):
+    # steps_per_generation=2 > gradient_accumulation_steps=1: TRL runs its old-policy log-prob pass, as with vLLM
+    return config_kwargs(tmp_path, steps_per_generation=2, max_steps=3, max_completion_length=6,
+                         generation_kwargs={"min_new_tokens": 3}, **kw)
+
+
+@pytest.mark.parametrize("beta", [0.0, 0.04])
+def test_logprob_pass_statistics_equal_the_generation_recorder(tiny_model_dir, tmp_path, beta):
+    from intuitor.certainty import record_generation
+
+    model, tok = load(tiny_model_dir)
+    args = IntuitorConfig(**logprob_pass_kwargs(tmp_path, beta=beta, self_certainty_source="logprob_pass"))
+    trainer = IntuitorTrainer(model=model, args=args, train_dataset=make_dataset(), processing_class=tok)
+    assert trainer._statistics_source == "logprob_pass"
+    recorded, from_pass = [], []
+    inner, log = trainer._generate_single_turn, trainer._log_rollout
+
+    def spy(prompt_ids, *a, **kw):  # the recorder the default path uses, watching the same generation
+        with record_generation(trainer.accelerator.unwrap_model(trainer.model)) as rec:
+            completion_ids, lp = inner(prompt_ids, *a, **kw)
+        assert trainer._rollout[1] is None  # not scored yet: the pass comes after generation
+        recorded.append(rec.statistics([len(c) for c in completion_ids]))
+        return completion_ids, lp
+
+    trainer._generate_single_turn = spy
+    trainer._log_rollout = lambda ids, stats: (from_pass.append(stats), log(ids, stats))
+    trainer.train()
+    assert len(recorded) == len(from_pass) == 2  # steps 1 and 3 generate (step 2 reuses), after an update
+    for rec, got in zip(recorded, from_pass):
+        assert got.self_certainty.shape == (8,) and got.self_certainty.abs().min() > 0
+        assert torch.allclose(got.self_certainty, rec.self_certainty, atol=1e-4, rtol=0)
+        assert torch.allclose(got.entropy, rec.entropy, atol=1e-4, rtol=0)
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows if "rewards/self_certainty/mean" in r] == [1, 3]  # the generating steps
+
+
+@pytest.mark.parametrize("beta", [0.0, 0.04])
+def test_logprob_pass_adds_no_forward_call_to_plain_grpo(tiny_model_dir, tmp_path, beta):
+    counts = {}
+    for name in ("grpo", "intuitor"):
+        model, tok = load(tiny_model_dir)
+        kw = logprob_pass_kwargs(tmp_path / name, beta=beta)
+        kw["generation_kwargs"] = {"min_new_tokens": 6}  # fixed length: same decode steps in both runs
+        if name == "grpo":
+            trainer = GRPOTrainer(model=model, reward_funcs=[exact_length_reward], args=GRPOConfig(**kw),
+                                  train_dataset=make_dataset(), processing_class=tok)
+        else:
+            trainer = IntuitorTrainer(model=model, args=IntuitorConfig(**kw, self_certainty_source="logprob_pass"),
+                                      train_dataset=make_dataset(), processing_class=tok)
+        calls = count_backbone_calls(trainer)
+        trainer.train()
+        counts[name] = len(calls)
+    assert counts["intuitor"] == counts["grpo"] > 0
+
+
+def test_auto_source_per_configuration(tiny_model_dir, tmp_path):
+    model, tok = load(tiny_model_dir)
+    plain = IntuitorTrainer(model=model, args=make_config(tmp_path), train_dataset=make_dataset(), processing_class=tok)
+    assert plain._statistics_source == "generation"  # transformers generation: the recorder, free
+    shifted = IntuitorTrainer(model=model, args=make_config(tmp_path, shifted_self_certainty=True),
+                              train_dataset=make_dataset(), processing_class=tok)
+    assert shifted._statistics_source == "separate_pass"
+    with pytest.raises(ValueError, match="TRL runs no old-policy log-prob pass.*steps_per_generation"):
+        IntuitorTrainer(model=model, args=make_config(tmp_path, self_certainty_source="logprob_pass"),
+                        train_dataset=make_dataset(), processing_class=tok)
+    with pytest.raises(ValueError, match="self_certainty_source='pass'"):
+        make_config(tmp_path, self_certainty_source="pass")
+
+
+def test_separate_pass_matches_response_statistics(tiny_model_dir):
+    """The collective-safe separate pass (through the model's own forward) gives response_statistics' values."""
+    from intuitor.training.scoring import pass_statistics
+
+    model, _ = load(tiny_model_dir)
+    g = torch.Generator().manual_seed(0)
+    prompts = [torch.randint(3, 259, (n,), generator=g).tolist() for n in (5, 9, 3, 7, 4)]
+    completions = [torch.randint(3, 259, (n,), generator=g).tolist() for n in (4, 0, 6, 2, 8)]
+    for shifted in (False, True):
+        ref = response_statistics(model, prompts, completions, shifted=shifted, batch_size=2)
+        got = pass_statistics(model, prompts, completions, shifted=shifted, batch_size=2, chunk_elements=259 * 3)
+        assert torch.allclose(got.self_certainty, ref.self_certainty, atol=1e-6)
+        assert torch.allclose(got.entropy, ref.entropy, atol=1e-6)
+        assert got.self_certainty[1] == 0.0 and got.self_certainty[0] > 0  # empty completion: 0, never NaN
+
+
+# --- bf16 weights without fp32 master weights (issue 20.2) ------------------------------------------------------
+
+def test_bf16_weights_without_master_weights_are_refused(tiny_model_dir, tmp_path):
+    model, tok = load(tiny_model_dir)
+    with pytest.raises(ValueError, match="trainable weights are bfloat16.*model_dtype: float32.*zero2.yaml.*"
+                                         "allow_low_precision_weights: true"):
+        IntuitorTrainer(model=model.to(torch.bfloat16), args=make_config(tmp_path), train_dataset=make_dataset(),
+                        processing_class=tok)
+
+
+def one_step_update(tiny_model_dir, tmp_path, dtype, lr, **kw):
+    model, tok = load(tiny_model_dir)
+    model = model.to(dtype)
+    weight = model.model.layers[0].mlp.up_proj.weight  # (128, 64): every element gets a gradient
+    before = weight.detach().float().clone()
+    args = make_config(tmp_path, learning_rate=lr, lr_scheduler_type="constant", warmup_steps=0, max_steps=1,
+                       weight_decay=0.0, **kw)
+    IntuitorTrainer(model=model, args=args, train_dataset=make_dataset(), processing_class=tok).train()
+    return (weight.detach().float() - before).abs()
+
+
+def test_one_adamw_step_moves_fp32_weights_by_the_learning_rate_and_bf16_weights_mostly_not(tiny_model_dir, tmp_path):
+    # AdamW's first step is lr * g / (|g| + eps) per element: lr itself wherever |g| >> eps = 1e-8.
+    lr = 1e-5
+    delta = one_step_update(tiny_model_dir, tmp_path / "fp32", torch.float32, lr)
+    assert (delta == 0).float().mean() < 0.01
+    assert delta.median().item() == pytest.approx(lr, rel=0.02)
+    # bf16 keeps 8 bits of mantissa: a 1e-5 step rounds away on every weight above ~2e-3 in size (most of them),
+    # which is what the guard refuses unless the user opts in.
+    delta = one_step_update(tiny_model_dir, tmp_path / "bf16", torch.bfloat16, lr, allow_low_precision_weights=True)
+    assert (delta == 0).float().mean() > 0.8

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from trl import GRPOConfig
 
 ANNOTATORS = ("online", "offline")
+SELF_CERTAINTY_SOURCES = ("auto", "generation", "logprob_pass", "separate_pass")
 
 
 def _cuda() -> bool:
@@ -60,6 +61,25 @@ class IntuitorConfig(GRPOConfig):
         metadata={
             "help": "Compatibility only: reproduce the authors' off-by-one alignment (skips the first response "
             "position, scores the one after the last token). Forces a separate scoring pass."
+        },
+    )
+    self_certainty_source: str = field(
+        default="auto",
+        metadata={
+            "help": "Where the online annotator's statistics come from. `auto`: the logits `generate` computes "
+            "(transformers generation, plain decoding), else TRL's old-policy log-prob pass when TRL runs one "
+            "(vLLM with vllm_importance_sampling_correction, or gradient_accumulation_steps not a multiple of "
+            "steps_per_generation x num_iterations), else a separate chunked pass. `generation`, `logprob_pass`, "
+            "`separate_pass` force one (an error says when it cannot be taken)."
+        },
+    )
+    allow_low_precision_weights: bool = field(
+        default=False,
+        metadata={
+            "help": "Train bf16/fp16 weights without fp32 master weights (a plain, DDP or FSDP launch of a model "
+            "loaded with model_dtype: bfloat16). Off: refused, because AdamW steps below bf16's resolution (~0.4% "
+            "of a weight) round away; load float32 weights (bf16 autocast still computes in bf16) or launch with "
+            "DeepSpeed (recipes/accelerate/zero2.yaml, zero3.yaml), which keeps fp32 master weights."
         },
     )
     answer_extractor: str | None = field(
@@ -146,6 +166,10 @@ class IntuitorConfig(GRPOConfig):
             raise ValueError(f"annotator={self.annotator!r}: choose one of {', '.join(ANNOTATORS)}")
         if self.annotator_model and self.annotator != "offline":
             raise ValueError("annotator_model is set but annotator is 'online': set annotator: offline to use it")
+        if self.self_certainty_source not in SELF_CERTAINTY_SOURCES:
+            raise ValueError(
+                f"self_certainty_source={self.self_certainty_source!r}: choose one of {', '.join(SELF_CERTAINTY_SOURCES)}"
+            )
         if self.guard not in GUARD_ACTIONS:
             raise ValueError(f"guard={self.guard!r}: choose one of {', '.join(GUARD_ACTIONS)}")
         if self.self_certainty_temperature <= 0:

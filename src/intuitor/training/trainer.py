@@ -5,9 +5,14 @@ ids and the sampled completion ids. Around it:
 - online annotator, transformers generation: a hook on the LM head reduces the logits `generate` computes at each
   decoding step to self-certainty and entropy. These are the logits that sampled each token, from the weights
   that generated the rollout, so the reward costs no forward pass of its own (the authors' code runs one more).
-- online with vLLM (or the compatibility `shifted_self_certainty`): one no-grad pass of the policy, chunked over
-  positions through the LM head so the [B, T, V] logits never exist.
-- offline annotator: the same pass with a frozen model (the initial policy by default).
+- online with vLLM: read inside TRL's old-policy log-prob pass, which TRL runs anyway (importance-sampling
+  correction, on by default) before the rewards; only the completion positions are projected once more through
+  the LM head, chunk by chunk (`intuitor.training.scoring`; `self_certainty_source: logprob_pass` takes this path
+  with transformers generation too, where TRL runs the pass: steps_per_generation or num_iterations > 1). Where
+  TRL runs no such pass (vLLM with `vllm_importance_sampling_correction: false` and aligned steps), and for the
+  compatibility `shifted_self_certainty`: one no-grad pass of the policy, chunked over positions through the LM
+  head so the [B, T, V] logits never exist, with the same number of model calls on every process (ZeRO-3/FSDP).
+- offline annotator: that separate pass with a frozen model (the initial policy by default).
 Rewards that need these statistics (`needs_policy_statistics`) are bound to the trainer and read them; everything
 else about GRPO (loss, KL, vLLM, accelerate, DeepSpeed, PEFT) is TRL's. `tests/test_trl_contract.py` pins the TRL
 behaviour this relies on, and `tests/trl_suite/` runs TRL's own GRPO tests against this class.
@@ -34,9 +39,10 @@ from transformers.utils import logging
 from trl import GRPOConfig, GRPOTrainer
 
 from intuitor import check_trl_version
-from intuitor.certainty import RecordingMismatch, ResponseStatistics, record_generation, response_statistics
+from intuitor.certainty import RecordingMismatch, ResponseStatistics, record_generation
 from intuitor.rewards import build_rewards, resolve_reward_func
 from intuitor.training import metrics as rollout_metrics
+from intuitor.training import scoring
 from intuitor.training.callbacks import MetricsJsonlCallback
 from intuitor.training.config import IntuitorConfig
 
@@ -81,8 +87,13 @@ class IntuitorTrainer(GRPOTrainer):
             callbacks.append(CollapseGuard(args))
         super().__init__(model=model, reward_funcs=reward_funcs, args=args, train_dataset=train_dataset,
                          callbacks=callbacks, **kwargs)
+        from intuitor.training.precision import check_weight_precision
+
+        check_weight_precision(self.model, args, self.accelerator.distributed_type)
         self._rollout: tuple[list[list[int]], ResponseStatistics] | None = None
         self.annotator = self._load_annotator() if args.annotator == "offline" else None
+        self._statistics_source = scoring.statistics_source(self, _one_row_per_step(self.generation_config))
+        self._pending_pass: list[list[int]] | None = None  # completions whose statistics TRL's log-prob pass gives
         for func in self.reward_funcs:
             if getattr(func, "needs_policy_statistics", False):
                 func.bind(self)
@@ -111,6 +122,9 @@ class IntuitorTrainer(GRPOTrainer):
             return self.ref_model  # already the frozen initial policy (beta > 0): no second copy
         else:
             annotator = copy.deepcopy(self.accelerator.unwrap_model(self.model))
+            # TRL's fused LM head is an instance `forward` whose closure calls the *policy's* original forward: in
+            # the copy it would run the policy. The annotator needs no fused head: back to the class's forward.
+            annotator.__dict__.pop("forward", None)
         annotator.to(self.accelerator.device).eval().requires_grad_(False)
         return annotator
 
@@ -119,7 +133,8 @@ class IntuitorTrainer(GRPOTrainer):
         args = self.args
         needed = self.annotator is not None or self._needs_statistics()  # a reward reads them (else: metrics only)
         capture = (
-            self.annotator is None
+            self._statistics_source == "generation"
+            and self.annotator is None
             and not self.use_vllm
             and not self.use_transformers_continuous_batching
             and not args.shifted_self_certainty
@@ -139,16 +154,44 @@ class IntuitorTrainer(GRPOTrainer):
                     f"IntuitorTrainer: the generation-time recorder does not match the completions ({err}); "
                     + ("scoring them with a separate pass instead." if needed else "self-certainty is not logged.")
                 )
+        if stats is None and not capture and self._statistics_source == "logprob_pass":
+            # Read in TRL's old-policy log-prob pass, which runs before the rewards (_get_per_token_logps_and_entropies)
+            self._pending_pass = completion_ids
+            self._rollout = (completion_ids, None)
+            return completion_ids, logprobs
         if stats is None and needed:  # vLLM, offline annotator, beam search, or a recording that did not match
-            scorer = self.annotator if self.annotator is not None else policy
-            stats = response_statistics(
-                scorer, prompt_ids, completion_ids, args.self_certainty_temperature, shifted=args.shifted_self_certainty,
-                batch_size=args.per_device_train_batch_size,
+            # Through the wrapped model, the same number of calls on every process: safe under ZeRO-3 / FSDP.
+            stats = scoring.pass_statistics(
+                self.annotator if self.annotator is not None else self.model, prompt_ids, completion_ids,
+                args.self_certainty_temperature, shifted=args.shifted_self_certainty,
+                batch_size=args.per_device_train_batch_size, pad_id=self._pad_id_for_scoring(),
             )
         # else, with no reward needing them and no usable recording: don't pay for a pass just to log
         self._rollout = (completion_ids, stats)
         self._log_rollout(completion_ids, stats)
         return completion_ids, logprobs
+
+    def _get_per_token_logps_and_entropies(self, model, input_ids, attention_mask, logits_to_keep, *args, **kwargs):
+        """TRL's log-prob pass; its first no-grad call on the policy after a `logprob_pass` rollout (the old-policy
+        pass: TRL runs it before the reference pass and the rewards) also yields the rollout's statistics."""
+        pending = self._pending_pass
+        if pending is None or model is not self.model or torch.is_grad_enabled():
+            return super()._get_per_token_logps_and_entropies(
+                model, input_ids, attention_mask, logits_to_keep, *args, **kwargs
+            )
+        self._pending_pass = None
+        with scoring.logprob_pass_scorer(model, logits_to_keep, self.args.self_certainty_temperature) as scorer:
+            out = super()._get_per_token_logps_and_entropies(
+                model, input_ids, attention_mask, logits_to_keep, *args, **kwargs
+            )
+        stats = scorer.statistics([len(c) for c in pending])
+        self._rollout = (pending, stats)
+        self._log_rollout(pending, stats)
+        return out
+
+    def _pad_id_for_scoring(self) -> int:
+        pad = getattr(self.processing_class, "pad_token_id", None)
+        return int(pad) if pad is not None else 0
 
     # ---- what rewards and metrics read --------------------------------------------------------------------------
     def _needs_statistics(self) -> bool:
