@@ -174,3 +174,54 @@ def test_generation_recorder_matches_a_separate_forward_pass(tiny, tiny_model_di
     separate = response_statistics(tiny, prompts, completions)
     assert torch.allclose(recorded.self_certainty, separate.self_certainty, atol=1e-4)
     assert torch.allclose(recorded.entropy, separate.entropy, atol=1e-4)
+
+
+# --- CPU kernel with several threads (issue 21) -----------------------------------------------------------------
+
+def test_parallel_sub_chunks_match_the_single_threaded_kernel_and_leave_thread_counts_alone():
+    """With 2 torch threads, sub-chunks run on single-threaded workers: same numbers as 1 thread, bit for bit
+    (each sub-chunk is reduced by the same ops on one thread), within 1e-4 of float64, and neither the caller's
+    thread count nor the default of threads started later changes."""
+    import threading
+
+    from intuitor import certainty
+
+    torch.manual_seed(4)
+    vocab = 151_936
+    logits = (torch.randn(9, vocab) * 2.5).bfloat16()
+    logits[torch.arange(9), torch.randint(0, vocab, (9,))] += 15.0
+    rows = max(1, certainty.CPU_SUB_CHUNK_ELEMENTS // vocab)
+    assert -(-9 // rows) >= 2  # several sub-chunks, so the parallel path runs
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        sc1, ent1 = token_statistics(logits)
+        torch.set_num_threads(2)
+        sc2, ent2 = token_statistics(logits)
+        assert torch.get_num_threads() == 2
+        seen = []
+        t = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))
+        t.start()
+        t.join()
+        assert seen == [2]
+    finally:
+        torch.set_num_threads(before)
+    assert torch.equal(sc1, sc2) and torch.equal(ent1, ent2)
+    assert (sc2.double() - reference_sc(logits)).abs().max() < 1e-4
+    assert (ent2.double() - reference_entropy(logits)).abs().max() < 1e-4
+
+
+def test_sub_chunk_size_follows_the_l2_cache(tmp_path):
+    from intuitor import certainty
+
+    for index, (level, kind, size) in enumerate([("1", "Data", "48K"), ("1", "Instruction", "32K"),
+                                                 ("2", "Unified", "2048K"), ("3", "Unified", "32768K")]):
+        d = tmp_path / f"index{index}"
+        d.mkdir()
+        (d / "level").write_text(level + "\n")
+        (d / "type").write_text(kind + "\n")
+        (d / "size").write_text(size + "\n")
+    assert certainty._l2_cache_bytes(str(tmp_path)) == 2 << 20
+    assert certainty._l2_cache_bytes(str(tmp_path / "missing"), default=12345) == 12345
+    # The sub-chunk holds one L2's worth of float32.
+    assert certainty.CPU_SUB_CHUNK_ELEMENTS == max(1 << 16, certainty._l2_cache_bytes() // 4)

@@ -14,6 +14,9 @@ Departures from the authors' code (open-r1 fork), on purpose:
 - Memory. Statistics are reduced over the vocabulary in chunks of positions, so no float32 copy of a whole
   [B, T, V] tensor is ever made; `response_statistics` goes further and projects hidden states through the LM
   head chunk by chunk, so the full logits are never materialised at all.
+- Speed on CPU. Each chunk is reduced in L2-sized sub-chunks; with several torch threads the sub-chunks are shared
+  out to single-threaded workers instead of running every small op multi-threaded, so a core taken by another
+  process slows the reduction down instead of stalling it at every op (issue 21; benchmarks/README.md).
 
 An empty completion has self-certainty 0.0 and entropy 0.0 (no token, no evidence), never NaN.
 """
@@ -21,6 +24,9 @@ An empty completion has self-certainty 0.0 and entropy 0.0 (no token, no evidenc
 from __future__ import annotations
 
 import math
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -34,10 +40,30 @@ def _chunk_rows(vocab_size: int, chunk_elements: int = CHUNK_ELEMENTS) -> int:
     return max(1, chunk_elements // max(vocab_size, 1))
 
 
-# On CPU the reduction runs over sub-chunks of this many elements: temporaries under glibc's 32 MiB mmap threshold
-# are recycled instead of page-faulted on every chunk, and one or two vocabulary rows stay in L2 across the passes
-# (benchmarks/README.md: 2-5x faster than one pass over 64 MiB chunks). On GPUs one pass per chunk is best.
-CPU_SUB_CHUNK_ELEMENTS = 1 << 18
+def _l2_cache_bytes(root: str = "/sys/devices/system/cpu/cpu0/cache", default: int = 1 << 20) -> int:
+    """Per-core L2 cache size, from sysfs (Linux); `default` where it cannot be read."""
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    for index in range(8):
+        base = f"{root}/index{index}"
+        try:
+            with open(f"{base}/level") as f:
+                level = f.read().strip()
+            with open(f"{base}/type") as f:
+                kind = f.read().strip()
+            with open(f"{base}/size") as f:
+                size = f.read().strip()
+        except OSError:
+            break
+        if level == "2" and kind in ("Unified", "Data"):
+            return int(size[:-1]) * units[size[-1]] if size[-1] in units else int(size)
+    return default
+
+
+# On CPU the reduction runs over sub-chunks of one L2 cache's worth of float32 (2**18 elements on a 1 MiB L2):
+# temporaries under glibc's 32 MiB mmap threshold are recycled instead of page-faulted on every chunk, and a Qwen
+# vocabulary row (0.6 MiB) stays in the core's L2 across the passes (benchmarks/README.md: 2-5x faster than one
+# pass over 64 MiB chunks). On GPUs one pass per chunk is best.
+CPU_SUB_CHUNK_ELEMENTS = max(1 << 16, _l2_cache_bytes() // 4)
 
 
 def _stats_rows(z: torch.Tensor, temperature: float, entropy: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -62,11 +88,90 @@ def _stats_rows(z: torch.Tensor, temperature: float, entropy: bool) -> tuple[tor
     return sc, log_z - torch.linalg.vecdot(e, z32) / s  # H(p) = log Z - E_p[z]
 
 
+# ---- CPU: a parallel loop over sub-chunks, each reduced single-threaded ------------------------------------------
+# Reducing one sub-chunk is a dozen small torch ops; with several intra-op threads each op ends at an OpenMP barrier,
+# and on a busy CPU (a data loader, a sandbox, other jobs) every barrier waits for a thread whose core another
+# process holds: 4096 Qwen rows took 3x longer with 2 threads than the naive log_softmax (issue 21). So with n > 1
+# torch threads, n workers whose own torch ops run on one thread pull sub-chunks from a shared counter: no barrier
+# until the end of the chunk, and a worker that loses its core just takes fewer sub-chunks.
+
+_pool: tuple[int, ThreadPoolExecutor] | None = None
+_pool_lock = threading.Lock()
+
+
+def _single_threaded_worker(ready: threading.Barrier) -> None:
+    # Initialise this thread's OpenMP state with the process default first (torch does it lazily on a thread's
+    # first parallel op, from a process-wide value), then set this thread's own team size to 1.
+    torch.get_num_threads()
+    torch.set_num_threads(1)
+    ready.wait()
+
+
+def _workers(n: int) -> ThreadPoolExecutor:
+    """A pool of n threads whose torch ops run single-threaded (created once per thread count, per process)."""
+    global _pool
+    with _pool_lock:
+        if _pool is not None and _pool[0] == n:
+            return _pool[1]
+        if _pool is not None:
+            _pool[1].shutdown(wait=False)
+        pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="intuitor-certainty")
+        ready = threading.Barrier(n + 1)
+        started = [pool.submit(_single_threaded_worker, ready) for _ in range(n)]
+        ready.wait()  # all n threads exist and are single-threaded: none will be created later
+        for f in started:
+            f.result()
+        # torch.set_num_threads also stores a process-wide default for threads not yet initialised: restore it.
+        # The calling thread's own team size was never changed.
+        torch.set_num_threads(n)
+        _pool = (n, pool)
+        return pool
+
+
+def _forget_pool_after_fork() -> None:
+    global _pool, _pool_lock
+    _pool, _pool_lock = None, threading.Lock()  # the child has none of the parent's threads
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool_after_fork)
+
+
+def _stats_parallel(z: torch.Tensor, rows: int, temperature: float, entropy: bool, threads: int):
+    """`_stats_rows` over sub-chunks of `rows` rows of z [N, V], on `threads` single-threaded workers."""
+    sc = torch.empty(z.size(0), dtype=torch.float32)
+    ent = torch.empty_like(sc) if entropy else None
+    starts = iter(range(0, z.size(0), rows))  # shared: next() on it is atomic under the GIL
+    lock = threading.Lock()
+
+    def work() -> None:
+        with torch.no_grad():
+            while True:
+                with lock:
+                    i = next(starts, None)
+                if i is None:
+                    return
+                s, e = _stats_rows(z[i : i + rows], temperature, entropy)
+                sc[i : i + rows] = s
+                if entropy:
+                    ent[i : i + rows] = e
+
+    pool = _workers(threads)
+    for f in [pool.submit(work) for _ in range(min(threads, -(-z.size(0) // rows)))]:
+        f.result()
+    return sc, ent
+
+
 def _stats_chunk(z: torch.Tensor, temperature: float, entropy: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """`_stats_rows` over one chunk of positions, in L2-sized sub-chunks on CPU."""
-    rows = max(1, CPU_SUB_CHUNK_ELEMENTS // z.size(-1)) if z.device.type == "cpu" else z.size(0)
+    """`_stats_rows` over one chunk of positions [N, V]: in L2-sized sub-chunks on CPU, in one pass on GPUs."""
+    if z.device.type != "cpu":
+        return _stats_rows(z, temperature, entropy)
+    rows = max(1, CPU_SUB_CHUNK_ELEMENTS // z.size(-1))
     if rows >= z.size(0):
         return _stats_rows(z, temperature, entropy)
+    threads = torch.get_num_threads()
+    if threads > 1 and not (z.requires_grad and torch.is_grad_enabled()):
+        return _stats_parallel(z, rows, temperature, entropy, threads)
     parts = [_stats_rows(z[i : i + rows], temperature, entropy) for i in range(0, z.size(0), rows)]
     sc = torch.cat([p[0] for p in parts])
     return sc, (torch.cat([p[1] for p in parts]) if entropy else None)
@@ -78,7 +183,7 @@ def token_statistics(
     """Per-position self-certainty and entropy of logits [..., V], float32 [...] each, in one pass.
 
     >>> sc, ent = token_statistics(torch.zeros(2, 3, 5))  # uniform logits: no certainty, maximal entropy
-    >>> sc.abs().max().item() < 1e-6, round(ent[0, 0].item(), 4) == round(math.log(5), 4)
+    >>> sc.abs().max().item() < 1e-6, abs(ent[0, 0].item() - math.log(5)) < 1e-6
     (True, True)
     """
     if temperature <= 0:
@@ -99,10 +204,10 @@ def token_statistics(
 def token_self_certainty(logits: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
     """KL(Uniform || softmax(logits / temperature)) per position: float32 [...] for logits [..., V].
 
-    >>> token_self_certainty(torch.zeros(4, 7)).tolist() == [0.0] * 4
+    >>> token_self_certainty(torch.zeros(4, 7)).abs().max().item() < 1e-6  # uniform: 0 up to float32 rounding
     True
     >>> z = torch.tensor([[0.0, math.log(3.0)]])  # p = (1/4, 3/4)
-    >>> round(token_self_certainty(z).item(), 6) == round(0.5 * (math.log(0.5 / 0.25) + math.log(0.5 / 0.75)), 6)
+    >>> abs(token_self_certainty(z).item() - 0.5 * (math.log(0.5 / 0.25) + math.log(0.5 / 0.75))) < 1e-6
     True
     """
     return token_statistics(logits, temperature, entropy=False)[0]
