@@ -1,3 +1,16 @@
-"""Short import path for the code sandbox: `from intuitor.sandbox import run_python`."""
+"""Short import path for the code sandbox: `from intuitor.sandbox import run_python, SandboxSession`."""
 
-from intuitor.evaluation.sandbox import SandboxResult, run_many, run_python, run_tests, sandbox_backend  # noqa: F401
+from intuitor.evaluation.sandbox import (  # noqa: F401
+    ProgramFailed,
+    SandboxResult,
+    SandboxSession,
+    SandboxUnavailable,
+    allow_unsafe_code,
+    memory_scope,
+    plain_decode,
+    plain_encode,
+    run_many,
+    run_python,
+    run_tests,
+    sandbox_backend,
+)

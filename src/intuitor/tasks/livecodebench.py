@@ -21,13 +21,19 @@ Prompt (`prompt_style`): "lighteval" (default: what the authors' tooling sends) 
 Extraction: the rule both share (lcb_runner/utils/extraction_utils.py `extract_code` lines 4-17, lighteval
 codegen_metrics.py `extract_code` lines 668-673): the lines between the LAST two lines that contain ```, "" when
 there are fewer than two (so a response whose last block is an example run, not the program, fails, as there).
-Scoring: LCB's rule (lcb_runner/evaluation/testing_util.py) run in our sandbox: every public and private test must
-pass, stopping at the first failure; LCB's import prelude (`from collections import *`, ... ) comes first;
-stdin tests compare stdout with the expected output line by line after stripping, a line also matching when all
-its tokens are equal as decimals; functional tests call `Solution().<func_name>(*args)` with one JSON argument per
-input line and compare the result (a tuple read as a list) with the JSON output. Each test runs in a forked child
-of one sandboxed driver with real stdin/stdout (LCB patches `sys.stdin` in-process instead), `test_timeout_s`
-seconds per test (LCB: 6).
+Scoring (`judge`): LCB's rule (lcb_runner/evaluation/testing_util.py at the commit above, `grade_call_based` and
+`grade_stdio`), with the verdict decided out of the program's reach: every public and private test must pass,
+stopping at the first failure; LCB's import prelude (`from collections import *`, ... ) comes first. The sandbox
+(`intuitor.sandbox.SandboxSession`) receives only inputs and returns outputs; expected outputs and the comparison
+stay in this process. Stdin tests: each input runs the program as __main__ in a forked child with a real stdin
+(LCB patches `sys.stdin` in-process instead); its stdout comes back and is compared here line by line after
+stripping, a line also matching when all its tokens are equal as decimals; SystemExit ends the program normally
+and stderr is ignored, as in LCB; an uncaught exception is a runtime error. Functional tests: the program is loaded
+once (an exit or error while loading fails), each test calls `Solution().<func_name>(*args)` (a plain function when
+the code has no `class Solution`, as LCB decides) with one JSON argument per input line in a forked child, and the
+returned value, which must be plain data, is compared here (a tuple read as a list) with the JSON output; a method
+that exits instead of returning fails (in LCB the SystemExit escapes the grader). `test_timeout_s` seconds per test
+(LCB: 6). Departure: LCB calls one `Solution()` instance for all tests; we make a fresh one per test.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ import base64
 import json
 import pickle
 import zlib
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from intuitor.tasks.base import Task, load_records, read_records, register_task, require_fields
@@ -83,100 +90,6 @@ IMPORT_PRELUDE = (
 
 HUB_FILES = ["test.jsonl", "test2.jsonl", "test3.jsonl", "test4.jsonl", "test5.jsonl", "test6.jsonl"]
 
-# The sandboxed driver: one forked child per test, real file descriptors, a per-test deadline, stop at the first
-# failure. It exits 1 unless every test passed (run_tests then also requires its sentinel after this code).
-_DRIVER = r'''
-import json, os, sys, tempfile, time, traceback
-from decimal import Decimal, InvalidOperation
-
-_SPEC = json.loads(__SPEC__)
-
-
-def _child(source, test, out_fd):
-    os.dup2(out_fd, 1)
-    try:
-        namespace = {"__name__": "__main__", "__builtins__": __builtins__}
-        exec(compile(source, "<solution>", "exec"), namespace)
-        if _SPEC["fn_name"] is None:
-            sys.stdout.flush()
-            os._exit(0)
-        if "Solution" in namespace:
-            target = namespace["Solution"]()
-        else:
-            target = None
-        method = getattr(target, _SPEC["fn_name"], None) if target is not None else namespace.get(_SPEC["fn_name"])
-        args = [json.loads(line) for line in test["input"].split("\n")]
-        result = method(*args)
-        if isinstance(result, tuple):
-            result = list(result)
-        os._exit(0 if result == json.loads(test["output"]) else 3)
-    except SystemExit as e:
-        sys.stdout.flush()
-        os._exit(0 if e.code in (None, 0) else 1)
-    except BaseException:
-        traceback.print_exc()
-        os._exit(1)
-
-
-def _lines(text):
-    return [line.strip() for line in text.strip().split("\n")]
-
-
-def _same_output(got, want):
-    got, want = _lines(got), _lines(want)
-    if len(got) != len(want):
-        return False
-    for a, b in zip(got, want):
-        if a == b:
-            continue
-        try:
-            if [Decimal(x) for x in a.split()] != [Decimal(x) for x in b.split()]:
-                return False
-        except InvalidOperation:
-            return False
-    return True
-
-
-def _run(index, test):
-    fin = tempfile.TemporaryFile()
-    fin.write(test["input"].encode() if _SPEC["fn_name"] is None else b"")
-    fin.seek(0)
-    fout = tempfile.TemporaryFile()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    pid = os.fork()
-    if pid == 0:
-        os.dup2(fin.fileno(), 0)
-        _child(_SPEC["source"], test, fout.fileno())
-    deadline = time.monotonic() + _SPEC["test_timeout"]
-    while True:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            break
-        if time.monotonic() > deadline:
-            os.kill(pid, 9)
-            os.waitpid(pid, 0)
-            return f"test {index}: time limit exceeded"
-        time.sleep(0.002)
-    code = os.waitstatus_to_exitcode(status)
-    fout.seek(0)
-    out = fout.read().decode("utf-8", "replace")
-    fin.close()
-    fout.close()
-    if _SPEC["fn_name"] is not None:
-        return None if code == 0 else f"test {index}: " + ("wrong answer" if code == 3 else f"error (exit {code})")
-    if code != 0:
-        return f"test {index}: runtime error (exit {code})"
-    return None if _same_output(out, test["output"]) else f"test {index}: wrong answer"
-
-
-for _i, _test in enumerate(_SPEC["tests"]):
-    _failure = _run(_i, _test)
-    if _failure is not None:
-        print(_failure)
-        sys.exit(1)
-'''
-
 
 def decode_tests(value: Any) -> list[dict]:
     """Test cases from a JSON string, a list, or LCB's `base64(zlib(pickle(json_string)))` form.
@@ -221,7 +134,7 @@ class LiveCodeBench(Task):
     score_workers = 8  # sandboxed runs are independent processes; the sandbox is thread-safe
     default_path = "livecodebench"
     hub_id = "livecodebench/code_generation_lite"
-    memory_mb = 4096  # per process; the driver holds every test case (LCB itself sets no memory limit)
+    memory_mb = 4096  # the whole program where a memory cgroup exists (LCB itself sets no memory limit)
 
     def __init__(
         self,
@@ -327,14 +240,73 @@ class LiveCodeBench(Task):
         tests = decode_tests(row["public_tests"]) + decode_tests(row["private_tests"])
         if not tests:
             raise ValueError(f"livecodebench {row['id']}: no test cases")
-        from intuitor.sandbox import run_tests
-
-        spec = {
-            "source": IMPORT_PRELUDE + "\n" + code,
-            "tests": tests,
-            "fn_name": row.get("fn_name"),
-            "test_timeout": self.test_timeout_s,
-        }
-        driver = _DRIVER.replace("__SPEC__", repr(json.dumps(spec)))
         timeout = min(self.max_timeout_s, 5.0 + self.test_timeout_s * len(tests))
-        return bool(run_tests("", driver, timeout=timeout, memory_mb=self.memory_mb).passed)
+        try:
+            return judge(code, tests, row.get("fn_name"), test_timeout=self.test_timeout_s, timeout=timeout,
+                         memory_mb=self.memory_mb)
+        except ValueError as e:
+            raise ValueError(f"livecodebench {row['id']}: {e}") from None
+
+
+def same_output(got: str, want: str) -> bool:
+    """lcb_runner's stdin comparison (`grade_stdio`): stripped lines, equal in number; each line equal as text or,
+    failing that, token by token as decimals.
+
+    >>> same_output("3 \\n1.50\\n", "3\\n1.5"), same_output("3\\n", "3\\n4"), same_output("yes", "Yes")
+    (True, False, False)
+    """
+    got_lines = [line.strip() for line in got.strip().split("\n")]
+    want_lines = [line.strip() for line in want.strip().split("\n")]
+    if len(got_lines) != len(want_lines):
+        return False
+    for a, b in zip(got_lines, want_lines):
+        if a == b:
+            continue
+        try:
+            if [Decimal(x) for x in a.split()] != [Decimal(x) for x in b.split()]:
+                return False
+        except InvalidOperation:
+            return False
+    return True
+
+
+def judge(code: str, tests: list[dict], fn_name: str | None, *, test_timeout: float = 6.0, timeout: float = 120.0,
+          memory_mb: int = 4096) -> bool:
+    """Whether `code` passes every test (module docstring, "Scoring"). Only inputs enter the sandbox.
+
+    >>> tests = [{"input": "2 3\\n", "output": "5\\n"}, {"input": "10 -4\\n", "output": "6\\n"}]
+    >>> judge("a, b = map(int, input().split())\\nprint(a + b)", tests, None)
+    True
+    >>> judge("print(5)", tests, None)
+    False
+    """
+    from intuitor.sandbox import ProgramFailed, SandboxSession
+
+    try:  # the data set's side, decoded before anything runs: a malformed test is a data error, not a fail
+        if fn_name is None:
+            cases = [(str(t["input"]), str(t["output"])) for t in tests]
+        else:
+            cases = [([json.loads(line) for line in t["input"].split("\n")], json.loads(t["output"])) for t in tests]
+    except (KeyError, TypeError, json.JSONDecodeError) as e:
+        raise ValueError(f"unreadable test case ({type(e).__name__}: {e})") from None
+    source = IMPORT_PRELUDE + "\n" + code
+    with SandboxSession(timeout=timeout, memory_mb=memory_mb) as session:
+        try:
+            if fn_name is None:
+                session.store(source, warm=IMPORT_PRELUDE)
+                for stdin, want in cases:
+                    cap = max(1_000_000, 2 * len(want.encode()) + 4096)  # room for any right answer
+                    if not same_output(session.run_stdin(stdin, timeout=test_timeout, max_output=cap), want):
+                        return False
+            else:
+                session.load(source)
+                cls = "Solution" if "class Solution" in source else None  # lcb_runner's `compile_code` rule
+                for args, want in cases:
+                    got = session.call(fn_name, *args, cls=cls, timeout=test_timeout)
+                    if isinstance(got, tuple):  # LCB: "don't penalize model if it produces tuples instead of lists"
+                        got = list(got)
+                    if got != want:
+                        return False
+        except ProgramFailed:
+            return False
+    return True
