@@ -60,6 +60,10 @@ def eval_command(
         float, typer.Option(help="vllm: GPU memory share of vLLM; the rest holds the HF model that scores certainty.")
     ] = 0.6,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+    confirm_run_unsafe_code: Annotated[
+        bool, typer.Option(help="Without bubblewrap, run model-written code (code tasks) UNISOLATED, with "
+                           "resource limits only: it can read your files. Off: such tasks stop with an error.")
+    ] = False,
 ) -> None:
     """Evaluate MODEL on benchmarks: accuracy, pass@k and the self-certainty of every response."""
     from rich.console import Console
@@ -67,6 +71,10 @@ def eval_command(
 
     err = Console(stderr=True)
     paths = _parse_task_paths(task_path)
+    if confirm_run_unsafe_code:  # as lm-evaluation-harness's --confirm_run_unsafe_code
+        from intuitor.sandbox import allow_unsafe_code
+
+        allow_unsafe_code()
     try:
         from intuitor.evaluation.harness import evaluate, print_results
 
