@@ -30,18 +30,10 @@ def metrics(out: Path) -> list[dict]:
 
 @pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: str(p.relative_to(ROOT / "recipes")))
 def test_every_recipe_validates(recipe):
+    """Every recipe parses and passes IntuitorConfig's checks. The paper recipes' values are held to their sources
+    (recipes/README.md) by tests/test_recipes.py, not copied here."""
     run_args, config = validate_recipe(str(recipe))
-    assert config.num_generations >= 2 and config.learning_rate > 0
-    if "Qwen2.5" in recipe.parts[-2]:  # the paper's hyperparameters
-        assert config.temperature == 0.9 and config.max_completion_length == 3072
-        assert config.lr_scheduler_type.value == "cosine" and config.warmup_ratio == 0.1
-        code = "code" in recipe.name
-        assert (config.num_generations, config.learning_rate, config.beta) == (
-            (14, 1e-6, 0.01) if code else (7, 3e-6, 0.005)
-        )
-        if not code:  # 128 prompts per update on 8 GPUs
-            per_update = config.per_device_train_batch_size * 8 * config.gradient_accumulation_steps
-            assert per_update // config.num_generations == 128
+    assert config.answer_extractor == run_args.task  # resolved as `intuitor train` resolves it
 
 
 def test_accelerate_configs_load():

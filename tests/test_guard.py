@@ -173,7 +173,7 @@ def test_real_collapse_is_stopped_with_a_checkpoint(tiny_model_dir, tmp_path):
     args = IntuitorConfig(
         output_dir=str(tmp_path), max_steps=40, per_device_train_batch_size=4, num_generations=4,
         max_completion_length=16, report_to="none", save_strategy="no", use_cpu=True, logging_steps=1, beta=0.0,
-        learning_rate=5e-2, lr_scheduler_type="constant", warmup_ratio=0.0, gradient_checkpointing=False, seed=0,
+        learning_rate=5e-2, lr_scheduler_type="constant", warmup_steps=0, gradient_checkpointing=False, seed=0,
         disable_tqdm=True, rewards=["self_certainty"],
         guard="stop", guard_warmup=3, guard_window=3, guard_patience=1, guard_entropy_collapse=0.7,
     )

@@ -42,17 +42,69 @@ def train(
         _fail(exc)
 
 
+def _preview(text: str | None, width: int = 400) -> str:
+    if text is None:
+        return "(none)"
+    return text if len(text) <= width else f"{text[: width // 2]} ... {text[-width // 2 :]}"
+
+
 @app.command()
-def validate(recipes: list[Path] = typer.Argument(..., help="YAML recipes to check.")):
-    """Check recipes without training: every field known and valid (hardware fields relaxed without a GPU)."""
-    from intuitor.training.run import validate_recipe
+def validate(
+    recipes: list[Path] = typer.Argument(..., help="YAML recipes to check."),
+    data_dir: Optional[Path] = typer.Option(
+        None, "--data-dir", help="Folder with the tasks' local data (e.g. ../shared/data): counts the training prompts "
+        "so the schedule of epoch-based recipes is known. Never downloads."
+    ),
+):
+    """Check recipes without training and show what the trainer will receive: the system message as the chat template
+    renders it, the batch per update, loss and KL estimator, and the learning rate schedule (hardware fields relaxed
+    without a GPU)."""
+    from intuitor.training.run import effective_values, load_rows_if_local, validate_recipe
+
+    import yaml
 
     for path in recipes:
+        launch = yaml.safe_load(path.read_text()) if path.suffix in (".yaml", ".yml") and path.exists() else None
+        if isinstance(launch, dict) and "distributed_type" in launch:  # recipes/accelerate/*.yaml: not a recipe
+            typer.echo(
+                f"ok  {path}  accelerate launch config: {launch['distributed_type']}, "
+                f"{launch.get('num_processes', '?')} processes, mixed_precision={launch.get('mixed_precision', '?')}"
+            )
+            continue
         try:
             run_args, config = validate_recipe(str(path))
-        except (ValueError, FileNotFoundError) as exc:
+            if data_dir is not None and run_args.data_dir is None:
+                run_args.data_dir = str(data_dir)
+            rows = load_rows_if_local(run_args)
+            eff = effective_values(run_args, config, rows)
+        except (ValueError, FileNotFoundError, KeyError) as exc:
             _fail(exc)
         typer.echo(f"ok  {path}  model={run_args.model_name_or_path} task={run_args.task} rewards={config.rewards}")
+        msg = eff["system_message"]
+        typer.echo(f"    system prompt ({len(msg or '')} chars, no control characters): {_preview(msg)}")
+        typer.echo(
+            f"    batch: G={eff['num_generations']}, {eff['prompts_per_update']:g} prompts per update "
+            f"({config.per_device_train_batch_size} per device x {eff['processes']} processes x "
+            f"{config.gradient_accumulation_steps} accumulation / {eff['num_generations']})"
+        )
+        vllm = eff["vllm_importance_sampling_correction"]
+        typer.echo(
+            f"    loss: {eff['loss_type']}; KL: {eff['kl']}; sampling: temperature {eff['temperature']:g}, "
+            f"top_k {eff['top_k']}, up to {eff['max_completion_length']} tokens"
+            + ("" if vllm is None else f"; vLLM importance-sampling correction {'on' if vllm else 'off'}")
+        )
+        if eff["updates"] is None:
+            typer.echo(
+                f"    schedule: {eff['lr_scheduler_type']}, peak lr {config.learning_rate:g}, warm-up "
+                f"{config.warmup_steps:g}{' of the run' if 0 < config.warmup_steps < 1 else ' updates'}; "
+                "run length unknown (pass --data-dir to count the training prompts)"
+            )
+        else:
+            lrs = ", ".join(f"{step}: {lr:.3g}" for step, lr in eff["lr"].items())
+            typer.echo(
+                f"    schedule: {eff['lr_scheduler_type']}, {eff['updates']} updates, warm-up {eff['warmup_steps']} "
+                f"updates; lr at update {lrs}"
+            )
 
 
 @app.command("tiny-model")

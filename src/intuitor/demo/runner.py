@@ -140,7 +140,7 @@ def train(method: str, spec: dict, cfg: DemoConfig, seed: int, out: Path, steps:
         output_dir=str(out), max_steps=steps, per_device_train_batch_size=cfg.prompts_per_step * cfg.num_generations,
         num_generations=cfg.num_generations, max_completion_length=cfg.max_completion_length,
         temperature=cfg.temperature, learning_rate=lr or cfg.learning_rate, beta=cfg.beta,
-        lr_scheduler_type="constant", warmup_ratio=0.0, logging_steps=1, save_strategy="no", report_to="none",
+        lr_scheduler_type="constant", warmup_steps=0, logging_steps=1, save_strategy="no", report_to="none",
         use_cpu=True, bf16=False, seed=seed, gradient_checkpointing=False, disable_tqdm=True, answer_extractor="addition",
         guard=guard or cfg.guard, rewards=spec["rewards"], annotator=spec.get("annotator", "online"),
         **cfg.extra,

@@ -2,8 +2,12 @@
 
 Defaults follow the paper (Zhao et al. 2025, Sec. 4 / App. B) where the paper sets them: G=7 samples per prompt,
 lr 3e-6, beta (KL to the initial model) 0.005, temperature 0.9, completions up to 3,072 tokens, cosine schedule with
-10% warm-up. Everything else is GRPOConfig's own (see TRL's docs); YAML recipes set these fields by name and CLI
-flags override them.
+10% warm-up (`warmup_steps: 0.1`: transformers 5 has no `warmup_ratio`), and the KL penalty as plain k3, the
+estimator of the paper and of the authors' TRL (TRL 1.16 multiplies it by the importance ratio by default, which
+changes its gradient). Everything else is GRPOConfig's own (see TRL's docs). The loss aggregation and sampling
+`top_k` of the authors' runs (`loss_type: bnpo`, `top_k: 50`, TRL 0.18's defaults) are set by the paper recipes,
+not here: recipes/README.md lists every field of every recipe with its source. YAML recipes set these fields by
+name and CLI flags override them.
 """
 
 from __future__ import annotations
@@ -155,7 +159,21 @@ class IntuitorConfig(GRPOConfig):
     )
     max_completion_length: int | None = field(default=3072, metadata={"help": "Paper: 3,072 tokens."})
     lr_scheduler_type: str = field(default="cosine", metadata={"help": "Paper: cosine."})
-    warmup_ratio: float = field(default=0.1, metadata={"help": "Paper: 10% warm-up."})
+    warmup_steps: float = field(
+        default=0.1,
+        metadata={
+            "help": "Linear warm-up: an integer is a number of updates, a float in [0, 1) a fraction of the run "
+            "(transformers 5: its scheduler reads only this field; there is no `warmup_ratio`). Paper: 10%."
+        },
+    )
+    use_bias_correction_kl: bool = field(
+        default=False,
+        metadata={
+            "help": "TRL's bias-corrected KL: the k3 term times the importance ratio (DeepSeek-V3.2), whose gradient "
+            "differs from plain k3 even on-policy. False = plain k3, the estimator of the paper and of the authors' "
+            "TRL (TRL 1.16's own default is True)."
+        },
+    )
 
     def __post_init__(self):
         if self.bf16 is None and not self.fp16 and (self.use_cpu or not _cuda()):

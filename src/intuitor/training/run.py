@@ -3,6 +3,14 @@
 The recipe is flat: fields of `RunArguments` (what to train on) and of `IntuitorConfig` (how). YAML sets them,
 `--field value` flags override them, unknown names are rejected with a did-you-mean before anything is loaded.
 The same command runs under `accelerate launch` for several processes or nodes.
+
+What the YAML says is not always what the trainer receives, so this module also resolves a recipe into its
+*effective* values (`effective_values`, shown by `intuitor validate`, checked by tests/test_recipes.py): the system
+message as the chat template renders it, the learning rate the scheduler gives at each step (computed by the
+Trainer's own `create_scheduler`), the KL estimator in use, the batch per update. Two checks guard the known traps:
+a control character in any prompt field is refused with the field's name (in a double-quoted YAML string `\b` is a
+backspace: "\boxed" becomes U+0008 + "oxed"), and `warmup_ratio`, which transformers 5 dropped, is refused with the
+field that replaces it.
 """
 
 from __future__ import annotations
@@ -10,6 +18,9 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import math
+import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +44,67 @@ class RunArguments:
     dataset_limit: int | None = field(default=None, metadata={"help": "Use only the first N rows."})
     system_prompt: str | None = field(default=None, metadata={"help": "Override the task's system prompt."})
     model_dtype: str = field(default="float32", metadata={"help": "Weights dtype: float32, bfloat16 or auto."})
+    processes: int | None = field(
+        default=None,
+        metadata={
+            "help": "Number of processes the recipe's batch sizes are written for (the paper recipes: 8 GPUs). "
+            "`intuitor validate` computes prompts per update with it; `intuitor train` warns when the launch has "
+            "another number (the batch per update, and so the run, would differ from the recipe's)."
+        },
+    )
+
+
+# Fields that no longer exist in the pinned libraries, with what to write instead. `warmup_ratio` was accepted and
+# silently ignored before (transformers 5 dropped it): the cosine schedule then started at the peak learning rate.
+RENAMED_FIELDS = {
+    "warmup_ratio": "transformers 5 has no warmup_ratio (it would be ignored: no warm-up at all); write "
+    "`warmup_steps: 0.1` instead (a float below 1 is a fraction of the run)",
+}
+
+# Every C0/C1 control character except tab and newline, which a prompt may legitimately hold.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def check_prompt_text(text: str, where: str) -> None:
+    r"""Refuse control characters in prompt text (tab and newline allowed), naming the field.
+
+    >>> check_prompt_text("in the box: \\boxed{Your Answer}", "system_prompt")  # a backslash: fine
+    >>> check_prompt_text("in the box: \boxed{Your Answer}", "system_prompt")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: system_prompt contains control character U+0008 at position 12 ('in the box: ⟨U+0008⟩oxed{Your A'): ...
+    """
+    found = _CONTROL.search(text)
+    if found is None:
+        return
+    i = found.start()
+    code = f"U+{ord(text[i]):04X}"
+    context = _CONTROL.sub(lambda m: f"⟨U+{ord(m.group()):04X}⟩", text[max(0, i - 12) : i + 12])
+    raise ValueError(
+        f"{where} contains control character {code} at position {i} ({context!r}): in a double-quoted YAML string "
+        "`\\b` is a backspace; write the prompt in single quotes or as a block scalar (|)"
+    )
+
+
+def _prompt_fields(*objs) -> list[tuple[str, object]]:
+    """Every set field whose name says it holds prompt text (system_prompt, *_prompt, *template*)."""
+    out = []
+    for obj in objs:
+        for f in dataclasses.fields(obj):
+            if ("prompt" in f.name or "template" in f.name) and getattr(obj, f.name, None) is not None:
+                out.append((f.name, getattr(obj, f.name)))
+    return out
+
+
+def _check_prompt_value(value, where: str) -> None:
+    if isinstance(value, str):
+        check_prompt_text(value, where)
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _check_prompt_value(v, f"{where}.{k}")
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            _check_prompt_value(v, f"{where}[{i}]")
 
 
 def _fields(cls) -> dict[str, dataclasses.Field]:
@@ -53,6 +125,8 @@ def _to_argv(key: str, value) -> list[str]:
 
 def _check_known(keys, known, where: str) -> None:
     for key in keys:
+        if key in RENAMED_FIELDS and key not in known:
+            raise ValueError(f"Unknown config field '{key}' in {where}: {RENAMED_FIELDS[key]}")
         if key not in known:
             close = difflib.get_close_matches(key, known, n=3)
             hint = f" Did you mean: {', '.join(close)}?" if close else ""
@@ -81,6 +155,17 @@ def parse_config(config_path: str | None, overrides: list[str]):
     argv += [("--" + a[2:].replace("-", "_")) if a.startswith("--") else a for a in overrides]
     parser = HfArgumentParser((RunArguments, IntuitorConfig))
     run_args, config = parser.parse_args_into_dataclasses(args=argv)
+    for name, value in _prompt_fields(run_args, config):
+        _check_prompt_value(value, name)
+    return run_args, config
+
+
+def resolve_recipe(config_path: str | None, overrides: list[str]):
+    """The (RunArguments, IntuitorConfig) `intuitor train` runs with: the parsed recipe plus the defaults the run
+    derives (the answer extractor follows the task)."""
+    run_args, config = parse_config(config_path, overrides)
+    if config.answer_extractor is None:
+        config.answer_extractor = run_args.task
     return run_args, config
 
 
@@ -90,7 +175,7 @@ def validate_recipe(config_path: str):
     import torch
 
     relax = [] if torch.cuda.is_available() else ["--bf16", "false", "--fp16", "false", "--use_cpu", "true"]
-    return parse_config(config_path, relax)
+    return resolve_recipe(config_path, relax)
 
 
 def load_train_dataset(run_args: RunArguments):
@@ -107,6 +192,10 @@ def load_train_dataset(run_args: RunArguments):
             row["prompt"] = [{"role": "system", "content": run_args.system_prompt}] + [
                 m for m in row["prompt"] if m["role"] != "system"
             ]
+    for i, row in enumerate(rows):  # the task's own system prompt too: what the policy sees must be clean text
+        for m in row["prompt"]:
+            if m["role"] == "system":
+                check_prompt_text(m["content"], f"system prompt of task '{run_args.task}' (row {i + 1})")
     return Dataset.from_list(rows)
 
 
@@ -156,9 +245,14 @@ def run_training(config_path: str | None, overrides: list[str], resume: bool = F
     from intuitor.models import check_model_path, load_model_and_tokenizer
     from intuitor.training.trainer import IntuitorTrainer
 
-    run_args, config = parse_config(config_path, overrides)
-    if config.answer_extractor is None:
-        config.answer_extractor = run_args.task
+    run_args, config = resolve_recipe(config_path, overrides)
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if run_args.processes and run_args.processes != world:
+        print(
+            f"warning: the recipe is written for processes={run_args.processes}, this launch has {world}: "
+            f"{prompts_per_update(config, world):g} prompts per update instead of "
+            f"{prompts_per_update(config, run_args.processes):g}"
+        )
     check_model_path(run_args.model_name_or_path)  # before loading data or weights
     dataset = load_train_dataset(run_args)
     model_name = resolve_model(run_args.model_name_or_path)
@@ -170,3 +264,120 @@ def run_training(config_path: str | None, overrides: list[str], resume: bool = F
     trainer.train(resume_from_checkpoint=checkpoint)
     trainer.save_model(config.output_dir)
     return trainer
+
+
+# --- Effective values: what the trainer receives -------------------------------------------------------------------
+
+
+def prompts_per_update(config, processes: int) -> float:
+    """Prompts per optimizer update: completions per update (per device x processes x accumulation) / G."""
+    return config.per_device_train_batch_size * processes * config.gradient_accumulation_steps / config.num_generations
+
+
+def updates_per_epoch(config, rows: int, processes: int) -> int:
+    """Optimizer updates in one pass over `rows` prompts, as TRL 1.16 and transformers 5.23 count them: TRL's
+    RepeatSampler yields whole generation batches only (a last incomplete one is dropped) and each is reused for
+    steps_per_generation x num_iterations micro-steps; the Trainer rounds micro-steps up to whole updates."""
+    per_generation = config.per_device_train_batch_size * processes * config.steps_per_generation
+    prompts_per_generation = per_generation // config.num_generations
+    micro_steps = (rows // prompts_per_generation) * config.steps_per_generation * config.num_iterations
+    return max(math.ceil(micro_steps / config.gradient_accumulation_steps), 1)
+
+
+def total_updates(config, rows: int | None, processes: int) -> int | None:
+    """The run's length in updates (`max_steps`, else epochs x updates per epoch); None when rows are unknown."""
+    if config.max_steps > 0:
+        return config.max_steps
+    if rows is None:
+        return None
+    return math.ceil(config.num_train_epochs * updates_per_epoch(config, rows, processes))
+
+
+def lr_schedule(config, num_training_steps: int) -> list[float]:
+    """The learning rate of every update 0..num_training_steps-1, from transformers' own `Trainer.create_scheduler`
+    (so `warmup_steps` is read exactly as the run reads it)."""
+    from types import SimpleNamespace
+
+    import torch
+    from transformers import Trainer
+
+    param = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.SGD([param], lr=config.learning_rate)
+    holder = SimpleNamespace(args=config, lr_scheduler=None, optimizer=optimizer)
+    scheduler = Trainer.create_scheduler(holder, num_training_steps=num_training_steps, optimizer=optimizer)
+    lrs = []
+    for _ in range(num_training_steps):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    return lrs
+
+
+def kl_estimator(config) -> str:
+    """The KL-to-reference term GRPOTrainer 1.16 adds to the loss (`_compute_loss`)."""
+    if config.beta == 0:
+        return "none (beta = 0)"
+    if config.use_bias_correction_kl:
+        return f"k3 x importance ratio (TRL's bias-corrected KL), beta {config.beta:g}"
+    return f"k3 (plain), beta {config.beta:g}"
+
+
+def rendered_system_message(messages: list[dict]) -> str | None:
+    """The system message as a ChatML template (Qwen2.5's format) renders it, read back from the rendered text."""
+    from intuitor.models import build_tiny_tokenizer
+
+    text = build_tiny_tokenizer().apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    start = "<|im_start|>system\n"
+    if start not in text:
+        return None
+    return text.split(start, 1)[1].split("<|im_end|>", 1)[0]
+
+
+def effective_values(run_args: RunArguments, config, rows: list[dict] | None = None, processes: int | None = None):
+    """What a run of this recipe receives. `rows`: the loaded training prompts (`load_train_dataset`); without
+    them the system message is rendered from `system_prompt` (or the task's `prompt()`) and the run length is
+    known only for `max_steps` runs. `processes` defaults to the recipe's `processes`, else WORLD_SIZE."""
+    processes = processes or run_args.processes or int(os.environ.get("WORLD_SIZE", "1"))
+    if rows:
+        messages = list(rows[0]["prompt"])
+    elif run_args.system_prompt is not None:
+        messages = [{"role": "system", "content": run_args.system_prompt}, {"role": "user", "content": "…"}]
+    else:
+        from intuitor.tasks import get_task
+
+        task = get_task(run_args.task, path=run_args.dataset_path, data_dir=run_args.data_dir)
+        messages = task.prompt("…") if hasattr(task, "prompt") else [{"role": "user", "content": "…"}]
+    n = total_updates(config, len(rows) if rows is not None else None, processes)
+    out = {
+        "system_message": rendered_system_message(messages),
+        "num_generations": config.num_generations,
+        "processes": processes,
+        "prompts_per_update": prompts_per_update(config, processes),
+        "loss_type": config.loss_type,
+        "kl": kl_estimator(config),
+        "top_k": config.top_k,
+        "temperature": config.temperature,
+        "max_completion_length": config.max_completion_length,
+        "vllm_importance_sampling_correction": config.vllm_importance_sampling_correction if config.use_vllm else None,
+        "lr_scheduler_type": str(getattr(config.lr_scheduler_type, "value", config.lr_scheduler_type)),
+        "updates": n,
+        "warmup_steps": None if n is None else config.get_warmup_steps(n),
+        "lr": None,
+    }
+    if n is not None:
+        lrs = lr_schedule(config, n)
+        ten = math.ceil(0.1 * n)
+        out["lr"] = {step: lrs[step] for step in sorted({0, 1, ten, n // 2, n - 1}) if step < n}
+    return out
+
+
+def load_rows_if_local(run_args: RunArguments) -> list[dict] | None:
+    """The training prompts when the task's data is a local file (never a hub download, so `validate` stays
+    offline and quick); None otherwise."""
+    from intuitor.tasks import get_task
+
+    task = get_task(run_args.task, path=run_args.dataset_path, data_dir=run_args.data_dir)
+    local = task.resolve_path()
+    if local is None or not Path(local).exists():
+        return None
+    return load_train_dataset(run_args).to_list()
