@@ -394,3 +394,59 @@ MATH500 = [
 def test_math500_agrees_with_the_reference(data_dir):
     task = get_task("math500", data_dir=str(data_dir))
     check(task, MATH500, task.load(limit=12))
+
+
+# ------------------------------------------------------------------------------------------ stop strings, pre-fill
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_model_dir):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    return AutoModelForCausalLM.from_pretrained(tiny_model_dir), AutoTokenizer.from_pretrained(tiny_model_dir)
+
+
+def test_hf_backend_stops_at_a_stop_string_like_vllm(tiny):
+    from intuitor.generation.base import render_prompt
+    from intuitor.generation.hf import HFGenerator
+    from intuitor.generation.vllm import sampling_kwargs
+
+    model, tok = tiny
+    prompts = [render_prompt(tok, [{"role": "user", "content": s}])[1] for s in ("a", "a longer prompt")]
+    gen = HFGenerator(model, tok, batch_size=4)  # one batch: rows that stop early leave the others' draws alone
+    kw = dict(n=2, temperature=1.0, max_new_tokens=24, seed=3)
+    full = gen.generate(prompts, **kw)
+    ids = full[0].ids
+    # a stop string: the text of one token from the middle of a sampled response that decodes to plain characters
+    stop = next(t for t in (tok.decode([i]) for i in ids[len(ids) // 2 :]) if t.strip() and t.isprintable()
+                and "\ufffd" not in t)
+    cut = gen.generate(prompts, stop=[stop], **kw)
+    assert len(cut[0].ids) < len(ids)
+    for f, c in zip(full, cut):
+        assert f.ids[: len(c.ids)] == c.ids and stop not in c.text  # the same draw, ended early
+        decoded = tok.decode(c.ids, skip_special_tokens=True)
+        if stop in decoded:  # it ends on the token that completes the stop string; the text stops before it
+            assert stop not in tok.decode(c.ids[:-1], skip_special_tokens=True)
+            assert c.text == decoded[: decoded.index(stop)]
+        else:
+            assert c.ids == f.ids
+    assert sampling_kwargs(stop=["Question:"])["stop"] == ["Question:"] and "stop" not in sampling_kwargs()
+
+
+def test_task_stop_strings_match_the_references():
+    assert get_task("gsm8k").stop_sequences == ("Question:",)  # lighteval default_tasks.py line 8009
+    assert get_task("mmlu_pro").stop_sequences == ("Question:",)  # evaluate_from_local.py line 37
+    assert get_task("humaneval").stop_sequences == (  # evalplus utility.py EOS + provider/vllm.py chat
+        "<|endoftext|>", "<|endofmask|>", "</s>", "\nif __name__", "\ndef main(", "\nprint(", "\n```\n")
+    for name in ("math500", "cruxeval", "livecodebench"):  # none in lighteval math_500 / ZeroEval / lighteval lcb
+        assert get_task(name).stop_sequences == ()
+
+
+def test_prefilled_assistant_turn_renders_like_evalplus(tiny):
+    from intuitor.generation.base import render_prompt
+
+    _, tok = tiny
+    text, ids = render_prompt(tok, [{"role": "user", "content": "Write f."},
+                                    {"role": "assistant", "content": "Below:\n```python\n"}])
+    assert text == "<|im_start|>user\nWrite f.<|im_end|>\n<|im_start|>assistant\nBelow:\n```python\n"
+    assert ids == tok(text, add_special_tokens=False)["input_ids"]
