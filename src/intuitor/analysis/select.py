@@ -4,8 +4,11 @@ Self-certainty as a selection score (Kang et al. 2025, "Scalable Best-of-N Selec
 Self-Certainty") is what INTUITOR turns into a reward; this module checks how well it picks answers.
 
 An *item* is one (task, id) pair of a `samples.jsonl`; its samples are its rows, ordered by their `sample` index.
-Samples are grouped by *answer*: the extracted `answer` field as a string with surrounding whitespace stripped.
-A sample whose answer is null (nothing extracted) agrees with no other sample: it forms a group of its own.
+Samples are grouped by *answer*: the extracted `answer` fields that the task's own comparison holds equal, exactly as
+the plurality-vote reward groups them (`intuitor.training.metrics.answer_grouper`: math tasks, and task names this
+version does not know, by math-verify equivalence, so `\\frac12` and `0.5` are one answer; other tasks by their
+answer strings). A group is named by its first sample's answer. A sample whose answer is null (nothing extracted)
+agrees with no other sample: it forms a group of its own.
 
 Methods:
 - `self_certainty`: the answer of the sample with the highest self-certainty.
@@ -62,11 +65,15 @@ def _sample_index(row: dict) -> int:
     return int(s) if isinstance(s, (int, float)) and not isinstance(s, bool) else 0
 
 
-def _answer_key(row: dict, position: int) -> tuple:
-    ans = row.get("answer")
-    if ans is None:
-        return ("none", position)  # a null answer agrees with nothing: its own group
-    return ("answer", str(ans).strip())
+def _answer_keys(samples: list[dict], classes=None) -> list[tuple]:
+    """The group key of each sample: ("answer", the answer of the group's first sample), or ("none", own index)."""
+    answers = [None if r.get("answer") is None else str(r["answer"]).strip() for r in samples]
+    if classes is None:
+        from intuitor.training.metrics import answer_grouper
+
+        classes = answer_grouper(str(samples[0].get("task", "")) or None)
+    ids = classes(answers, None)
+    return [("none", i) if c is None else ("answer", answers[c]) for i, c in enumerate(ids)]
 
 
 def _certainty(row: dict) -> float:
@@ -76,8 +83,10 @@ def _certainty(row: dict) -> float:
     return -math.inf
 
 
-def select_item(samples: list[dict], method: str, power: float = 1.0) -> tuple[tuple, bool]:
+def select_item(samples: list[dict], method: str, power: float = 1.0, classes=None) -> tuple[tuple, bool]:
     """(answer key, correct) chosen among one item's samples (ordered by `sample`) by `method`.
+
+    `classes(answers, group_size)` groups equal answers (default: the item's task's grouping, see above).
 
     >>> s = [{"answer": "1", "self_certainty": 0.2, "correct": True},
     ...      {"answer": "2", "self_certainty": 0.9, "correct": False},
@@ -89,7 +98,7 @@ def select_item(samples: list[dict], method: str, power: float = 1.0) -> tuple[t
         raise ValueError(f"Unknown selection method '{method}'; choose one of: {', '.join(METHODS)}")
     if not samples:
         raise ValueError("an item needs at least one sample")
-    keys = [_answer_key(r, i) for i, r in enumerate(samples)]
+    keys = _answer_keys(samples, classes)
     n = len(samples)
     # Rank by self-certainty descending; ties by position (samples are ordered by `sample` index).
     order = sorted(range(n), key=lambda i: (-_certainty(samples[i]), i))

@@ -5,9 +5,11 @@ The paper trains INTUITOR without it and logs it for monitoring only; recipes do
 The gold comes from the dataset's `answer` column, which TRL passes to rewards as a keyword argument.
 
 Scoring: with a training task that defines its own `score` (config.answer_extractor, which `intuitor train` sets to
-the task), the task scores the response, so training and evaluation agree. Otherwise `math_equal` (math-verify:
-the response's last `\\boxed{}`, else its final stated answer, against the gold; `\\frac{1}{2}` == `0.5`), each check
-under a time limit that counts as wrong when exceeded. A GSM8K worked solution as gold (`... #### 72`) is reduced to
+the task), the task scores the response, so training and evaluation agree. Otherwise `math_equal`, the math tasks'
+own check (`intuitor.tasks.mathverify`: the answer `extract_answer` reads, i.e. the last `\\boxed{}` or run of
+adjacent boxes, else `#### N`, else the final stated answer, compared with the gold by math-verify; `\\frac{1}{2}` ==
+`0.5`; where and why it departs from lighteval is in that module), each check under a time limit that counts as wrong
+when exceeded. A GSM8K worked solution as gold (`... #### 72`) is reduced to
 its final number first. Rows whose gold is empty score None (TRL: NaN, left out of the mean).
 """
 

@@ -1,8 +1,10 @@
 """MATH500 (Lightman et al. 2023): the standard 500-problem subset of the MATH test split, a column of Table 1.
 
 Prompt: the training chat format (see `intuitor.tasks.math_train`), as the paper evaluates MATH500 with lighteval on
-its training prompt; greedy decoding. Gold: the data set's `answer`. Score: `math_equal` (the last `\\boxed{}` of
-the response against the gold, compared by math-verify: `\\frac{1}{2}` = `0.5`, `(3, \\frac{\\pi}{2})` as a tuple).
+its training prompt; greedy decoding. Gold: the data set's `answer`. Score: `math_equal` (the answer `extract` shows,
+the last `\\boxed{}` of the response, against the gold, compared by math-verify: `\\frac{1}{2}` = `0.5`,
+`(3, \\frac{\\pi}{2})` as a tuple). Reference: lighteval's `math_pass_at_1_1n`; where and why we depart from it:
+`intuitor.tasks.mathverify`.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ class Math500(MathTask):
     """MATH500, scored by math-verify."""
 
     name = "math500"
-    version = 1
+    version = 2  # 2: shared answer extraction (intuitor.tasks.mathverify: lists, bare LaTeX, exactness)
     default_path = "math500/test.jsonl"
     hub_id = "HuggingFaceH4/MATH-500"
 

@@ -9,17 +9,17 @@ The prompt is the chat format of training, which the paper also uses for evaluat
 the same chat-style prompting format as in training", Sec. 4): the system prompt below, then the problem as the
 user message. `MATH_SYSTEM_PROMPTS` holds the paper's prompt per model (Appendix B.1, identical to
 `system_prompt` in the authors' open-r1 recipes); the default is the Qwen2.5-3B one, the paper's default model.
-`MathTask` is the shared base of `math`, `math500` and `gsm8k`: extract the last `\\boxed{}`, score with
-`intuitor.tasks.mathverify.math_equal`.
+`MathTask` is the shared base of `math`, `math500` and `gsm8k`: `extract`, `score` and `answer_classes` are
+`intuitor.tasks.mathverify`'s `extract_answer`, `answer_equal` and `answer_classes`, the same code the accuracy
+reward, the plurality vote and `select` use; `score` grades exactly the answer `extract` shows.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from intuitor.tasks.base import Task, load_records, register_task, require_fields
-from intuitor.tasks.mathverify import extract_boxed, math_equal
+from intuitor.tasks.mathverify import answer_classes, answer_equal, extract_answer, extract_boxed
 
 # Source: INTUITOR paper (arXiv 2505.19590) Appendix B.1 "Training Prompts", verbatim (typos included: the model
 # was trained on them), = `system_prompt` of the authors' open-r1-intuitor recipes.
@@ -41,9 +41,6 @@ MATH_SYSTEM_PROMPTS = {
 }
 MATH_SYSTEM_PROMPTS["qwen2.5-14b"] = MATH_SYSTEM_PROMPTS["qwen2.5-7b"]
 MATH_SYSTEM_PROMPT = MATH_SYSTEM_PROMPTS["qwen2.5-3b"]
-
-_LAST_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
-
 
 class MathTask(Task):
     """Shared behaviour of the math tasks: the training chat prompt, boxed-answer extraction, math-verify scoring.
@@ -67,21 +64,22 @@ class MathTask(Task):
         return [{"role": "system", "content": self.system_prompt}, {"role": "user", "content": problem}]
 
     def extract(self, response: str) -> str | None:
-        """The last `\\boxed{}` content; without a box, the last number (a display value: `score` lets
-        math-verify find the answer itself, so a correct unboxed "the answer is 3/4" also counts).
+        """The answer the response states, as graded (`intuitor.tasks.mathverify.extract_answer`): the last
+        `\\boxed{}` (a run of adjacent boxes is one list), else GSM8K's `#### N`, else the final stated answer.
 
         >>> task = MathTask()
         >>> task.extract(r"so \\boxed{\\frac{1}{2}}"), task.extract("in total 1,234 eggs."), task.extract("none")
         ('\\\\frac{1}{2}', '1,234', None)
         """
-        boxed = extract_boxed(response)
-        if boxed is not None:
-            return boxed
-        numbers = _LAST_NUMBER.findall(response)
-        return numbers[-1] if numbers else None
+        return extract_answer(response)
 
     def score(self, response: str, row: dict[str, Any]) -> bool:
-        return math_equal(response, row["answer"], timeout_s=self.timeout_s)
+        """Whether `extract(response)`, the answer shown, equals the row's gold (`mathverify.answer_equal`)."""
+        return answer_equal(self.extract(response), row["answer"], timeout_s=self.timeout_s)
+
+    def answer_classes(self, answers: list, group_size: int | None = None) -> list[int | None]:
+        """Groups of equal answers for votes (majority, Borda, plurality reward): see `mathverify.answer_classes`."""
+        return answer_classes(answers, group_size, timeout_s=self.timeout_s)
 
 
 @register_task
@@ -89,7 +87,7 @@ class MathTrain(MathTask):
     """MATH train split: prompts for RL training (the paper's training set), answers for the accuracy reward."""
 
     name = "math"
-    version = 1
+    version = 2  # 2: shared answer extraction (intuitor.tasks.mathverify: lists, ####, bare LaTeX, exactness)
     default_path = "math_full/train.jsonl"
     hub_id = "DigitalLearningGmbH/MATH-lighteval"
 

@@ -1,13 +1,37 @@
-"""Answer checking for the math tasks: `math_equal`, `extract_boxed`, `extract_gsm8k_gold`.
+"""Math answers in one place: which answer a response states (`extract_answer`), whether two answers are equal
+(`math_equal`), and which answers of a group are the same answer (`answer_classes`, for votes).
 
-`math_equal(response_or_answer, gold)` decides whether a model's response (or a bare answer) states the gold answer,
-with Hugging Face's `math-verify` (`parse` then `verify`): `\\frac{1}{2}` equals `0.5`, `\\boxed{2}` equals `2.0`,
-`1,234` equals `1234`, `x=3` equals `3`. The math tasks' `score` and the accuracy reward both call it.
+Every consumer goes through these three: the math tasks (`extract` is what `samples.jsonl` shows as `answer`,
+`score` grades exactly that string), the `accuracy` reward, the `plurality_vote` reward, the label-free agreement
+metric and `select --method majority|borda`.
 
-Which answer is read from a response: the content of the LAST `\\boxed{...}` (or `\\fbox{...}`) when there is one;
-otherwise math-verify's own extraction ("final answer is ...", the last LaTeX or plain number). math-verify by
-itself would merge several boxes into one set (`\\boxed{4} ... \\boxed{5}` -> {4, 5}), which is never right.
-The gold is parsed as if it were boxed (`\\boxed{gold}`), or from its own last box if it has one.
+Reference: lighteval's extractive-match math metrics (huggingface/lighteval@9619194bdbf42fcdc2078f29db49de6d883bfa2e,
+the version the paper's tooling ran: `src/lighteval/metrics/metrics.py` `expr_gold_metric` for GSM8K and
+`math_pass_at_1_1n` for MATH500, on `metrics/utils/extractive_match_utils.py` and `metrics/utils/math_comparison.py`),
+which are the code of math-verify (huggingface/Math-Verify@5d148cfaaf99214c2e4ffb4bc497ab042c592a7a = 0.9.0, the
+pinned dependency: `parser.py`, `grader.py`); we call math-verify for parsing and comparison. Extraction, in order:
+1. Boxes: the last `\\boxed{...}` / `\\fbox{...}` (nested braces kept). A run of boxes separated only by commas,
+   "and"/"or", spaces or `x =` is one list answer (`\\boxed{1}, \\boxed{2}` -> `1, 2`), as math-verify joins them;
+   boxes separated by prose are not (`\\boxed{4} ... wait, \\boxed{5}` -> `5`).
+2. GSM8K's own format: the number right after the last `#### `.
+3. Bare LaTeX after an answer phrase (`the answer is \\frac{\\sqrt{3}}{2}`), a response that is one bare LaTeX
+   expression, or a final line `... = <bare LaTeX>`: that whole expression.
+4. Otherwise math-verify's own extraction regexes and priorities ("final answer is", "answer:", the last LaTeX
+   environment, the last number or expression), the rightmost match of the best priority.
+The answer string is then compared with the gold by math-verify (`parse` of `\\boxed{answer}`, `verify`), after
+`normalize_answer` (U+2212 minus, thin-space / space thousands separators).
+
+Departures from lighteval, each on purpose (a careful human grader overrules the reference on them):
+- An unterminated final `\\boxed{` (generation cut off mid-answer) means no answer; lighteval falls back to an
+  earlier box the response had abandoned.
+- `#### N` beats a number in a remark after it (`#### 18` then "Note: it took 3 hours"); lighteval takes the 3.
+- Bare LaTeX is read whole; lighteval cuts `the answer is 2\\sqrt{3}` at its first number (2).
+- Thousands separators `1\\,234`, `12 000`, `12\\,000` are one number; math-verify reads products (235, 0).
+- Exact values must be exactly equal: math-verify compares `1/2006!` and `1/2004!` with `evalf(chop=True)`, which
+  rounds their difference to 0; we re-check a "yes" on two exact (Float-free, symbol-free) values to 15 significant
+  digits relative. Floats keep math-verify's rounding to 6 decimals (0.333333 = 1/3).
+- Math-verify tries the next match when the rightmost one does not parse; step 4 takes the rightmost match, so the
+  answer shown is the answer graded.
 
 Time limit. math-verify bounds each `parse`/`verify` step with `signal.alarm`, which (a) only works in the main
 thread (it raises `ValueError` inside TRL's or any other worker thread) and (b) cannot interrupt long C-level work:
@@ -17,6 +41,7 @@ check with its own timer, and the caller kills and restarts it when an answer ov
 from any thread and any process (TRL reward calls, evaluation threads, DataLoader workers). `isolate=False` checks
 in this process instead: faster for bulk offline scoring, bounded by a SIGALRM timer in the main thread (in other
 threads, or when another ITIMER_REAL is running, it falls back to the helper). A check that times out counts as wrong.
+Extraction is regular expressions only and runs in the caller.
 """
 
 from __future__ import annotations
@@ -33,43 +58,70 @@ import subprocess
 import sys
 import threading
 import time
+from fractions import Fraction
 from pathlib import Path
 
-__all__ = ["math_equal", "extract_boxed", "extract_gsm8k_gold"]
+__all__ = [
+    "math_equal", "answer_equal", "extract_answer", "extract_boxed", "extract_gsm8k_gold", "normalize_answer", "answer_classes",
+    "quick_key",
+]
 
-_BOX_COMMANDS = ("\\boxed", "\\fbox")
+_BOX = re.compile(r"\\(?:boxed|fbox)(?![a-zA-Z])")
+
+
+def _boxes(text: str) -> list[tuple[int, int, str | None]]:
+    """(start, end, content) of each top-level box, left to right; content None when the box never closes."""
+    out: list[tuple[int, int, str | None]] = []
+    pos = 0
+    while True:
+        m = _BOX.search(text, pos)
+        if m is None:
+            return out
+        i = m.end()
+        if text.startswith(" ", i) and not text[i:].lstrip(" ").startswith("{"):  # `\boxed 7`
+            arg = re.match(r" +([^\s$]+)", text[i:])
+            if arg:
+                out.append((m.start(), i + arg.end(), arg.group(1)))
+                pos = i + arg.end()
+                continue
+        while i < len(text) and text[i] == " ":
+            i += 1
+        if i >= len(text) or text[i] != "{":
+            pos = m.end()
+            continue
+        depth, j = 0, i
+        for j in range(i, len(text)):
+            if text[j] == "{":
+                depth += 1
+            elif text[j] == "}":
+                depth -= 1
+                if depth == 0:
+                    break
+        if depth:  # never closed: the response ends inside this box
+            out.append((m.start(), len(text), None))
+            return out
+        out.append((m.start(), j + 1, text[i + 1 : j]))
+        pos = j + 1
 
 
 def extract_boxed(text: str) -> str | None:
     """Content of the last `\\boxed{...}` / `\\fbox{...}` in `text` (nested braces kept), or None.
 
+    None too when the last box never closes: the answer it was starting is lost, an earlier box does not stand in.
+
     >>> extract_boxed(r"so $x = \\boxed{\\frac{1}{2}}$")
     '\\\\frac{1}{2}'
     >>> extract_boxed(r"first \\boxed{4}, finally \\boxed{5}.")
     '5'
-    >>> extract_boxed(r"\\boxed 7") , extract_boxed("no box") , extract_boxed(r"\\boxed{unclosed")
+    >>> extract_boxed(r"\\boxed 7") , extract_boxed("no box") , extract_boxed(r"\\boxed{4} then \\boxed{unclosed")
     ('7', None, None)
     """
     if not text:
         return None
-    start, command = max((text.rfind(c), c) for c in _BOX_COMMANDS)
-    if start < 0:
+    boxes = _boxes(text)
+    if not boxes or boxes[-1][2] is None:
         return None
-    i = start + len(command)
-    if i < len(text) and text[i] == " ":  # `\boxed 7` form: up to the next space or `$`
-        m = re.match(r" +([^\s$]+)", text[i:])
-        return m.group(1) if m else None
-    if i >= len(text) or text[i] != "{":
-        return None
-    depth = 0
-    for j in range(i, len(text)):
-        if text[j] == "{":
-            depth += 1
-        elif text[j] == "}":
-            depth -= 1
-            if depth == 0:
-                return text[i + 1 : j].strip()
-    return None
+    return boxes[-1][2].strip()
 
 
 def extract_gsm8k_gold(answer: str) -> str:
@@ -84,7 +136,200 @@ def extract_gsm8k_gold(answer: str) -> str:
 
 
 # --------------------------------------------------------------------------------------------------------------
-# The check itself (runs in the helper process, or here with isolate=False)
+# Extraction (regular expressions only: fast, no SymPy, no time limit needed)
+
+# What may stand between two boxes of one list answer: spaces, math delimiters, commas, "and"/"or", `x =`.
+_BETWEEN_BOXES = re.compile(
+    r"(?:\s|\$|\\[()\[\]]|[,;]|\\[,;:! ]|~|\\q?quad|\b(?:and|or)\b|\\text\{\s*(?:and|or|,)?\s*\}"
+    r"|[a-zA-Z](?:_\{?\w+\}?)?\s*=)*"
+)
+_GSM8K_FINAL = re.compile(r"####\s*\$?\s*((?:-|\u2212)?\d[\d,]*(?:\.\d+)?)")
+_ANSWER_PHRASE = re.compile(r"(?i:answer)\s*(?:is|:|=)\s*:?[ \t]*(?P<span>[^\n]*)")
+_LATEX_COMMAND = re.compile(r"\\[a-zA-Z]+")
+_DELIMITED = re.compile(r"\$|\\\(|\\\[")
+
+
+def _is_bare_latex(span: str) -> bool:
+    """A LaTeX expression without `$`/`\\(` delimiters and without prose: `2\\sqrt{3}`, `\\frac{\\pi}{2}`."""
+    if not span or len(span) > 200 or _DELIMITED.search(span) or not _LATEX_COMMAND.search(span):
+        return False
+    words = re.sub(r"\\(?:text|mathrm|mbox|operatorname)\{[^{}]*\}|\\[a-zA-Z]+", " ", span)
+    return re.search(r"[a-zA-Z]{3,}", words) is None  # no English word outside commands
+
+
+def _trim_span(span: str) -> str:
+    span = re.split(r"(?i)\s*I hope\b|\.\s|\.$", span.strip(), maxsplit=1)[0]
+    return span.strip().rstrip(".").strip()
+
+
+@functools.lru_cache(maxsize=1)
+def _mv_regexes():
+    from math_verify.parser import ExprExtractionConfig, LatexExtractionConfig, get_extraction_regexes
+
+    # math-verify's defaults (lighteval's MATH metric), boxes already handled by step 1.
+    latex = LatexExtractionConfig(boxed_match_priority=-1)
+    patterns = [(p, prio, cfg) for pats, cfg in get_extraction_regexes([latex, ExprExtractionConfig()])
+                for p, prio in pats]
+    return sorted(patterns, key=lambda x: x[1])
+
+
+def _match_string(match: re.Match, config) -> str | None:
+    """The answer text of one math-verify regex match (LaTeX normalised as math-verify does; a list joined)."""
+    from latex2sympy2_extended.latex2sympy2 import normalize_latex
+    from math_verify.parser import LatexExtractionConfig
+
+    groups = match.groupdict()
+    if isinstance(config, LatexExtractionConfig):
+        parts = []
+        for prefix in ["first_"] + [f"next{i}_" for i in range(1, 6)]:
+            latex = next((v for k, v in groups.items() if k.startswith(prefix + "latex") and v), None)
+            if latex is None:
+                continue
+            text = normalize_latex(latex, config.normalization_config)
+            if groups.get(prefix + "percent"):
+                text += "\\%"
+            parts.append(text)
+        return ", ".join(parts) or None
+    if groups.get("expr"):
+        return groups["expr"].strip().rstrip(".").strip()  # the expression's characters include a final stop
+    integer = next((v for k, v in groups.items() if k.startswith("integer") and v), "")
+    decimal = next((v for k, v in groups.items() if k.startswith("decimal") and v), "")
+    number = (integer + decimal).strip()
+    if not number:
+        return None
+    return number + ("%" if groups.get("percent") else "")
+
+
+def _math_verify_extract(text: str) -> str | None:
+    """math-verify's extraction (`extract_target_from_pred`): best priority first, rightmost match within it."""
+    best = None
+    for pattern, priority, config in _mv_regexes():
+        if best is not None and priority > best[0]:
+            break
+        for m in pattern.finditer(text):
+            key = (priority, -m.end(), m.start())
+            if best is None or key < best[:3]:
+                best = (priority, -m.end(), m.start(), m, config)
+    if best is None:
+        return None
+    return _match_string(best[3], best[4])
+
+
+@functools.lru_cache(maxsize=8192)
+def extract_answer(text: str | None) -> str | None:
+    """The answer `text` (a response, or a bare answer) states, as the string that is graded; None when none.
+
+    >>> extract_answer(r"so $x = \\boxed{\\frac{\\sqrt{3}}{2}}$."), extract_answer(r"$\\boxed{1}$ and $\\boxed{2}$")
+    ('\\\\frac{\\\\sqrt{3}}{2}', '1, 2')
+    >>> extract_answer("#### 18\\nNote: it took 3 hours."), extract_answer(r"The answer is 2\\sqrt{3}.")
+    ('18', '2\\\\sqrt{3}')
+    >>> extract_answer(r"\\boxed{4}. Hmm, no: \\boxed{5"), extract_answer("She has 1,234 eggs."), extract_answer("no")
+    (None, '1,234', None)
+    """
+    if not text or not text.strip():
+        return None
+    boxes = _boxes(text)
+    if boxes:
+        start, _, content = boxes[-1]
+        if content is None:
+            return None  # cut off inside the final box: the answer is lost (an abandoned earlier box is not it)
+        parts = [content.strip()]
+        for prev_start, prev_end, prev in reversed(boxes[:-1]):
+            if prev is None or not _BETWEEN_BOXES.fullmatch(text[prev_end:start]):
+                break
+            parts.insert(0, prev.strip())
+            start = prev_start
+        parts = list(dict.fromkeys(p for p in parts if p))  # a repeated final box is one answer
+        return ", ".join(parts) or None
+    finals = _GSM8K_FINAL.findall(text)
+    if finals:
+        return finals[-1]
+    phrases = list(_ANSWER_PHRASE.finditer(text))
+    if phrases:
+        span = _trim_span(phrases[-1].group("span"))
+        if _is_bare_latex(span):
+            return span
+    stripped = text.strip().rstrip(".").strip()
+    if "\n" not in stripped and _is_bare_latex(stripped):
+        return stripped
+    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
+    if lines and "=" in lines[-1]:
+        rhs = _trim_span(lines[-1].rsplit("=", 1)[1])
+        if _is_bare_latex(rhs):
+            return rhs
+    return _math_verify_extract(text)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Normalisation and the quick key (pure Python: the vote's fast path)
+
+_THOUSANDS = re.compile(
+    r"(?<![\d.,])(\d{1,3})((?:(?:\\[,;:! ]|~|\{,\}|[ \u00a0\u2009\u202f])\d{3})+)(?![\d])"
+)
+_MINUS = str.maketrans({"\u2212": "-", "\ufe63": "-", "\uff0d": "-"})
+
+
+def normalize_answer(answer: str) -> str:
+    """What math-verify should parse: Unicode minus as `-`, thin-space / space thousands separators dropped.
+
+    >>> normalize_answer(r"1\\,234"), normalize_answer("12 000"), normalize_answer("\\u22125"), normalize_answer("1 2")
+    ('1234', '12000', '-5', '1 2')
+    """
+    text = answer.translate(_MINUS).strip()
+    return _THOUSANDS.sub(lambda m: m.group(1) + re.sub(r"\D", "", m.group(2)), text)
+
+
+_NUMBER = re.compile(r"-?(?:\d+(?:\.\d*)?|\.\d+)")
+_UNWRAP = [
+    (re.compile(r"\\(?:left|right|displaystyle)(?![a-zA-Z])|\\[,;:! ]|~|\s"), ""),
+    (re.compile(r"\\[dt]frac"), r"\\frac"),
+    (re.compile(r"\\(?:text|textbf|mathrm|mbox|mathbf)\{([^{}]*)\}"), r"\1"),
+]
+_UNIT_TAIL = re.compile(r"(?<=[\d}])\\(?:text|mbox|mathrm)\{[a-zA-Z. ]*\}(?:\^\{?\d\}?)?$")
+
+
+@functools.lru_cache(maxsize=16384)
+def quick_key(answer: str | None) -> tuple[str, str] | None:
+    """A key equal for answers that are plainly the same: ("q", exact rational) for plain numbers, else ("s", text).
+
+    Strips what never changes a value: `$`, `\\$`, spacing, `\\left`/`\\right`, a unit after a number
+    (`13\\text{ cm}`), `\\text{13}`, a final `\\%` (as math-verify, 28% = 28), a leading `x =`, `\\dfrac`; reads
+    `\\frac{a}{b}`, `\\frac ab`, `a/b`, decimals and thousands commas exactly. Equal keys mean equal answers; different
+    keys that are both ("q", ...) mean different answers; anything else needs math-verify (`answer_classes`).
+
+    >>> quick_key(r"\\$18") == quick_key("18.0") == quick_key(r"\\text{18}") == quick_key(r"18\\text{ cm}")
+    True
+    >>> quick_key(r"\\dfrac12"), quick_key("x = 0.5"), quick_key("\\u22121,000"), quick_key(r"\\sqrt{2}")
+    (('q', '1/2'), ('q', '1/2'), ('q', '-1000'), ('s', '\\\\sqrt{2}'))
+    """
+    if answer is None:
+        return None
+    s = normalize_answer(str(answer))
+    s = _UNIT_TAIL.sub("", s.strip())
+    for pattern, repl in _UNWRAP:
+        s = pattern.sub(repl, s)
+    s = s.replace("\\$", "").strip("$").rstrip(".")
+    s = re.sub(r"^[a-zA-Z](?:_\{?\w+\}?)?=(?=[^=]+$)", "", s)  # `x=3` -> `3` (one assignment only)
+    s = re.sub(r"(?:\\%|%|\\text\{percent\})$", "", s)
+    if not s:
+        return None
+    if re.fullmatch(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?", s):
+        s = s.replace(",", "")
+    m = re.fullmatch(r"(-?)\\frac(?:\{(-?\d+)\}|(\d))(?:\{(\d+)\}|(\d))", s)
+    if m:
+        num, den = int(m.group(2) or m.group(3)), int(m.group(4) or m.group(5))
+        if den:
+            return ("q", str(Fraction(num, den) * (-1 if m.group(1) else 1)))
+    m = re.fullmatch(r"(-?\d+)/(\d+)", s)
+    if m and int(m.group(2)):
+        return ("q", str(Fraction(int(m.group(1)), int(m.group(2)))))
+    if _NUMBER.fullmatch(s):
+        return ("q", str(Fraction(s)))
+    return ("s", s)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The checks themselves (run in the helper process, or here with isolate=False)
 
 
 class _CheckTimeout(Exception):
@@ -102,31 +347,107 @@ for _name in ("math_verify.parser", "math_verify.grader"):
     logging.getLogger(_name).addFilter(_DropTimeoutDisabledWarning())
 
 
-def _parse(text: str) -> list:
+@functools.lru_cache(maxsize=8192)
+def _parse_answer(answer: str) -> tuple:
+    """math-verify's parse of one answer string, read as if it were boxed (a gold with its own box: that box)."""
     from math_verify import parse
 
-    return parse(text, parsing_timeout=None)  # type: ignore[arg-type]  # None: no signal use inside
+    boxed = extract_boxed(answer)
+    text = normalize_answer(boxed if boxed is not None else answer)
+    parsed = parse(f"\\boxed{{{text}}}", parsing_timeout=None)  # type: ignore[arg-type]  # None: no signal use
+    return tuple(parsed or parse(text, parsing_timeout=None))  # type: ignore[arg-type]
 
 
-@functools.lru_cache(maxsize=4096)
-def _parse_gold(gold: str) -> tuple:
-    # GRPO checks num_generations responses against the same gold: parse it once.
-    boxed = extract_boxed(gold)
-    parsed = _parse(f"\\boxed{{{boxed if boxed is not None else gold}}}")
-    return tuple(parsed or _parse(gold))
+def _is_exact_number(value) -> bool:
+    from sympy import Basic, Float
+
+    return isinstance(value, Basic) and not value.free_symbols and not value.atoms(Float) and value.is_number
 
 
-def _check(pred: str, gold: str) -> bool:
+def _exactly_equal(a, b) -> bool:
+    """Re-check of math-verify's "equal" on two exact numbers, to 15 significant digits relative (no chop)."""
+    from sympy import Rational
+
+    try:
+        diff = (a - b).doit()
+        if isinstance(diff, Rational):
+            return diff == 0
+        d, scale = abs(diff).evalf(30), max(abs(a).evalf(30), abs(b).evalf(30))
+        return bool(d <= scale * Rational(1, 10**15))
+    except Exception:
+        return True  # cannot tell: keep math-verify's verdict
+
+
+def _verify(gold: tuple, pred: tuple) -> bool:
     from math_verify import verify
+    from sympy import Basic
 
-    gold_parsed = list(_parse_gold(gold.strip()))
-    if not gold_parsed:
-        return False
-    boxed = extract_boxed(pred)
-    pred_parsed = _parse(f"\\boxed{{{boxed}}}") if boxed is not None else _parse(pred)
-    if not pred_parsed:
-        return False
-    return bool(verify(gold_parsed, pred_parsed, timeout_seconds=None))
+    for g in gold:
+        for p in pred:
+            if not verify(g, p, timeout_seconds=None):  # type: ignore[arg-type]
+                continue
+            if isinstance(g, Basic) and isinstance(p, Basic) and _is_exact_number(g) and _is_exact_number(p) \
+                    and not _is_percent(g) and not _is_percent(p) and not _exactly_equal(g, p):
+                continue  # 1/2006! vs 1/2004!: math-verify's evalf(chop=True) took a tiny difference for 0
+            return True
+    return False
+
+
+def _is_percent(value) -> bool:
+    """math-verify reads `28\\%` as 28 * UnevaluatedExpr(1/100) and holds it equal to 28 on purpose."""
+    from sympy import UnevaluatedExpr
+
+    return bool(value.find(UnevaluatedExpr))
+
+
+def _check(pred_answer: str, gold: str) -> bool:
+    gold_parsed = _parse_answer(gold.strip())
+    pred_parsed = _parse_answer(pred_answer)
+    return bool(gold_parsed and pred_parsed and _verify(gold_parsed, pred_parsed))
+
+
+def _value_key(parsed: tuple):
+    """A canonical key of a parsed answer (value equal -> key equal), for grouping without pairwise checks."""
+    from sympy import Eq, Rational, Symbol, srepr
+
+    if not parsed or isinstance(parsed[0], str):
+        return None
+    v = parsed[0]
+    try:
+        if isinstance(v, Eq) and isinstance(v.lhs, Symbol):
+            v = v.rhs
+        v = v.doit()
+        if isinstance(v, Rational):
+            return ("q", str(v))
+        return ("e", srepr(v))
+    except Exception:
+        return None
+
+
+def _classes_of(answers: list[str], bounded) -> list[int]:
+    """For each answer, the index of the first answer it is equal to (itself when none): earliest-first classes."""
+    parsed = [bounded(_parse_answer, a, default=()) for a in answers]
+    keys = [bounded(_value_key, p, default=None) if p else None for p in parsed]
+    quick = [quick_key(a) for a in answers]
+    reps: list[int] = []
+    out = []
+    for i in range(len(answers)):
+        match = i
+        for r in reps:
+            if keys[i] is not None and keys[i] == keys[r]:
+                match = r
+                break
+            both_rational = (quick[i][0] == "q" or (keys[i] or ("",))[0] == "q") and \
+                            (quick[r][0] == "q" or (keys[r] or ("",))[0] == "q")
+            if both_rational or not parsed[i] or not parsed[r]:
+                continue  # two different exact rationals (or an unparsable answer): different, no SymPy needed
+            if bounded(_verify, parsed[r], parsed[i], default=False):
+                match = r
+                break
+        if match == i:
+            reps.append(i)
+        out.append(match)
+    return out
 
 
 def _alarm_usable() -> bool:
@@ -137,23 +458,34 @@ def _alarm_usable() -> bool:
     )
 
 
-def _check_with_alarm(pred: str, gold: str, timeout_s: float) -> bool:
-    """`_check` bounded by an ITIMER_REAL timer (main thread only); a timeout counts as not equal."""
+def _with_alarm(timeout_s: float):
+    """`bounded(fn, *args, default=...)`: fn(*args) under an ITIMER_REAL timer (main thread); default on timeout
+    or error (unparsable or incomparable answers are simply not equal)."""
 
-    def on_alarm(signum, frame):
-        raise _CheckTimeout
+    def bounded(fn, *args, default):
+        def on_alarm(signum, frame):
+            raise _CheckTimeout
 
-    previous = signal.signal(signal.SIGALRM, on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, timeout_s)
-    try:
-        return _check(pred, gold)
-    except _CheckTimeout:
-        return False
-    except Exception:  # unparsable or incomparable answers are simply not equal
-        return False
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+        previous = signal.signal(signal.SIGALRM, on_alarm)
+        signal.setitimer(signal.ITIMER_REAL, timeout_s)
+        try:
+            return fn(*args)
+        except _CheckTimeout:
+            return default
+        except Exception:
+            return default
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+
+    return bounded
+
+
+def _run_request(req: dict):
+    bounded = _with_alarm(req["timeout"])
+    if req.get("op") == "classes":
+        return [_classes_of(group, bounded) for group in req["groups"]]
+    return bounded(_check, req["pred"], req["gold"], default=False)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -161,7 +493,7 @@ def _check_with_alarm(pred: str, gold: str, timeout_s: float) -> bool:
 
 
 def _serve() -> None:
-    """Helper process main loop: one JSON request per stdin line, one '1'/'0' reply per stdout line."""
+    """Helper process main loop: one JSON request per stdin line, one JSON reply per stdout line."""
     reply = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)  # stray prints from SymPy must not corrupt the protocol
     try:
@@ -178,9 +510,7 @@ def _serve() -> None:
     reply.write("ready\n")
     reply.flush()
     for line in sys.stdin:
-        req = json.loads(line)
-        ok = _check_with_alarm(req["pred"], req["gold"], req["timeout"])
-        reply.write("1\n" if ok else "0\n")
+        reply.write(json.dumps(_run_request(json.loads(line))) + "\n")
         reply.flush()
 
 
@@ -216,23 +546,22 @@ class _Helper:
             left = deadline - time.monotonic()
             if left <= 0 or not select.select([fd], [], [], left)[0]:
                 return None
-            chunk = os.read(fd, 4096)
+            chunk = os.read(fd, 1 << 16)
             if not chunk:  # helper died
                 return None
             self._buf += chunk
         line, self._buf = self._buf.split(b"\n", 1)
         return line.decode()
 
-    def check(self, pred: str, gold: str, timeout_s: float) -> bool | None:
-        """True/False, or None when the helper overran its deadline or died (then it must be replaced)."""
-        request = json.dumps({"pred": pred, "gold": gold, "timeout": timeout_s}) + "\n"
+    def request(self, req: dict, deadline_s: float):
+        """The helper's reply, or None when it overran `deadline_s` or died (then it must be replaced)."""
         try:
-            self.proc.stdin.write(request.encode())
+            self.proc.stdin.write((json.dumps(req) + "\n").encode())
             self.proc.stdin.flush()
         except OSError:
             return None
-        line = self._readline(timeout_s + 1.0 + 0.5 * timeout_s)  # the helper's own timer fires first normally
-        return None if line is None else line == "1"
+        line = self._readline(deadline_s)
+        return None if line is None else json.loads(line)
 
     def kill(self) -> None:
         if self.proc.poll() is None:
@@ -244,16 +573,17 @@ _helper: _Helper | None = None
 _helper_lock = threading.Lock()
 
 
-def _check_in_helper(pred: str, gold: str, timeout_s: float) -> bool:
+def _in_helper(req: dict, n_steps: int):
+    """Run one request in the helper; None when it overran (C-level work its own timer could not stop) or died."""
     global _helper
+    timeout_s = req["timeout"]
     with _helper_lock:  # one request at a time; the protocol is strictly request -> reply
         if _helper is None or _helper.owner != os.getpid():  # a forked child must not share its parent's pipes
             _helper = _Helper()
-        result = _helper.check(pred, gold, timeout_s)
-        if result is None:  # overran (C-level work the helper's own timer could not stop) or died
+        result = _helper.request(req, n_steps * timeout_s + 1.0 + 0.5 * timeout_s)  # its own timers fire first
+        if result is None:
             _helper.kill()
             _helper = None
-            return False
         return result
 
 
@@ -263,20 +593,85 @@ def _stop_helper() -> None:
         _helper.kill()
 
 
-def math_equal(response_or_answer: str, gold: str, timeout_s: float = 5.0, isolate: bool = True) -> bool:
-    """Whether `response_or_answer` (a full response or a bare answer) states the same value as `gold`.
+def _answers_equal(pred_answer: str, gold: str, timeout_s: float, isolate: bool) -> bool:
+    req = {"pred": pred_answer, "gold": gold, "timeout": timeout_s}
+    if not isolate and _alarm_usable():
+        return bool(_run_request(req))
+    return bool(_in_helper(req, 1))
 
-    The answer compared is the last `\\boxed{}` of the response when it has one (see the module docstring). A check
-    that takes longer than `timeout_s` seconds counts as False. `isolate=False`: check in this process (see above).
+
+def answer_equal(answer: str | None, gold: str, timeout_s: float = 5.0, isolate: bool = True) -> bool:
+    """Whether an answer already extracted (`extract_answer`) states the same value as `gold` (math-verify, after
+    `normalize_answer`; exact values exactly). A check that takes longer than `timeout_s` seconds counts as False.
+
+    >>> answer_equal(r"1\\,234", "1234"), answer_equal(r"\\dfrac12", "0.5"), answer_equal("3", "4")
+    (True, True, False)
+    """
+    if answer is None or not str(answer).strip() or gold is None or not str(gold).strip():
+        return False
+    answer, gold = str(answer), str(gold)
+    qp, qg = quick_key(answer), quick_key(extract_boxed(gold) or gold)
+    if qp is not None and qp == qg:
+        return True  # plainly the same (18 / \\$18 / 18.0): no SymPy needed
+    return _answers_equal(answer, gold, timeout_s, isolate)
+
+
+def math_equal(response_or_answer: str, gold: str, timeout_s: float = 5.0, isolate: bool = True) -> bool:
+    """Whether `response_or_answer` (a full response or a bare answer) states the same value as `gold`:
+    `answer_equal(extract_answer(response_or_answer), gold)`. `isolate=False`: check in this process (see above).
 
     >>> math_equal(r"... so the answer is $\\boxed{\\frac{1}{2}}$.", "0.5")
     True
     >>> math_equal(r"\\boxed{2}", "2.0"), math_equal("1,234", "1234"), math_equal(r"\\boxed{3}", "4")
     (True, True, False)
     """
-    if not response_or_answer or gold is None or not str(gold).strip():
+    if not response_or_answer:
         return False
-    pred, gold = str(response_or_answer), str(gold)
+    return answer_equal(extract_answer(str(response_or_answer)), gold, timeout_s, isolate)
+
+
+def answer_classes(
+    answers: list, group_size: int | None = None, timeout_s: float = 5.0, isolate: bool = True
+) -> list[int | None]:
+    """Group equal answers: for each answer, the index of the first answer of its group in `answers` (None for no
+    answer). Groups never span two consecutive blocks of `group_size` answers (one prompt's samples).
+
+    Equal means math-verify equal (`\\frac12` = `0.5` = `\\dfrac{1}{2}`, `x=3` = `3`, `\\$18` = `18`): plain numbers
+    are grouped by `quick_key` in this process; other answers by their parsed value, then by pairwise `verify`
+    against each group's first answer (earliest first, so the result is deterministic), in the helper process under
+    the time limit. If the helper overruns, the quick keys alone decide for that call.
+
+    >>> answer_classes(["18", r"\\$18", None, "17", r"18\\text{ dollars}", "17.0"], group_size=3)
+    [0, 0, None, 3, 4, 3]
+    """
+    n = len(answers)
+    size = group_size or n or 1
+    out: list[int | None] = [None] * n
+    pending = []  # per block: indices of its first-of-a-quick-key answers, when some need math-verify
+    for start in range(0, n, size):
+        seen: dict = {}
+        needs_sympy = False
+        for i in range(start, min(start + size, n)):
+            key = quick_key(answers[i]) if answers[i] is not None else None
+            if key is None:
+                continue
+            out[i] = seen.setdefault(key, i)
+            needs_sympy |= key[0] == "s"
+        reps = sorted(set(seen.values()))
+        if needs_sympy and len(reps) > 1:
+            pending.append(reps)
+    if not pending:
+        return out
+    req = {"op": "classes", "groups": [[str(answers[i]) for i in reps] for reps in pending], "timeout": timeout_s}
+    steps = sum(len(r) * (len(r) + 3) // 2 for r in pending)  # parses + keys + pairwise checks, at most
     if not isolate and _alarm_usable():
-        return _check_with_alarm(pred, gold, timeout_s)
-    return _check_in_helper(pred, gold, timeout_s)
+        merged = _run_request(req)
+    else:
+        merged = _in_helper(req, steps)
+    if merged is None:
+        return out
+    remap = {}
+    for reps, classes in zip(pending, merged):
+        for rep, cls in zip(reps, classes):
+            remap[rep] = reps[cls]
+    return [None if c is None else remap.get(c, c) for c in out]

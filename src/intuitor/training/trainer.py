@@ -224,7 +224,8 @@ class IntuitorTrainer(GRPOTrainer):
             texts = self.processing_class.batch_decode(completion_ids, skip_special_tokens=True)
             answers = gather_object([self._extract_answer(t) for t in texts])
             group = self.num_generations if mode == "train" else self.num_generations_eval
-            m["completions/agreement"].append(rollout_metrics.group_agreement(answers, group))
+            classes = rollout_metrics.answer_grouper(self.args.answer_extractor)  # the task's own equality
+            m["completions/agreement"].append(rollout_metrics.group_agreement(answers, group, classes))
 
 
 def _one_row_per_step(generation_config) -> bool:
