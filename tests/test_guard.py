@@ -1,6 +1,9 @@
 """CollapseGuard: synthetic metric streams for each condition (fires at the expected logging step, not during
-warm-up, only after `guard_patience` hits, never when disabled, not on a stable noisy stream), warn vs stop, and a
-real tiny run driven to collapse that the guard stops with a checkpoint."""
+warm-up, only after `guard_patience` hits, never when disabled, not on a stable noisy stream), streams shaped like
+each reported collapse kind (gradual drift, length drop, length explosion, repetition burst, the 3B public run) under
+the default settings, a recorded demo long run (fires before accuracy falls), warn vs stop, the kept checkpoint,
+`intuitor guard` replay, and a real tiny run driven to collapse that the guard stops with a checkpoint, whose replay
+reports the same alarms."""
 
 import dataclasses
 import json
@@ -14,7 +17,9 @@ from intuitor.training.guard import CollapseGuard
 
 GUARD_FIELDS = {f.name: f.default for f in dataclasses.fields(IntuitorConfig) if f.name.startswith("guard")}
 CONDITION_FIELDS = ("guard_length_spike", "guard_repetition_spike", "guard_entropy_collapse", "guard_kl_spike",
-                    "guard_self_certainty_drop", "guard_agreement_drop")
+                    "guard_self_certainty_drop", "guard_agreement_drop", "guard_length_drop", "guard_length_growth",
+                    "guard_repetition_rise", "guard_kl_growth", "guard_self_certainty_rise",
+                    "guard_vote_calibration_drop")
 
 
 def make_args(tmp_path, only=None, **kw):
@@ -71,8 +76,11 @@ def test_each_condition_fires_at_the_expected_step(tmp_path, field, stream, step
     assert fired(guard) == [(step, condition)]
     assert not control.should_training_stop and not control.should_save  # warn only
     rows = [json.loads(line) for line in (tmp_path / "guard.jsonl").read_text().splitlines()]
-    assert [(r["step"], r["condition"], r["action"]) for r in rows] == [(step, condition, "warn")]
+    assert [(r["step"], r["condition"], r["action"]) for r in rows if "condition" in r] == [(step, condition, "warn")]
     assert set(rows[0]) == {"step", "condition", "value", "reference", "action"}
+    # the first alarm names the checkpoint to keep: none was saved in this stream
+    assert rows[1] == {"step": step, "event": "keep", "checkpoint": None, "checkpoint_step": None,
+                       "alarm": condition, "alarm_onset": step - 1}
 
 
 @pytest.mark.parametrize("field, stream, step, condition", CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
@@ -81,6 +89,43 @@ def test_each_condition_is_disabled_by_none(tmp_path, field, stream, step, condi
     guard = CollapseGuard(args)
     feed(guard, args, stream)
     assert guard.events == [] and not (tmp_path / "guard.jsonl").exists()
+
+
+# The conditions measured against the early-training baseline (steps 6-15: guard_warmup=5, guard_baseline=10) or
+# as a rate, with guard_window=5, guard_patience=2. Hand-derived steps in the comments.
+BASELINE_CASES = [
+    # baseline 100; 5-step means from step 16: 84, 68, 52, 36 < 0.5 x 100 at 19 and 20: fires at 20
+    ("guard_length_drop", 0.5, series("completions/mean_length", [100] * 15 + [20] * 5), 20, "length_drop"),
+    # 5-step means 160, 220, 280, 340, 400: > 3 x 100 at 19 and 20
+    ("guard_length_growth", 3.0, series("completions/mean_length", [100] * 15 + [400] * 6), 20, "length_growth"),
+    # baseline 0.02; means 0.076, 0.132, 0.188, 0.244: > 0.02 + 0.15 at 18 and 19
+    ("guard_repetition_rise", 0.15, series("completions/repetition_rate", [0.02] * 15 + [0.3] * 5), 19,
+     "repetition_rise"),
+    # baseline 0.04; means 0.072, 0.104: > 2 x 0.04 (and > 0.05) at 17 and 18
+    ("guard_kl_growth", 2.0, series("kl", [0.04] * 15 + [0.2] * 5), 18, "kl_growth"),
+    # baseline 4.0, 4.2, 4.0, ... (steps 6-15): differences +-0.2, sigma = pstdev(diffs) / sqrt 2 = 0.1405; then 5.0.
+    # Gain of the 5-step mean over 5 steps: 0.16, 0.40, 0.52, 0.76 at steps 16-19 = 1.1, 2.8, 3.7, 5.4 sigma: > 3 at
+    # 18 and 19
+    ("guard_self_certainty_rise", 3.0, series("self_certainty/mean", [4.0] * 5 + [4.0, 4.2] * 5 + [5.0] * 5), 19,
+     "self_certainty_rise"),
+    # peak of the 5-step mean 0.8; then 0.76, 0.72, 0.68, 0.64: below 0.8 - 0.1 at 13 and 14
+    ("guard_vote_calibration_drop", 0.1, series("completions/vote_calibration", [0.8] * 10 + [0.6] * 5), 14,
+     "vote_calibration_drop"),
+]
+
+
+@pytest.mark.parametrize("field, threshold, stream, step, condition", BASELINE_CASES,
+                         ids=[c[0] for c in BASELINE_CASES])
+def test_baseline_and_rate_conditions_fire_at_the_expected_step(tmp_path, field, threshold, stream, step, condition):
+    args = make_args(tmp_path, only=field, guard_warmup=5, guard_window=5, guard_patience=2, guard_baseline=10,
+                     **{field: threshold})
+    guard = CollapseGuard(args)
+    feed(guard, args, stream)
+    assert fired(guard) == [(step, condition)]
+    args = make_args(tmp_path / "off", only=field, guard_warmup=5, guard_window=5, guard_patience=2, **{field: None})
+    guard = CollapseGuard(args)
+    feed(guard, args, stream)
+    assert guard.events == []
 
 
 def test_not_before_warmup_and_patience(tmp_path):

@@ -150,9 +150,11 @@ def _register_components() -> None:
     from intuitor.analysis.cli import register as register_analysis
     from intuitor.demo.cli import demo_command
     from intuitor.evaluation.cli import eval_command
+    from intuitor.training.guard_cli import guard_command
 
     app.command("demo")(demo_command)
     app.command("eval")(eval_command)
+    app.command("guard", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(guard_command)
     register_analysis(app)  # analyze, curves, select, report
 
 

@@ -126,8 +126,9 @@ def precondition(model, tok, cfg: DemoConfig, out: Path) -> dict:
 
 
 def train(method: str, spec: dict, cfg: DemoConfig, seed: int, out: Path, steps: int | None = None,
-          lr: float | None = None, guard: str | None = None):
-    """One IntuitorTrainer run from the base model; returns the trained model and tokenizer."""
+          lr: float | None = None, guard: str | None = None, **overrides):
+    """One IntuitorTrainer run from the base model; returns the trained model and tokenizer. `overrides` (and
+    `cfg.extra`) replace any IntuitorConfig field set here (e.g. `save_strategy`, `guard_*`)."""
     from datasets import Dataset
     from transformers import PrinterCallback
 
@@ -136,15 +137,15 @@ def train(method: str, spec: dict, cfg: DemoConfig, seed: int, out: Path, steps:
     model, tok = _base(cfg)
     steps = steps or cfg.steps
     rows = AdditionTask(split="train", seed=seed).load(limit=steps * cfg.prompts_per_step)
-    args = IntuitorConfig(
+    fields = dict(
         output_dir=str(out), max_steps=steps, per_device_train_batch_size=cfg.prompts_per_step * cfg.num_generations,
         num_generations=cfg.num_generations, max_completion_length=cfg.max_completion_length,
         temperature=cfg.temperature, learning_rate=lr or cfg.learning_rate, beta=cfg.beta,
         lr_scheduler_type="constant", warmup_steps=0, logging_steps=1, save_strategy="no", report_to="none",
         use_cpu=True, bf16=False, seed=seed, gradient_checkpointing=False, disable_tqdm=True, answer_extractor="addition",
         guard=guard or cfg.guard, rewards=spec["rewards"], annotator=spec.get("annotator", "online"),
-        **cfg.extra,
     )
+    args = IntuitorConfig(**{**fields, **cfg.extra, **overrides})
     trainer = IntuitorTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tok)
     trainer.remove_callback(PrinterCallback)  # the demo shows one progress bar; per-step logs go to metrics.jsonl
     trainer.train()
