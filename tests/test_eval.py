@@ -405,3 +405,72 @@ def test_smollm2_on_every_task(tmp_path, smollm2_gguf, data_dir):
     assert all(r["num_tokens"] > 0 and r["self_certainty"] > 0 for r in rows)
     assert rows[0]["prompt"].startswith("<|im_start|>")
     assert res["config"]["versions"]["transformers"] == "5.23.0"
+
+
+# ------------------------------------------------------------------ self-certainty recorded during generation (hf)
+
+
+class OtherToyTask(ToyTask):
+    name = "toy2"
+
+
+def test_hf_backend_records_self_certainty_during_generation_no_second_pass(tiny, monkeypatch):
+    """Issue 15.2: the hf backend's statistics come from generation's own logits; no forward pass after it, and
+    prompts of two tasks share one generate call."""
+    import intuitor.certainty
+
+    model, tok = tiny
+
+    def no_pass(*a, **kw):
+        raise AssertionError("a second self-certainty pass ran")
+
+    monkeypatch.setattr(intuitor.certainty, "response_statistics", no_pass)
+    widths = []  # sequence length of every backbone call: prompts at prefill, 1 per decoding step
+    handle = model.model.register_forward_pre_hook(
+        lambda mod, args, kw: widths.append((kw.get("input_ids") if kw.get("input_ids") is not None
+                                             else kw["inputs_embeds"]).shape[1]), with_kwargs=True)
+    spy = SpyHFGenerator(model, tok, batch_size=8)
+    generate_calls = []
+    inner = model.generate
+    monkeypatch.setattr(model, "generate", lambda *a, **kw: (generate_calls.append(1), inner(*a, **kw))[1])
+    try:
+        res = evaluate(tiny, [ToyTask(), OtherToyTask()], limit=3, max_new_tokens=10, batch_size=8, generator=spy,
+                       progress=False, return_samples=True)
+    finally:
+        handle.remove()
+    assert len(generate_calls) == 1  # 2 tasks x 3 prompts in one batch of 8
+    assert sum(w > 1 for w in widths) == 1 and len(widths) <= 10  # one prefill, then single-token steps only
+    assert {r["task"] for r in res["samples"]} == {"toy", "toy2"} and len(res["samples"]) == 6
+    monkeypatch.undo()
+    completion_of = {tuple(p): c for p, c in spy.returned}  # greedy: the same prompt gets the same completion
+    for r in res["samples"]:
+        prompt_ids = tok(r["prompt"], add_special_tokens=False)["input_ids"]
+        comp = completion_of[tuple(prompt_ids)]
+        expected = response_self_certainty(model, [prompt_ids], [comp.ids]).item()
+        assert r["self_certainty"] == pytest.approx(expected, abs=1e-4) and r["self_certainty"] != 0.0
+
+
+def test_vllm_like_backend_is_scored_by_a_batched_pass(tiny):
+    model, tok = tiny
+    gen = FakeGenerator(tok)  # no recorded statistics: the harness scores with the HF model
+    res = evaluate(tiny, [ToyTask(), OtherToyTask()], limit=2, generator=gen, progress=False, return_samples=True)
+    assert gen.calls == [(4, 1)]  # one call across both tasks (chunk_size 4)
+    assert all(r["self_certainty"] > 0 for r in res["samples"])
+
+
+def test_cpu_threads_default_and_restored(tiny, monkeypatch):
+    from intuitor.evaluation import harness
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(harness, "default_threads", lambda: 1)
+    seen = []
+    before = torch.get_num_threads()
+    gen = FakeGenerator(tiny[1])
+    inner = gen.generate
+    gen.generate = lambda *a, **kw: (seen.append(torch.get_num_threads()), inner(*a, **kw))[1]
+    evaluate(tiny, [ToyTask()], limit=1, generator=gen, progress=False)
+    assert seen == [1] and torch.get_num_threads() == before
+    evaluate(tiny, [ToyTask()], limit=1, generator=gen, progress=False, threads=2)
+    assert seen[-1] == 2 and torch.get_num_threads() == before
+    with pytest.raises(ValueError, match="threads=0"):
+        evaluate(tiny, [ToyTask()], limit=1, generator=gen, progress=False, threads=0)

@@ -3,8 +3,12 @@
 `evaluate(model, tasks, ...)` loads each task's rows, renders each prompt with the tokenizer's chat template
 (`intuitor.generation.render_prompt`), generates K responses per prompt with a backend (`hf` or `vllm`, see
 `intuitor.generation`), scores each with the task's own `extract`/`score`, and measures each response's
-self-certainty with `intuitor.certainty.response_statistics` on the HF model (the same weights that generated it for
-`hf`; an HF copy of the model for `vllm`). Every response becomes one row of `OUT/samples.jsonl`:
+self-certainty: with `hf`, recorded during generation from the logits `generate` computes anyway (the trainer's
+recorder, `HFGenerator.last_statistics`: no second forward pass); with `vllm`, by a batched
+`intuitor.certainty.response_statistics` pass of an HF copy of the model. Prompts of different tasks share
+`generate` calls when they need the same number of samples and have the same stop strings. On CPU, torch uses as
+many threads as the process has CPUs (its affinity mask, capped by a cgroup quota; `threads=` or OMP_NUM_THREADS
+override), restored afterwards. Every response becomes one row of `OUT/samples.jsonl`:
 
     task, id, sample (index among K), prompt (rendered text), response, answer (extracted), gold, correct (bool),
     self_certainty (float), entropy (mean token entropy), num_tokens (EOS included), truncated (hit
@@ -35,7 +39,9 @@ from __future__ import annotations
 import inspect
 import json
 import math
+import os
 import zlib
+from contextlib import contextmanager
 from collections import defaultdict
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -331,6 +337,7 @@ def evaluate(
     model_name: str | None = None,
     progress: bool = True,
     return_samples: bool = False,
+    threads: int | None = None,
 ) -> dict:
     """Evaluate `model` on `tasks`; write OUT/samples.jsonl and OUT/results.json when `output_dir` is given.
 
@@ -346,6 +353,8 @@ def evaluate(
         task_options / judge_url / judge_model: extra constructor arguments of tasks; the judge goes to alpaca_eval.
         generator: a ready `intuitor.generation.Generator` (tests; custom backends); `model` then only scores.
         return_samples: also return the rows of this output (all of samples.jsonl) under the key "samples".
+        threads: torch CPU threads while evaluating on CPU (default: `default_threads()`, unless OMP_NUM_THREADS
+            is set); restored afterwards.
 
     Returns the content of results.json.
     """
@@ -353,6 +362,8 @@ def evaluate(
     check_backend(backend)
     if dtype not in (None, *DTYPES):
         raise ValueError(f"dtype={dtype}: expected one of {', '.join(DTYPES)}")
+    if threads is not None and threads < 1:
+        raise ValueError(f"threads={threads}: must be >= 1 (or omitted for the default)")
     if limit is not None and limit < 1:
         raise ValueError(f"limit={limit}: must be >= 1 (or omitted for all rows)")
     name = _model_name(model, model_name)
@@ -419,10 +430,11 @@ def evaluate(
         was_training = scorer.training  # an in-memory model may be mid-training: give it back as it came
         scorer.eval()
         try:
-            new_rows = _run(
-                todo, task_objs, scorer, tokenizer, generator, name, samples, temperature, top_p, max_new_tokens,
-                batch_size, seed, out_dir, progress,
-            )
+            with _cpu_threads(threads, config["device"]):
+                new_rows = _run(
+                    todo, task_objs, scorer, tokenizer, generator, name, samples, temperature, top_p,
+                    max_new_tokens, batch_size, seed, out_dir, progress,
+                )
         finally:
             scorer.train(was_training)
     all_rows = existing + new_rows
@@ -434,6 +446,37 @@ def evaluate(
     if return_samples:
         return {**results, "samples": all_rows}
     return results
+
+
+def default_threads() -> int:
+    """CPUs this process may use: its affinity mask, capped by a cgroup v2 CPU quota (a container's `--cpus`).
+
+    torch's own default is the machine's physical cores, which oversubscribes a container or a job pinned to a
+    few cores (every OpenMP barrier then waits for a descheduled thread)."""
+    n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        if quota != "max":
+            n = min(n, max(1, int(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return max(1, n)
+
+
+@contextmanager
+def _cpu_threads(threads: int | None, device: str | None):
+    import torch
+
+    on_cpu = str(device or "cpu").startswith("cpu")
+    if threads is None and (not on_cpu or os.environ.get("OMP_NUM_THREADS")):
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads or min(before, default_threads()))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _previous_tasks(out_dir: Path | None) -> dict[str, dict]:
@@ -496,12 +539,14 @@ def _run(todo, tasks, scorer, tokenizer, generator, model_name, samples, tempera
     from intuitor.generation.hf import eos_token_ids
 
     eos_ids = set(eos_token_ids(scorer, tokenizer))
-    # Prompts that miss the same number of samples share generate calls; chunks keep appends (and resumes) fine.
-    groups: dict[tuple[str, int], list] = defaultdict(list)
+    # Prompts that miss the same number of samples and share the stop strings share generate calls, across tasks;
+    # chunks keep appends (and resumes) fine.
+    groups: dict[tuple[int, tuple[str, ...]], list] = defaultdict(list)
     for tname, row, missing in todo:
-        groups[(tname, len(missing))].append((row, missing))
+        stops = tuple(getattr(tasks[tname], "stop_sequences", ()) or ())
+        groups[(len(missing), stops)].append((tname, row, missing))
     for items in groups.values():  # similar lengths share a batch: less padding (prompt text length as a proxy)
-        items.sort(key=lambda item: len(str(item[0]["prompt"])))
+        items.sort(key=lambda item: len(str(item[1]["prompt"])))
     per_call = max(1, getattr(generator, "chunk_size", batch_size) // samples)
     sink = open(out_dir / SAMPLES_FILE, "a", encoding="utf-8") if out_dir is not None else None
     totals: dict[str, int] = defaultdict(int)
@@ -513,33 +558,39 @@ def _run(todo, tasks, scorer, tokenizer, generator, model_name, samples, tempera
     try:
         if bar:
             bar.start()
-        for (tname, m), items in groups.items():
-            task = tasks[tname]
+        for (m, stops), items in groups.items():
             for start in range(0, len(items), per_call):
                 chunk = items[start : start + per_call]
-                rendered = [render_prompt(tokenizer, row["prompt"]) for row, _ in chunk]
-                first_row, first_missing = chunk[0]
+                rendered = [render_prompt(tokenizer, row["prompt"]) for _, row, _ in chunk]
+                first_task, first_row, first_missing = chunk[0]
                 completions = generator.generate(
                     [ids for _, ids in rendered],
                     n=m,
                     temperature=temperature,
                     max_new_tokens=max_new_tokens,
-                    seed=_chunk_seed(seed, tname, str(first_row["id"]), first_missing[0]),
+                    seed=_chunk_seed(seed, first_task, str(first_row["id"]), first_missing[0]),
                     top_p=top_p,
-                    # the task's stop strings (lighteval's and MMLU-Pro's "Question:"), only when it has some
-                    **({"stop": list(task.stop_sequences)} if getattr(task, "stop_sequences", ()) else {}),
+                    # the tasks' stop strings (lighteval's and MMLU-Pro's "Question:"), only when they have some
+                    **({"stop": list(stops)} if stops else {}),
                 )
                 if len(completions) != len(chunk) * m:
                     raise RuntimeError(f"backend returned {len(completions)} completions for {len(chunk)} x {m}")
-                prompt_ids = [rendered[j // m][1] for j in range(len(completions))]
-                stats = response_statistics(
-                    scorer, prompt_ids, [c.ids for c in completions], batch_size=batch_size
-                )  # self_certainty, entropy: float32 [len(chunk) * m]
-                rows_of = [chunk[j // m][0] for j in range(len(completions))]  # the row of each completion
-                correct = score_all(task, [c.text for c in completions], rows_of)
+                stats = _recorded_statistics(generator, scorer, len(completions))
+                if stats is None:  # vLLM or a custom backend: one batched pass of the HF model
+                    prompt_ids = [rendered[j // m][1] for j in range(len(completions))]
+                    stats = response_statistics(
+                        scorer, prompt_ids, [c.ids for c in completions], batch_size=batch_size
+                    )  # self_certainty, entropy: float32 [len(chunk) * m]
+                correct = [False] * len(completions)
+                for tname in dict.fromkeys(t for t, _, _ in chunk):  # each task scores its own responses
+                    js = [j for j in range(len(completions)) if chunk[j // m][0] == tname]
+                    verdicts = score_all(tasks[tname], [completions[j].text for j in js], [chunk[j // m][1] for j in js])
+                    for j, c in zip(js, verdicts):
+                        correct[j] = c
                 chunk_rows = []
                 for j, comp in enumerate(completions):
-                    row, missing = chunk[j // m]
+                    tname, row, missing = chunk[j // m]
+                    task = tasks[tname]
                     ids = list(comp.ids)
                     chunk_rows.append(
                         {
@@ -572,6 +623,15 @@ def _run(todo, tasks, scorer, tokenizer, generator, model_name, samples, tempera
         if sink is not None:
             sink.close()
     return new_rows
+
+
+def _recorded_statistics(generator, scorer, n: int):
+    """The statistics the backend recorded while generating (the HF backend: `HFGenerator.last_statistics`), when
+    they come from the scoring model itself and cover these `n` completions; else None (score them in a pass)."""
+    stats = getattr(generator, "last_statistics", None)
+    if stats is None or getattr(generator, "model", None) is not scorer or stats.self_certainty.numel() != n:
+        return None
+    return stats
 
 
 def score_all(task, responses: list[str], rows: list[dict]) -> list[bool]:
