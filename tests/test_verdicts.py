@@ -182,6 +182,16 @@ def test_humaneval_real_problem_through_the_task(data_dir):
     assert task.score(f"```python\n{fake}```", row) is False
 
 
+@pytest.mark.parametrize("number", [0, 32, 33, 38, 50, 151])
+def test_humaneval_canonical_solutions_pass_through_the_stand_in(data_dir, number):
+    # 32/38/50: the test calls the prompt's helpers (poly, encode_cyclic, encode_shift); 33: it calls sort_third by
+    # name; 151: floats. (All 164 canonical solutions pass; these are the shapes a stand-in could get wrong.)
+    row = get_task("humaneval", data_dir=str(data_dir)).load(limit=number + 1)[number]
+    assert check_outside(row["stub"] + row["canonical_solution"], row) is True
+    wrong = row["stub"] + "    return None\n"
+    assert check_outside(wrong, row, timeout=FAST) is False
+
+
 def test_humaneval_asserts_hold_when_the_harness_runs_with_O():
     script = (f"from intuitor.tasks.humaneval import check_outside\nrow = {ROW!r}\n"
               f"print(__debug__, check_outside({WRONG!r}, row), check_outside({HONEST!r}, row))")

