@@ -402,6 +402,13 @@ def test_getpass_getuser_works():
     assert (result.status, result.stdout) == ("ok", "sandbox /tmp\n"), result.stderr[-500:]
 
 
+def test_an_interpreter_under_tmp_works(tmp_path):
+    venv = tmp_path / "venv"  # pytest's tmp_path lies under /tmp, which the sandbox covers with its own tmpfs
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    result = run_python("import sys\nprint(sys.prefix)", python=str(venv / "bin" / "python"))
+    assert (result.status, result.stdout) == ("ok", f"{venv}\n"), result.stderr[-500:]
+
+
 def test_session_stderr_is_cut_never_fatal():
     with SandboxSession(timeout=20, max_output=10_000) as session:
         session.load("import sys\ndef f(x):\n    sys.stderr.write('e' * 50_000)\n    return x + 1\n")

@@ -1003,6 +1003,9 @@ def _python_dirs(python: str) -> list[str]:
     """The folders the interpreter needs (prefixes, the venv, the real binary's), outermost only."""
     candidates = {sys.prefix, sys.exec_prefix, sys.base_prefix, sys.base_exec_prefix,
                   os.path.dirname(os.path.abspath(python)), os.path.dirname(os.path.realpath(python))}
+    venv = os.path.dirname(os.path.dirname(os.path.abspath(python)))
+    if os.path.exists(os.path.join(venv, "pyvenv.cfg")):  # a venv interpreter: its site-packages and pyvenv.cfg
+        candidates.add(venv)
     candidates |= {os.path.realpath(path) for path in candidates}
     covered = [p for p in _SYSTEM_PATHS if os.path.isdir(p) and not os.path.islink(p)]
     dirs = []
