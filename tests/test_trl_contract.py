@@ -70,3 +70,75 @@ def test_rewards_are_viewed_as_contiguous_groups():
     assert "rewards.view(-1, num_generations)" in source
     assert "rewards_per_func = self._calculate_rewards(" in source
     assert "gather(rewards_per_func)" in inspect.getsource(GRPOTrainer._calculate_rewards)
+
+
+# --- The TRL defaults the paper recipes rely on (recipes/README.md) ------------------------------------------------
+# The recipes set every field whose TRL 1.16 default differs from the authors' TRL (0.18.0.dev0 @ 1bca495) and leave
+# the rest to TRL. These pins fail when an upgrade moves either kind: then the table and the recipes need a look.
+
+
+def _grpo_defaults():
+    from trl import GRPOConfig
+
+    return GRPOConfig(output_dir="unused", use_cpu=True, bf16=False)
+
+
+def test_trl_defaults_the_recipes_leave_unset_equal_the_authors():
+    c = _grpo_defaults()
+    assert (c.epsilon, c.epsilon_high, c.delta, c.num_iterations) == (0.2, None, None, 1)
+    assert c.scale_rewards == "group"  # the authors' TRL: scale_rewards=True, the same per-group std
+    assert c.importance_sampling_level == "token" and c.mask_truncated_completions is False
+    assert (c.top_p, c.min_p, c.repetition_penalty) == (1.0, None, 1.0)
+    assert c.shuffle_dataset is True and c.multi_objective_aggregation == "sum_then_normalize"
+    assert c.off_policy_mask_threshold is None and c.top_entropy_quantile == 1.0
+    assert (c.max_grad_norm, c.weight_decay, c.adam_beta1, c.adam_beta2) == (1.0, 0.0, 0.9, 0.999)
+
+
+def test_trl_defaults_the_recipes_override():
+    """TRL 1.16 changed these from the authors' TRL; the paper recipes set the authors' values explicitly."""
+    import dataclasses
+
+    from transformers import TrainingArguments
+    from trl import GRPOConfig
+
+    c = _grpo_defaults()
+    assert c.loss_type == "dapo"  # authors: bnpo
+    assert c.use_bias_correction_kl is True  # authors: plain k3 (no such option)
+    assert c.vllm_importance_sampling_correction is True  # authors: none
+    assert c.top_k == 0 and c.temperature == 1.0  # authors: 50 and 0.9
+    assert c.warmup_steps == 0
+    fields = {f.name for f in dataclasses.fields(GRPOConfig)}
+    assert "warmup_ratio" not in fields and "warmup_ratio" not in {f.name for f in dataclasses.fields(TrainingArguments)}
+    assert "max_prompt_length" not in fields  # authors: 512 (math), 1024 (code); TRL 1.16 never truncates prompts
+
+
+def test_kl_term_and_bnpo_aggregation_are_what_the_recipes_assume():
+    """Plain k3 unless use_bias_correction_kl; bnpo = token mean per micro-batch, divided for accumulation."""
+    source = inspect.getsource(GRPOTrainer._compute_loss)
+    k3 = "torch.exp(ref_per_token_logps - per_token_logps) - (ref_per_token_logps - per_token_logps) - 1"
+    assert k3 in source
+    assert "if self.args.use_bias_correction_kl:\n                per_token_kl = per_token_kl * coef_1" in source
+    assert "per_token_loss = per_token_loss + self.beta * per_token_kl" in source
+    bnpo = source.split('elif self.loss_type == "bnpo":', 1)[1].split("elif", 1)[0]
+    assert "loss = (per_token_loss * mask).sum() / mask.sum().clamp(min=1.0)" in bnpo
+    assert "loss = loss / normalizer" in bnpo and "current_gradient_accumulation_steps" in bnpo
+
+
+def test_the_scheduler_reads_warmup_steps_as_a_fraction_below_one():
+    from transformers import Trainer
+
+    assert "num_warmup_steps=self.args.get_warmup_steps(num_training_steps)" in inspect.getsource(
+        Trainer.create_scheduler)
+    assert "create_scheduler" not in GRPOTrainer.__dict__ and "create_scheduler" not in IntuitorTrainer.__dict__
+    c = _grpo_defaults()
+    c.warmup_steps = 0.1
+    assert [c.get_warmup_steps(n) for n in (58, 117, 174, 50)] == [6, 12, 18, 5]  # ceil(0.1 n)
+    c.warmup_steps = 3
+    assert c.get_warmup_steps(58) == 3
+
+
+def test_top_k_reaches_generation():
+    """top_k (the recipes' 50) is passed to both generation paths: transformers' GenerationConfig and vLLM."""
+    source = inspect.getsource(GRPOTrainer.__init__)
+    assert "self.top_k = args.top_k" in source
+    assert '"top_k": self.top_k,' in source and "top_k=self.top_k," in source  # transformers, vLLM
