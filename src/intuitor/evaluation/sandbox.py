@@ -1110,11 +1110,13 @@ def _kill_uid(uid: int) -> int:
             continue
         try:
             with open(f"/proc/{entry.name}/status") as f:
-                uids = next(line for line in f if line.startswith("Uid:")).split()[1:4]
-            if str(uid) in uids:
+                fields = dict(line.split(":", 1) for line in f if line.startswith(("State:", "Uid:")))
+            if fields.get("State", "").split()[:1] == ["Z"]:
+                continue  # already dead, waiting for its parent to reap it: not worth waiting for
+            if str(uid) in fields["Uid"].split()[:3]:
                 found += 1
                 signal.pidfd_send_signal(fd, signal.SIGKILL)
-        except (OSError, StopIteration):
+        except (OSError, KeyError, ValueError):
             pass
         finally:
             os.close(fd)
