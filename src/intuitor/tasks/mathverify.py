@@ -406,42 +406,76 @@ def _check(pred_answer: str, gold: str) -> bool:
     return bool(gold_parsed and pred_parsed and _verify(gold_parsed, pred_parsed))
 
 
-def _value_key(parsed: tuple):
-    """A canonical key of a parsed answer (value equal -> key equal), for grouping without pairwise checks."""
-    from sympy import Eq, Rational, Symbol, srepr
+def _fingerprint(value) -> tuple[str, ...]:
+    """A numeric constant to 25 significant digits (evaluated at 35): equal values, however written, agree."""
+    import mpmath
+    from sympy import Float
 
-    if not parsed or isinstance(parsed[0], str):
+    return tuple(mpmath.nstr(mpmath.mpf(Float(part, 35)._mpf_), 25) for part in value.evalf(35).as_real_imag())
+
+
+def _value_key(answer: str, parsed: tuple) -> tuple | None:
+    """(kind, exact key, numeric fingerprint) of one answer, for grouping without pairwise checks:
+    "q" an exact rational (`quick_key`'s when it has one), "n" another numeric constant (`\\sqrt{8}`, `\\pi/4`),
+    "e" anything else (symbols, sets, tuples, relations: SymPy's `srepr`). None when it did not parse."""
+    from sympy import Basic, Eq, Rational, Symbol, srepr
+
+    quick = quick_key(answer)
+    if quick is not None and quick[0] == "q":
+        return ("q", quick[1], _fingerprint(Rational(quick[1])))
+    if not parsed or not isinstance(parsed[0], Basic):
         return None
     v = parsed[0]
-    try:
-        if isinstance(v, Eq) and isinstance(v.lhs, Symbol):
-            v = v.rhs
-        v = v.doit()
-        if isinstance(v, Rational):
-            return ("q", str(v))
-        return ("e", srepr(v))
-    except Exception:
-        return None
+    if isinstance(v, Eq) and isinstance(v.lhs, Symbol):
+        v = v.rhs  # `x = 3` is the answer 3 (math-verify holds them equal)
+    v = v.doit()
+    if isinstance(v, Rational):
+        return ("q", str(v), _fingerprint(v))
+    if getattr(v, "is_number", False):
+        try:
+            return ("n", srepr(v), _fingerprint(v))
+        except Exception:
+            pass
+    return ("e", srepr(v), None)
+
+
+@functools.lru_cache(maxsize=8192)
+def _answer_key(answer: str) -> tuple | None:
+    quick = quick_key(answer)
+    return _value_key(answer, () if quick is not None and quick[0] == "q" else _parse_answer(answer))
+
+
+@functools.lru_cache(maxsize=8192)
+def _pair_equal(first: str, other: str) -> bool:
+    """math-verify equality of two answers, the group's first answer as the gold (the vote's label)."""
+    return _verify(_parse_answer(first), _parse_answer(other))
 
 
 def _classes_of(answers: list[str], bounded) -> list[int]:
-    """For each answer, the index of the first answer it is equal to (itself when none): earliest-first classes."""
-    parsed = [bounded(_parse_answer, a, default=()) for a in answers]
-    keys = [bounded(_value_key, p, default=None) if p else None for p in parsed]
-    quick = [quick_key(a) for a in answers]
+    """For each answer, the index of the first answer it is equal to (itself when none): earliest-first classes.
+
+    Numbers never need `verify`: two exact rationals are equal when their keys are, a rational and another
+    constant (`2` and `\\sqrt{4}`, `2\\sqrt{2}` and `\\sqrt{8}`) when their values agree to 25 significant digits.
+    Only non-numeric answers (expressions in x, sets, tuples, equations) are compared pairwise with math-verify,
+    each against the first answer of each group so far."""
+    keys = [bounded(_answer_key, a, default=None) for a in answers]  # parses only what is not a plain number
     reps: list[int] = []
     out = []
     for i in range(len(answers)):
         match = i
         for r in reps:
-            if keys[i] is not None and keys[i] == keys[r]:
+            ki, kr = keys[i], keys[r]
+            if ki is None or kr is None:
+                continue  # did not parse (or timed out): equal only to the same string, grouped before
+            if ki[:2] == kr[:2]:
                 match = r
                 break
-            both_rational = (quick[i][0] == "q" or (keys[i] or ("",))[0] == "q") and \
-                            (quick[r][0] == "q" or (keys[r] or ("",))[0] == "q")
-            if both_rational or not parsed[i] or not parsed[r]:
-                continue  # two different exact rationals (or an unparsable answer): different, no SymPy needed
-            if bounded(_verify, parsed[r], parsed[i], default=False):
+            if ki[0] in "qn" or kr[0] in "qn":
+                if ki[0] in "qn" and kr[0] in "qn" and "n" in (ki[0], kr[0]) and ki[2] == kr[2]:
+                    match = r
+                    break
+                continue  # two different numbers, or a number and a non-number
+            if bounded(_pair_equal, answers[r], answers[i], default=False):
                 match = r
                 break
         if match == i:
@@ -639,7 +673,9 @@ def answer_classes(
     Equal means math-verify equal (`\\frac12` = `0.5` = `\\dfrac{1}{2}`, `x=3` = `3`, `\\$18` = `18`): plain numbers
     are grouped by `quick_key` in this process; other answers by their parsed value, then by pairwise `verify`
     against each group's first answer (earliest first, so the result is deterministic), in the helper process under
-    the time limit. If the helper overruns, the quick keys alone decide for that call.
+    the time limit. If the helper overruns, the quick keys alone decide for that call. Numbers are grouped by value
+    (exact for rationals, 25 significant digits otherwise) without `verify`: so a decimal only joins a group of the
+    same value (`1.414214` is not `\\sqrt{2}` here, while `math_equal` grades it right with math-verify's rounding).
 
     >>> answer_classes(["18", r"\\$18", None, "17", r"18\\text{ dollars}", "17.0"], group_size=3)
     [0, 0, None, 3, 4, 3]
