@@ -80,7 +80,9 @@ def test_each_condition_fires_at_the_expected_step(tmp_path, field, stream, step
     assert set(rows[0]) == {"step", "condition", "value", "reference", "action"}
     # the first alarm names the checkpoint to keep: none was saved in this stream
     assert rows[1] == {"step": step, "event": "keep", "checkpoint": None, "checkpoint_step": None,
-                       "alarm": condition, "alarm_onset": step - 1}
+                       "alarm": condition, "alarm_onset": step - 1,
+                       "evidence_from": max(1, step - 1 - (0 if condition.endswith("spike") or
+                                                           condition == "entropy_collapse" else 4))}
 
 
 @pytest.mark.parametrize("field, stream, step, condition", CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
@@ -219,7 +221,7 @@ def test_real_collapse_is_stopped_with_a_checkpoint(tiny_model_dir, tmp_path):
         output_dir=str(tmp_path), max_steps=40, per_device_train_batch_size=4, num_generations=4,
         max_completion_length=16, report_to="none", save_strategy="no", use_cpu=True, logging_steps=1, beta=0.0,
         learning_rate=5e-2, lr_scheduler_type="constant", warmup_steps=0, gradient_checkpointing=False, seed=0,
-        disable_tqdm=True, rewards=["self_certainty"],
+        disable_tqdm=True, rewards=["self_certainty"], guard_save_steps=2,
         guard="stop", guard_warmup=3, guard_window=3, guard_patience=1, guard_entropy_collapse=0.7,
     )
     trainer = IntuitorTrainer(model=model, args=args, train_dataset=ds, processing_class=tok)
@@ -231,3 +233,128 @@ def test_real_collapse_is_stopped_with_a_checkpoint(tiny_model_dir, tmp_path):
     assert (tmp_path / f"checkpoint-{stop_step}" / "trainer_state.json").exists()
     rows = [json.loads(line) for line in (tmp_path / "guard.jsonl").read_text().splitlines()]
     assert rows[0]["step"] == stop_step and rows[0]["action"] == "stop"
+    # the kept checkpoint (saved every 2 steps by the guard) predates the alarm's evidence, exists, is named twice
+    keep = json.loads((tmp_path / "guard_keep.json").read_text())
+    assert rows[1] == keep and keep["checkpoint_step"] < keep["evidence_from"] - 1 and keep["checkpoint_step"] % 2 == 0
+    assert (tmp_path / keep["checkpoint"] / "model.safetensors").exists()
+    # `intuitor guard` replays the run's metrics.jsonl with its config.json: the same alarms, the same keep
+    from typer.testing import CliRunner
+
+    from intuitor.cli import app
+
+    result = CliRunner().invoke(app, ["guard", str(tmp_path), "--json", str(tmp_path / "replay.json")])
+    assert result.exit_code == 0, result.output
+    replayed = json.loads((tmp_path / "replay.json").read_text())
+    assert replayed["events"] == [r for r in rows if "condition" in r] and replayed["keep"] == keep
+    assert f"step {stop_step:5d}  {rows[0]['condition']}" in result.output
+
+
+def test_keep_names_the_newest_checkpoint_before_the_evidence(tmp_path):
+    # length_drop fires at step 20 (streak from 19); its 5-step smoothing window began at step 15, logged from the
+    # weights after 14 updates: checkpoints 3, 6, 9, 12 qualify, 15 and 18 do not
+    args = make_args(tmp_path, only="guard_length_drop", guard_warmup=5, guard_window=5, guard_patience=2,
+                     guard_save_steps=3)
+    guard = CollapseGuard(args)
+    control = SimpleNamespace(should_save=False, should_training_stop=False)
+    saves = []
+    for step, logs in enumerate(series("completions/mean_length", [100] * 15 + [20] * 5), 1):
+        state = SimpleNamespace(global_step=step, is_world_process_zero=True, best_model_checkpoint=None)
+        control.should_save = False
+        guard.on_step_end(args, state, control)
+        guard.on_log(args, state, control, logs=logs)
+        if control.should_save:
+            saves.append(step)
+            guard.on_save(args, state, control)
+    assert saves == [3, 6, 9, 12, 15, 18]
+    assert fired(guard) == [(20, "length_drop")]
+    assert guard.keep["checkpoint"] == "checkpoint-12" and guard.keep["evidence_from"] == 15
+    assert json.loads((tmp_path / "guard_keep.json").read_text()) == guard.keep
+    assert state.best_model_checkpoint == str(tmp_path / "checkpoint-12")  # protected from save_total_limit
+
+
+def test_replay_settings_and_bad_input(tmp_path):
+    from intuitor.training.guard import read_metrics, replay
+    from intuitor.training.guard_cli import guard_settings
+
+    path = tmp_path / "m.jsonl"
+    path.write_text("".join(json.dumps({"step": s, **row}) + "\n" for s, row in
+                            enumerate(series("completions/mean_length", [100] * 15 + [20] * 5), 1)))
+    rows, config, checkpoints = read_metrics(path)
+    settings = guard_settings({"guard_window": 5}, ["--guard-length-drop", "0.5", "--guard_vote_calibration_drop",
+                                                     "none"])
+    assert settings.guard == "warn" and settings.guard_window == 5 and settings.guard_vote_calibration_drop is None
+    assert [(e["step"], e["condition"]) for e in replay(rows, settings, [12]).events] == [(20, "length_drop")]
+    with pytest.raises(ValueError, match="Did you mean: --guard_length_drop"):
+        guard_settings({}, ["--guard_lenght_drop", "0.5"])
+    with pytest.raises(ValueError, match="guard_window 'x'"):
+        guard_settings({}, ["--guard_window", "x"])
+    path.write_text('{"step": 1}\nnot json\n')
+    with pytest.raises(ValueError, match="m.jsonl, line 2"):
+        read_metrics(path)
+
+
+# ---- streams shaped like the reported collapse kinds, judged with IntuitorConfig's defaults -----------------------
+def reported_stream(kind: str, steps: int = 150, seed: int = 0) -> list[dict]:
+    """A healthy noisy run (length 400 +-5%, repetition 0.02, KL 0.01-0.03, self-certainty 4.0 slowly rising,
+    agreement 0.6) with one reported failure from step 40 on (the issue's shapes):
+    drift: over 60 steps length 400 -> 46, repetition 0.02 -> 0.73, KL 0.02 -> 0.3, self-certainty 4 -> 5;
+    length_drop: 400 -> 40 at once; explosion: length x1.1 per step to the 3,072-token cap;
+    repetition_burst: repetition 0.55 for 12 steps, then back; public_3b (beta 0, no KL logged): length 300 -> 7
+    within 8 steps from step 15 while the reward (self-certainty) jumps."""
+    rng = random.Random(seed)
+    rows = []
+    for t in range(1, steps + 1):
+        u = lambda: rng.uniform(-1, 1)  # noqa: E731
+        d = min(max((t - 40) / 60, 0.0), 1.0)  # drift progress
+        row = {"completions/mean_length": 400 * (1 + 0.05 * u()), "completions/repetition_rate": 0.02 + 0.01 * u(),
+               "kl": 0.02 + 0.01 * u(), "self_certainty/mean": 4.0 + 0.002 * t + 0.05 * u(),
+               "completions/agreement": 0.6 + 0.05 * u(), "token_entropy/mean": 0.8 * (1 + 0.05 * u())}
+        if kind == "drift":
+            row["completions/mean_length"] *= 1 - d * (1 - 46 / 400)
+            row["completions/repetition_rate"] += d * 0.71
+            row["kl"] += d * 0.28
+            row["self_certainty/mean"] += d
+        elif kind == "length_drop" and t >= 40:
+            row["completions/mean_length"] *= 0.1
+        elif kind == "explosion" and t >= 40:
+            row["completions/mean_length"] = min(3072.0, row["completions/mean_length"] * 1.1 ** (t - 40))
+        elif kind == "repetition_burst" and 40 <= t < 52:
+            row["completions/repetition_rate"] += 0.53
+        elif kind == "public_3b":
+            del row["kl"]  # beta = 0: TRL logs no KL
+            shrink = min(max((t - 15) / 8, 0.0), 1.0)
+            row["completions/mean_length"] = (300 - shrink * 293) * (1 + 0.05 * u())
+            row["self_certainty/mean"] += 2.0 * shrink
+        rows.append(row)
+    return rows
+
+
+# kind -> (first alarm's condition, the window of steps it must fire in). Tuned on drift, length_drop, explosion and
+# public_3b; repetition_burst was held out (its stream written after the thresholds were fixed).
+REPORTED = {
+    "drift": ("repetition_rise", 41, 100),
+    "length_drop": ("length_drop", 41, 50),
+    "explosion": ("length_growth", 41, 60),  # +10% a step never doubles a 10-step mean: no spike
+    "repetition_burst": ("repetition_spike", 41, 43),
+    "public_3b": ("length_drop", 16, 25),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(REPORTED))
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_reported_collapse_kinds_are_caught(tmp_path, kind, seed):
+    condition, earliest, latest = REPORTED[kind]
+    args = make_args(tmp_path)
+    guard = CollapseGuard(args)
+    feed(guard, args, reported_stream(kind, seed=seed))
+    assert guard.events, f"{kind}: no alarm"
+    first = guard.events[0]
+    assert first["condition"] == condition and earliest <= first["step"] <= latest, fired(guard)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_healthy_stream_raises_nothing(tmp_path, seed):
+    args = make_args(tmp_path)
+    guard = CollapseGuard(args)
+    feed(guard, args, reported_stream("healthy", steps=300, seed=seed))
+    assert guard.events == []

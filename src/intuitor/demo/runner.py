@@ -209,7 +209,7 @@ def run_demo(cfg: DemoConfig, console=None) -> dict:
                 result["steps"] = trainer.state.global_step
                 report["runs"][method].append(result)
         if cfg.full:
-            progress.update(bar, advance=1, description="long INTUITOR run (guard warns only): the collapse")
+            progress.update(bar, advance=1, description="long INTUITOR runs (guard warns only): the collapse")
             report["collapse"] = collapse_study(cfg, out)
         progress.update(bar, advance=1, description="plots and report")
     report["summary"] = {m: _summary(rs) for m, rs in report["runs"].items()}
@@ -222,27 +222,20 @@ def run_demo(cfg: DemoConfig, console=None) -> dict:
 
 
 def collapse_study(cfg: DemoConfig, out: Path) -> dict:
-    """Train INTUITOR long and hard twice: guard on `warn` (it runs on: does it collapse, and when did the guard
-    first fire?) and on `stop` (where does it stop, and at what accuracy?). Label-free signals only."""
+    """Train INTUITOR long and hard (4x the steps, 3x the learning rate) per seed with the guard on `warn` and a
+    checkpoint every 10 steps: does it collapse, does the label-free guard warn before training accuracy falls 10
+    points below its peak, and how good is the checkpoint it keeps? (`intuitor.demo.guard_study`; labels judge only.)"""
+    from intuitor.demo.guard_study import checkpoint_accuracies, judge_run
+
     steps, lr = cfg.steps * cfg.long_steps_factor, cfg.learning_rate * cfg.long_lr_factor
-    spec = METHODS["intuitor"]
     result = {}
-    for guard in ("warn", "stop"):
-        run_dir = out / f"intuitor-long-{guard}"
-        trained, tok, trainer = train("intuitor", spec, cfg, 0, run_dir, steps=steps, lr=lr, guard=guard)
-        rows = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines() if x.strip()]
-        acc = [(r["step"], r["rewards/accuracy/mean"]) for r in rows if "rewards/accuracy/mean" in r]
-        events = [json.loads(x) for x in (run_dir / "guard.jsonl").read_text().splitlines()] \
-            if (run_dir / "guard.jsonl").exists() else []
-        final = _evaluate(trained, tok, cfg, None, seed=0)
-        result[guard] = {
-            "steps_run": trainer.state.global_step,
-            "first_guard_event": events[0] if events else None,
-            "peak_train_accuracy": max((a for _, a in acc), default=None),
-            "peak_step": max(acc, key=lambda x: x[1])[0] if acc else None,
-            "final_train_accuracy": acc[-1][1] if acc else None,
-            "final_greedy_accuracy": final["greedy_accuracy"],
-        }
+    for seed in range(cfg.seeds):
+        run_dir = out / f"intuitor-long-seed{seed}"
+        trained, tok, trainer = train("intuitor", METHODS["intuitor"], cfg, seed, run_dir, steps=steps, lr=lr,
+                                      guard="warn", guard_save_steps=10, save_only_model=True)
+        accuracy = checkpoint_accuracies(run_dir, cfg, max_step=steps // 2)  # the collapse is over by then
+        result[f"seed{seed}"] = {"steps_run": trainer.state.global_step, **judge_run(run_dir, accuracy),
+                                 "final_greedy_accuracy": _evaluate(trained, tok, cfg, None, seed=seed)["greedy_accuracy"]}
     return result
 
 
@@ -292,11 +285,14 @@ def print_table(report: dict, console) -> None:
                       f"{100 * s['gap_to_grpo_gold']:.1f} points behind gold-answer GRPO: "
                       f"{'target met' if s['met'] else 'target NOT met'} (>= +30, within 5)")
     if "collapse" in report:
-        for guard, c in report["collapse"].items():
-            ev = c["first_guard_event"]
-            fired = f"guard fired at step {ev['step']} ({ev['condition']})" if ev else "guard never fired"
-            console.print(f"long run, guard={guard}: {c['steps_run']} steps, peak train accuracy "
-                          f"{100 * (c['peak_train_accuracy'] or 0):.0f}% at step {c['peak_step']}, final train "
-                          f"accuracy {100 * (c['final_train_accuracy'] or 0):.0f}%, final greedy "
-                          f"{100 * c['final_greedy_accuracy']:.0f}%; {fired}")
+        for seed, c in report["collapse"].items():
+            fired = (f"first alarm at step {c['first_alarm_step']} ({c['first_alarm']})" if c["first_alarm_step"]
+                     else "no alarm")
+            fall = f"step {c['fall_step']}" if c["fall_step"] else "never"
+            kept = (f"{c['kept_checkpoint']} kept: {100 * c['kept_greedy_accuracy']:.1f}% greedy held-out"
+                    if c.get("kept_greedy_accuracy") is not None else "no checkpoint kept")
+            console.print(f"long run {seed}: {c['steps_run']} steps; train accuracy peak {100 * (c['peak'] or 0):.0f}% "
+                          f"at step {c['peak_step']}, 10 points below it at {fall}; {fired}; {kept} (best "
+                          f"{c['best_checkpoint']}: {100 * c['best_greedy_accuracy']:.1f}%); final greedy "
+                          f"{100 * c['final_greedy_accuracy']:.0f}%")
     console.print(f"written to {report['config']['output_dir']} in {report['elapsed_s']:.0f} s")
