@@ -9,6 +9,8 @@ IntuitorTrainer overrides exactly one private method, `GRPOTrainer._generate_sin
 
 import inspect
 
+import pytest
+
 import trl
 from datasets import Dataset
 from trl import GRPOTrainer
@@ -70,6 +72,98 @@ def test_rewards_are_viewed_as_contiguous_groups():
     assert "rewards.view(-1, num_generations)" in source
     assert "rewards_per_func = self._calculate_rewards(" in source
     assert "gather(rewards_per_func)" in inspect.getsource(GRPOTrainer._calculate_rewards)
+
+
+# --- TRL's own GRPO tests, adapted offline (tests/trl_suite/adapt.py); a self-written subset runs here ---------
+
+def _adapt_module():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent / "trl_suite" / "adapt.py"
+    spec = importlib.util.spec_from_file_location("trl_suite_adapt", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+TRL_LIKE_SOURCE = '''import torch
+from datasets import load_dataset
+from trl import GRPOConfig, GRPOTrainer
+
+if is_peft_available():
+    import peft
+
+
+def test_x():
+    trainer = GRPOTrainer(model="trl-internal-testing/tiny-Qwen2ForCausalLM-2.5",
+                          reward_funcs="trl-internal-testing/tiny-Qwen2ForSequenceClassification-2.5")
+    assert trainer.reward_func_names == ["tiny-Qwen2ForSequenceClassification-2.5"]
+    assert load_dataset("trl-internal-testing/zen", "standard_prompt_only") is not None
+'''
+
+
+def test_adaptation_swaps_the_trainer_and_the_assets_and_keeps_every_assert():
+    adapt = _adapt_module()
+    out = adapt.adapt_test_source(TRL_LIKE_SOURCE)
+    assert "from intuitor.training import IntuitorConfig as GRPOConfig, IntuitorTrainer as GRPOTrainer" in out
+    assert "from trl import GRPOConfig" not in out
+    assert 'model=_offline_assets.local_model("tiny-Qwen2ForCausalLM-2.5")' in out
+    assert "load_dataset = _offline_assets.load_dataset\n\nif is_peft_available():" in out
+    assert '"trl-internal-testing/zen"' in out  # datasets are served by the rebound load_dataset, by name
+    # every assert line is kept verbatim
+    asserts = [line for line in TRL_LIKE_SOURCE.splitlines() if line.strip().startswith("assert")]
+    assert asserts and all(line in out.splitlines() for line in asserts)
+    baseline = adapt.adapt_test_source(TRL_LIKE_SOURCE, trainer="trl")
+    assert "from trl import GRPOConfig, GRPOTrainer" in baseline
+    with pytest.raises(ValueError, match="exactly one line"):
+        adapt.adapt_test_source(TRL_LIKE_SOURCE.replace("from trl import GRPOConfig, GRPOTrainer\n", ""))
+
+
+def test_offline_stand_in_models_load_like_trls(tmp_path, monkeypatch):
+    import sys
+    from pathlib import Path
+
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
+
+    monkeypatch.setenv("INTUITOR_TRL_ASSETS", str(tmp_path))
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent / "trl_suite"))
+    sys.modules.pop("assets", None)
+    import assets
+
+    causal = AutoModelForCausalLM.from_pretrained(assets.local_model("tiny-Qwen3MoeForCausalLM"))
+    reward = AutoModelForSequenceClassification.from_pretrained(
+        assets.local_model("tiny-Qwen2ForSequenceClassification-2.5"))
+    assert type(causal).__name__ == "Qwen3MoeForCausalLM" and reward.config.num_labels == 1
+    assert not Path(assets.local_model("tiny-Qwen2VLForConditionalGeneration")).exists()  # no offline stand-in
+    sys.modules.pop("assets", None)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("loss_type", ["grpo", "dr_grpo", "dapo"])
+def test_trl_style_run_with_a_plain_grpo_config_and_a_reward_model(tiny_model_dir, tmp_path, loss_type):
+    """The shape of TRL's core GRPO tests: a GRPOConfig, a reward-model path, a conversational zen-like dataset,
+    beta > 0 and two iterations per generation; every trainable parameter changes."""
+    import torch
+    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+    from trl import GRPOConfig
+
+    torch.manual_seed(0)
+    reward_path = tmp_path / "tiny-reward"
+    AutoModelForSequenceClassification.from_config(
+        AutoConfig.from_pretrained(tiny_model_dir, num_labels=1)).save_pretrained(reward_path)
+    AutoTokenizer.from_pretrained(tiny_model_dir).save_pretrained(reward_path)
+    ds = Dataset.from_list([{"prompt": [{"role": "user", "content": f"What is better than {w}?"}]}
+                            for w in ("ugly", "implicit", "complex", "nested", "dense", "never")])
+    args = GRPOConfig(output_dir=str(tmp_path / "out"), learning_rate=0.1, per_device_train_batch_size=3,
+                      num_generations=3, max_completion_length=8, beta=0.04, num_iterations=2, loss_type=loss_type,
+                      report_to="none", use_cpu=True, save_strategy="no", gradient_checkpointing=False)
+    trainer = IntuitorTrainer(model=str(tiny_model_dir), reward_funcs=str(reward_path), args=args, train_dataset=ds)
+    before = {n: p.clone() for n, p in trainer.model.named_parameters()}
+    trainer.train()
+    assert trainer.state.log_history[-1]["train_loss"] is not None
+    for n, p in before.items():
+        assert not torch.equal(p, trainer.model.get_parameter(n)), f"Parameter {n} has not changed."
 
 
 # --- The TRL defaults the paper recipes rely on (recipes/README.md) ------------------------------------------------
