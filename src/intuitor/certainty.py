@@ -23,8 +23,12 @@ An empty completion has self-certainty 0.0 and entropy 0.0 (no token, no evidenc
 
 from __future__ import annotations
 
+import ast
+import inspect
 import math
 import os
+import re
+import textwrap
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -226,19 +230,195 @@ class ResponseStatistics:
     entropy: torch.Tensor
 
 
-def _lm_head_logits(model, hidden: torch.Tensor) -> torch.Tensor:
-    """Project hidden states [N, H] to logits [N, V] the way the model's own forward does."""
-    logits = model.get_output_embeddings()(hidden)
-    cap = getattr(model.config.get_text_config(), "final_logit_softcapping", None)
-    if cap:
-        logits = cap * torch.tanh(logits / cap)
-    return logits
+# ---- from hidden states to the logits forward() returns, the model's own way -------------------------------------
+# `response_statistics` runs the backbone, keeps only the scored positions, and maps them to logits itself, chunk by
+# chunk. That map must be exactly the one in the model's forward(): some architectures transform the LM head's
+# output (Gemma-2/3/3n/4 soft-capping, Granite dividing by `logits_scaling`, Cohere multiplying by `logit_scale`,
+# Falcon-H1, HyperCLOVA X, recurrent Gemma...) or its input (MiniCPM3). Rather than a list of model types, which a
+# new architecture would silently drift from, `logit_head` reads the statements of the model's forward() between
+# the backbone call and the loss, recognises each one (projection, scale, soft-cap, vocabulary slice, cast) and
+# refuses the model when one is not recognised. So both the recorder (which hooks forward() itself) and this path
+# see the very logits forward() returns, and an unknown transform is an error, never a wrong number.
 
 
-def _backbone(model):
+class UnsupportedArchitecture(ValueError):
+    """The model's forward() maps hidden states to logits in a way `logit_head` cannot reproduce exactly."""
+
+
+_HIDDEN, _LOGITS = r"hidden_states", r"(?:lm_)?logits"
+_ATTR = r"self\.((?:config\.|model\.)?\w+)"  # a value read from the model: self.config.x, self.model.x, self.x
+_SOFTCAP_BODY = "{v} = {v} / {c}\n    {v} = torch.tanh({v})\n    {v} = {v} * {c}"
+
+
+def _recognise(stmt: str, aliases: dict[str, str]) -> tuple | None:
+    """One statement of forward()'s head (ast.unparse'd) -> a step, ("noop",), or None when not recognised.
+
+    Steps: ("module", attr, cast) applies a submodule (casting its input to the weight dtype when forward does);
+    ("scale", op, attr) divides or multiplies by a value of the model; ("softcap", attr, upcast) is
+    cap * tanh(x / cap) when the value is set; ("float",) upcasts; ("vocab", attr) keeps the first n logits.
+    """
+
+    def full(pattern):
+        return re.fullmatch(pattern, stmt, flags=re.S)
+
+    if m := full(rf"(\w+) = self\.(config\.\w+)"):  # `cap = self.config.logits_soft_cap`, used below
+        aliases[m[1]] = m[2]
+        return ("noop",)
+    if full(rf"{_HIDDEN} = (?:slice_logits_to_keep\()?(?:{_HIDDEN}|\w+\.last_hidden_state|\w+\[0\]"
+            rf"|\w+\.last_hidden_state if return_dict else \w+\[0\])(?:, logits_to_keep\))?"):
+        return ("noop",)  # the backbone's output, sliced to the kept positions: we gather positions ourselves
+    if full(rf"if {_HIDDEN}\.shape\[1\] == \(input_ids if input_ids is not None else inputs_embeds\)\.shape\[1\]:"
+            rf"\n    {_HIDDEN} = slice_logits_to_keep\({_HIDDEN}, logits_to_keep\)"):
+        return ("noop",)
+    if m := full(rf"{_HIDDEN} = (?:{_HIDDEN}|\w+\.last_hidden_state) / {_ATTR}"):
+        return ("pre_scale", "/", m[1])
+    head = rf"self\.(\w+)\((?:{_HIDDEN}|\w+\[0\])(\.to\((?:dtype=)?self\.\w+\.weight\.dtype\))?\)"
+    if m := full(rf"{_LOGITS} = (?:self\.(\w+)\()?{head}\)?(\.float\(\)|\.contiguous\(\))?(?: ([*/]) {_ATTR})?"):
+        outer, inner, cast, suffix, op, attr = m.groups()
+        steps = [("module", inner, cast is not None)]
+        if outer:
+            steps.append(("module", outer, False))
+        if suffix == ".float()":
+            steps.append(("float",))
+        if op:
+            steps.append(("scale", op, attr))
+        return ("head", *steps)
+    if m := full(rf"{_LOGITS} = {_LOGITS} ([*/]) {_ATTR}"):
+        return ("scale", m[1], m[2])
+    if m := full(rf"{_LOGITS} = self\.(\w+)\({_LOGITS}\)"):
+        return ("module", m[1], False)
+    if m := full(rf"{_LOGITS} = {_LOGITS}\[\.\.\., :self\.(config\.\w+)\]"):
+        return ("vocab", m[1])
+    if m := full(rf"if (\w+) is not None and \1 < logits\.shape\[-1\]:\n    logits = logits\[\.\.\., :\1\]"):
+        return ("vocab", aliases[m[1]]) if m[1] in aliases else None
+    softcaps = {
+        "if self.config.final_logit_softcapping is not None:\n    " + _SOFTCAP_BODY.format(
+            v="logits", c="self.config.final_logit_softcapping"): ("softcap", "config.final_logit_softcapping", False),
+        "if (final_logit_softcapping := self.config.get_text_config().final_logit_softcapping) is not None:\n    "
+        + _SOFTCAP_BODY.format(v="logits", c="final_logit_softcapping"):
+            ("softcap", "text_config.final_logit_softcapping", False),
+        "if self.config.final_logit_softcapping is not None:\n    " + _SOFTCAP_BODY.format(
+            v="logits", c="self.config.final_logit_softcapping").replace(
+            "logits = logits / ", "logits = logits.float() / ", 1): ("softcap", "config.final_logit_softcapping", True),
+    }
+    if stmt in softcaps:
+        return softcaps[stmt]
+    if (m := full(r"logits = nn\.functional\.tanh\(logits / (\w+)\) \* \1")) and m[1] in aliases:
+        return ("softcap", aliases[m[1]], False)
+    return None
+
+
+def _value(model, attr: str):
+    if attr.startswith("text_config."):
+        return getattr(model.config.get_text_config(), attr.split(".", 1)[1])
+    obj = model
+    for name in attr.split("."):
+        obj = getattr(obj, name)
+    return obj
+
+
+@dataclass(frozen=True)
+class LogitHead:
+    """How a causal LM's forward() turns its backbone's last hidden state into the logits it returns.
+
+    `backbone` is the attribute path of the module forward() calls first (`model`, `transformer`, `model.decoder`),
+    `steps` what forward() then does to the kept hidden states, in order; calling the head on hidden states [N, H]
+    gives logits [N, V] equal to forward()'s at those positions.
+    """
+
+    architecture: str
+    backbone: tuple[str, ...]
+    steps: tuple[tuple, ...]
+
+    def backbone_of(self, model):
+        for name in self.backbone:
+            model = getattr(model, name)
+        return model
+
+    def __call__(self, model, hidden: torch.Tensor) -> torch.Tensor:
+        x = hidden
+        for step in self.steps:
+            kind = step[0]
+            if kind == "module":
+                module = getattr(model, step[1])
+                if step[2]:
+                    x = x.to(module.weight.dtype)
+                x = module(x)
+            elif kind in ("scale", "pre_scale"):
+                x = x / _value(model, step[2]) if step[1] == "/" else x * _value(model, step[2])
+            elif kind == "softcap":
+                cap = _value(model, step[1])
+                if cap is not None:
+                    x = (x.float() if step[2] else x) / cap  # the operations of the models' own code, in order
+                    x = torch.tanh(x)
+                    x = x * cap
+            elif kind == "float":
+                x = x.float()
+            elif kind == "vocab":
+                n = _value(model, step[1])
+                if n is not None and n < x.size(-1):
+                    x = x[..., :n]
+        return x
+
+
+_HEADS: dict[type, LogitHead] = {}
+
+
+def logit_head(model) -> LogitHead:
+    """The map from `model`'s backbone output to its forward() logits, read from forward()'s own code.
+
+    Raises `UnsupportedArchitecture` naming the statement it cannot reproduce.
+    """
+    cls = type(model)
+    if cls in _HEADS:
+        return _HEADS[cls]
+    name = cls.__name__
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(cls.forward)))
+    except (OSError, TypeError, SyntaxError) as e:
+        raise UnsupportedArchitecture(f"{name}: cannot read its forward() ({e}); its logits cannot be checked") from e
+    body = tree.body[0].body
+    call = next(
+        (i for i, st in enumerate(body)
+         if isinstance(st, (ast.Assign, ast.AnnAssign)) and isinstance(st.value, ast.Call)
+         and ast.unparse(st.value.func).startswith("self.")
+         and any(kw.arg in ("input_ids", "inputs_embeds") for kw in st.value.keywords)),
+        None,
+    )
+    if call is None:
+        raise UnsupportedArchitecture(f"{name}: its forward() calls no backbone with input_ids; not a causal LM "
+                                      "intuitor can score from hidden states")
+    backbone = tuple(ast.unparse(body[call].value.func).split(".")[1:])
+    steps, aliases, head_seen = [], {}, False
+    for st in body[call + 1 :]:
+        text = ast.unparse(st)
+        if isinstance(st, ast.Return) or "loss" in text or "labels" in text:
+            break
+        step = _recognise(text, aliases)
+        if step is None or (step[0] == "head" and head_seen):
+            raise UnsupportedArchitecture(
+                f"{name}.forward() computes its logits with `{text.splitlines()[0]}`, which intuitor cannot "
+                "reproduce from hidden states; self-certainty would differ from the model's own logits. Score "
+                "completions during generation (`record_generation`, the trainer's default) instead.")
+        if step[0] == "noop":
+            continue
+        if (step[0] == "pre_scale" and head_seen) or (step[0] not in ("pre_scale", "head") and not head_seen):
+            raise UnsupportedArchitecture(f"{name}.forward(): `{text.splitlines()[0]}` in an unexpected place")
+        if step[0] == "head":
+            head_seen = True
+            steps.extend(step[1:])
+        else:
+            steps.append(step)
+    if not head_seen:
+        raise UnsupportedArchitecture(f"{name}.forward(): no LM head projection of the hidden states found")
+    head = LogitHead(name, backbone, tuple(steps))
+    _HEADS[cls] = head
+    return head
+
+
+def _unwrap(model):
     # PEFT wraps the model: reach the transformers model underneath.
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    return base, base.base_model
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
 
 
 @torch.no_grad()
@@ -263,7 +443,11 @@ def response_statistics(
     """
     if len(prompt_ids) != len(completion_ids):
         raise ValueError(f"{len(prompt_ids)} prompts but {len(completion_ids)} completions")
-    base, backbone = _backbone(model)
+    base = _unwrap(model)
+    head = logit_head(base)  # refuses, before any work, a model whose logits it cannot reproduce
+    backbone = head.backbone_of(base)
+    accepts = inspect.signature(backbone.forward).parameters
+    extra = {"use_cache": False} if "use_cache" in accepts else {}
     device = next(model.parameters()).device
     pad_id = 0
     n = len(prompt_ids)
@@ -288,20 +472,20 @@ def response_statistics(
             starts.append(left)
         # Positions follow the tokens, not the padding, so left and right padding give the same scores.
         position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
-        hidden = backbone(
-            input_ids=input_ids.to(device), attention_mask=mask.to(device), position_ids=position_ids.to(device)
-        ).last_hidden_state  # (b, T, H)
+        if "position_ids" in accepts:
+            extra["position_ids"] = position_ids.to(device)
+        out = backbone(input_ids=input_ids.to(device), attention_mask=mask.to(device), **extra)
+        hidden = out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]  # (b, T, H)
         # Gather only the scored positions: (N, H) with N = total completion tokens of this batch.
         index_b = torch.cat([torch.full((c,), b, dtype=torch.long) for b, (_, c) in enumerate(spans)])
         index_t = torch.cat([torch.arange(c) + starts[b] + p for b, (p, c) in enumerate(spans)])
         if index_b.numel() == 0:
             continue
         h = hidden[index_b.to(device), index_t.to(device)]  # (N, H)
-        vocab = base.get_output_embeddings().weight.size(0)
-        step = _chunk_rows(vocab, chunk_elements)
+        step = _chunk_rows(base.config.get_text_config().vocab_size, chunk_elements)
         sc_tok, ent_tok = [], []
         for s in range(0, h.size(0), step):
-            sc, ent = _stats_chunk(_lm_head_logits(base, h[s : s + step]), temperature, entropy=True)
+            sc, ent = _stats_chunk(head(base, h[s : s + step]), temperature, entropy=True)
             sc_tok.append(sc)
             ent_tok.append(ent)
         sc_tok, ent_tok = torch.cat(sc_tok).cpu(), torch.cat(ent_tok).cpu()  # (N,)
@@ -327,9 +511,11 @@ class RecordingMismatch(RuntimeError):
 class GenerationRecorder:
     """Records self-certainty and entropy of the logits `generate` computes anyway, one decoding step at a time.
 
-    A forward hook on the LM head reduces each step's last-position logits [B, V] to two floats per row, so
+    A forward hook on the model reduces each step's last-position logits [B, V] to two floats per row, so
     INTUITOR's online reward costs no forward pass of its own: the logits that sampled completion token i are
-    exactly the ones that predict it, from the very weights that generated the rollout.
+    exactly the ones that predict it, from the very weights that generated the rollout. The hook reads the
+    logits forward() returns, after whatever the model does past its LM head (Gemma's soft-capping, Granite's
+    and Cohere's scales), so no transform is re-implemented on this path.
     """
 
     def __init__(self, temperature: float = 1.0):
@@ -338,7 +524,10 @@ class GenerationRecorder:
         self.steps_ent: list[torch.Tensor] = []
 
     def _hook(self, module, args, output):
-        logits = output[:, -1, :] if output.dim() == 3 else output  # (B, V): prefill keeps only the last position
+        logits = getattr(output, "logits", None)  # a ModelOutput; a plain tuple (return_dict=False) starts with them
+        if logits is None:
+            logits = output[0] if isinstance(output, (tuple, list)) else output
+        logits = logits[:, -1, :] if logits.dim() == 3 else logits  # (B, V): prefill keeps only the last position
         sc, ent = token_statistics(logits.detach(), self.temperature)
         self.steps_sc.append(sc)
         self.steps_ent.append(ent)
@@ -366,8 +555,8 @@ class GenerationRecorder:
 def record_generation(model, temperature: float = 1.0):
     """Context manager: `with record_generation(model) as rec: model.generate(...)`; then `rec.statistics(lens)`."""
     recorder = GenerationRecorder(temperature)
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    handle = base.get_output_embeddings().register_forward_hook(recorder._hook)
+    base = _unwrap(model)
+    handle = base.register_forward_hook(recorder._hook)  # the model itself: its output is the final logits
     try:
         yield recorder
     finally:
