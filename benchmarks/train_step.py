@@ -20,8 +20,14 @@ Models: the tests' tiny Qwen2 (`build_tiny_model`, V = 259) and SmolLM2-135M-Ins
 converted once to a transformers folder in a temporary directory (TRL builds the beta > 0 reference model from
 the policy's folder, which a bare GGUF file cannot provide).
 
+`--source logprob_pass` measures the vLLM path on the CPU: both trainers run with `steps_per_generation=2` (one
+generation per two optimizer steps), where TRL runs its old-policy log-prob pass as it does with vLLM, and INTUITOR
+reads self-certainty inside that pass (`self_certainty_source: logprob_pass`) instead of from generation. A timed
+unit is then one generation cycle (two steps), and the first cycle is the warm-up.
+
     python benchmarks/train_step.py
     python benchmarks/train_step.py --models tiny --steps 2 --repeats 1
+    python benchmarks/train_step.py --models smollm2 --source logprob_pass
 """
 
 from __future__ import annotations
@@ -58,6 +64,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--clock", default="auto", choices=["auto", "cpu", "wall"],
                    help="cpu: process CPU time; auto: cpu on CPU with 1 thread, else wall (default auto)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads, 0 = torch's default (default 1)")
+    p.add_argument("--source", default="generation", choices=["generation", "logprob_pass"],
+                   help="where INTUITOR reads self-certainty: the generation recorder, or TRL's old log-prob pass "
+                   "(both trainers then run steps_per_generation=2, so TRL runs that pass) (default generation)")
     p.add_argument("--seed", type=int, default=0)
     return p.parse_args(argv)
 
@@ -101,6 +110,8 @@ def make_step_timer(clock: str):
         def __init__(self):
             self.times: list[float] = []
             self.wall: list[float] = []
+            self.own_marks: list[float] = []  # INTUITOR's own seconds so far, at the end of each step
+            self.own: list[float] = [0.0]
             self._t0 = self._w0 = 0.0
 
         def on_step_begin(self, args, state, control, **kwargs):
@@ -109,6 +120,7 @@ def make_step_timer(clock: str):
         def on_step_end(self, args, state, control, **kwargs):
             self.times.append(now() - self._t0)
             self.wall.append(time.perf_counter() - self._w0)
+            self.own_marks.append(self.own[0])
 
     return StepTimer()
 
@@ -123,12 +135,14 @@ def intuitor_own_time(clock: str):
     """
     from intuitor import certainty
     from intuitor.rewards.self_certainty import PolicyStatisticReward
+    from intuitor.training import scoring
     from intuitor.training import trainer as trainer_module
     from intuitor.training.callbacks import MetricsJsonlCallback
 
     now, spent = CLOCKS[clock], [0.0]
     targets = [(certainty.GenerationRecorder, "_hook"), (certainty.GenerationRecorder, "statistics"),
-               (trainer_module, "response_statistics"), (PolicyStatisticReward, "__call__"),
+               (scoring, "pass_statistics"), (scoring.ForwardScorer, "reduce"), (scoring.ForwardScorer, "statistics"),
+               (PolicyStatisticReward, "__call__"),
                (trainer_module.IntuitorTrainer, "_log_rollout"), (MetricsJsonlCallback, "on_log")]
     originals = [(owner, name, getattr(owner, name)) for owner, name in targets]
 
@@ -166,7 +180,8 @@ def run(kind: str, folder: Path, beta: float, args, workdir: str, clock: str):
     tok = AutoTokenizer.from_pretrained(folder)
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
-    steps = 1 + args.steps
+    cycle = 2 if args.source == "logprob_pass" else 1  # optimizer steps per generation
+    steps = cycle * (1 + args.steps)
     kw = dict(
         output_dir=str(Path(workdir) / f"out-{kind}"), max_steps=steps, per_device_train_batch_size=args.batch,
         num_generations=args.num_generations, max_completion_length=args.completion_length,
@@ -177,6 +192,7 @@ def run(kind: str, folder: Path, beta: float, args, workdir: str, clock: str):
         # Explicit for both: GRPOConfig defaults to bf16, i.e. bf16 autocast even on CPU, where IntuitorConfig
         # turns it off; left to their defaults, the two trainers would not run the same arithmetic.
         bf16=torch.cuda.is_available(),
+        steps_per_generation=cycle,
     )
     data = make_dataset(steps * args.batch // args.num_generations + 1)
     timer = make_step_timer(clock)
@@ -184,17 +200,22 @@ def run(kind: str, folder: Path, beta: float, args, workdir: str, clock: str):
         trainer = GRPOTrainer(model=model, reward_funcs=[digit_share], args=GRPOConfig(**kw), train_dataset=data,
                               processing_class=tok, callbacks=[timer])
     else:
-        trainer = IntuitorTrainer(model=model, args=IntuitorConfig(**kw), train_dataset=data, processing_class=tok,
-                                  callbacks=[timer])
+        trainer = IntuitorTrainer(model=model, args=IntuitorConfig(**kw, self_certainty_source=args.source),
+                                  train_dataset=data, processing_class=tok, callbacks=[timer])
     from transformers import PrinterCallback, ProgressCallback
 
     trainer.remove_callback(PrinterCallback)  # no per-step log dicts between the tables
     trainer.remove_callback(ProgressCallback)
     with intuitor_own_time(clock) if kind == "intuitor" else nullcontext([0.0]) as own:
+        timer.own = own
         trainer.train()
     if len(timer.times) != steps:
         raise RuntimeError(f"{kind}: timed {len(timer.times)} steps, expected {steps}")
-    return timer.times[1:], timer.wall[1:], own[0] / steps
+    per_cycle = [sum(timer.times[i : i + cycle]) for i in range(0, steps, cycle)]  # generation cycles
+    wall = [sum(timer.wall[i : i + cycle]) for i in range(0, steps, cycle)]
+    # INTUITOR's own time after the warm-up cycle (its first call pays one-off imports and caches, as TRL's does)
+    own_after_warmup = timer.own_marks[-1] - timer.own_marks[cycle - 1]
+    return per_cycle[1:], wall[1:], own_after_warmup / (steps // cycle - 1)
 
 
 def main(argv: list[str] | None = None) -> Report:
@@ -241,8 +262,9 @@ def main(argv: list[str] | None = None) -> Report:
                         f"{name} beta={b:g} INTUITOR/GRPO step time <= {args.max_ratio:g}", ratio <= args.max_ratio,
                         f"{ratio:.3f} (95% interval {lo:.2f}-{hi:.2f}; INTUITOR's own code: {own_ratio:.4f})"))
             n = args.repeats * args.steps
+            unit = "steps" if args.source == "generation" else "generation cycles of 2 steps (logprob_pass)"
             print(f"\n[{name}: {args.batch} completions x {args.completion_length} tokens per step, "
-                  f"G={args.num_generations}, {n} timed steps per cell]")
+                  f"G={args.num_generations}, {n} timed {unit} per cell]")
             print(table(["beta", "GRPO s/step", "range", "INTUITOR s/step", "range", "ratio", "95%", "wall ratio",
                          "own ms/step", "1+own/GRPO"], rows))
     report.print_verdicts()

@@ -215,12 +215,17 @@ def _load_bench(name: str):
     return module
 
 
-def check_bench(name: str, argv: list[str]):
+def check_bench(name: str, argv: list[str], targets: bool = True):
+    """Run a benchmark's main(); ok = its targets pass (`targets=False`, toy sizes: it ran, figures finite)."""
+    import math
+
     report = _load_bench(name).main(argv)
+    errors = getattr(report, "errors", {})
+    finite = all(math.isfinite(v) for v in [*report.ratios.values(), *errors.values()])
     return {
-        "argv": argv, "ratios": report.ratios, "errors": getattr(report, "errors", {}),
+        "argv": argv, "ratios": report.ratios, "errors": errors,
         "verdicts": [{"name": v.name, "ok": v.ok, "detail": v.detail} for v in report.verdicts],
-        "ok": all(v.ok for v in report.verdicts),
+        "ok": finite and (all(v.ok for v in report.verdicts) if targets else True),
     }
 
 
@@ -261,10 +266,10 @@ def plan(dry_run: bool, device: str) -> list[tuple[str, callable, dict]]:
              dict(model_name="tiny", dtype_name="bfloat16", device=device, new_tokens=4)),
             ("bench/kernel", check_bench, dict(name="kernel", argv=[
                 "--positions", "24", "--vocab", "5000", "--repeats", "1", "--lm-batch", "2", "--lm-prompt", "4",
-                "--lm-completion", "8", "--lm-hidden", "16", "--no-v0", "--device", device])),
+                "--lm-completion", "8", "--lm-hidden", "16", "--no-v0", "--device", device], targets=False)),
             ("bench/train_step", check_bench, dict(name="train_step", argv=[
                 "--models", "tiny", "--betas", "0", "--steps", "1", "--repeats", "1", "--completion-length", "3",
-                "--target-model", "tiny", "--max-ratio", "1e9"])),
+                "--target-model", "tiny", "--max-ratio", "1e9"], targets=False)),
         ]
         return checks
     for model in ("tiny", "smollm2"):

@@ -75,3 +75,34 @@ def test_train_step_smoke(capsys):
     assert finite(report.ratios.values()) and all(v > 0 for v in report.ratios.values())
     assert all(1 < report.ratios[f"tiny/beta={b}/own"] < 2 for b in ("0", "0.04"))  # INTUITOR's own code was timed
     assert all(v.ok for v in report.verdicts)
+
+
+def test_train_step_smoke_logprob_pass(capsys):
+    bench = load("train_step")
+    report = bench.main(["--models", "tiny", "--betas", "0", "--steps", "1", "--repeats", "1", "--source",
+                         "logprob_pass", "--completion-length", "3", "--target-model", "tiny", "--max-ratio", "1e9"])
+    assert "generation cycles" in capsys.readouterr().out
+    assert finite(report.ratios.values()) and 1 < report.ratios["tiny/beta=0/own"] < 2
+
+
+@pytest.mark.slow
+def test_gpu_check_dry_run(tmp_path):
+    """scripts/gpu_check.py --dry-run: every check of the GPU script at toy size on the CPU, one JSON of figures."""
+    import json
+    import subprocess
+
+    out = tmp_path / "gpu_check.json"
+    script = BENCH.parent / "scripts" / "gpu_check.py"
+    res = subprocess.run([sys.executable, str(script), "--dry-run", "--out", str(out)], capture_output=True,
+                         text=True, timeout=900, cwd=BENCH.parent, env={**__import__("os").environ,
+                                                                         "OMP_NUM_THREADS": "1"})
+    report = json.loads(out.read_text())
+    failed = {k: v.get("error", v) for k, v in report["checks"].items() if not v["ok"]}
+    assert res.returncode == 0 and not failed, (failed, res.stderr[-3000:])
+    assert set(report["checks"]) == {"train/tiny/generation", "train/tiny/logprob_pass", "bench/kernel",
+                                     "recorder_vs_forward/tiny/float32", "recorder_vs_forward/tiny/bfloat16",
+                                     "bench/train_step"}
+    assert report["checks"]["train/tiny/logprob_pass"]["source"] == "logprob_pass"
+    assert report["checks"]["recorder_vs_forward/tiny/float32"]["sc_recorder_vs_response_statistics"] < 1e-4
+    assert report["download_command"].startswith("pip download") and "trl==1.16.0" in report["download_command"]
+    assert report["install"]["installed"] is False  # a dry run installs nothing
