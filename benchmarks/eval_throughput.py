@@ -3,11 +3,12 @@
 N fixed-length responses (sampling at temperature 1, `min_new_tokens = max_new_tokens` so every response has the
 same length and every batch size does the same work) are generated with `intuitor.generation.hf.HFGenerator`
 (`model.generate`, left padding) at batch sizes 1, 2, 4, 8, 16, 32, in three modes:
-  - generate  generation alone;
-  - record    generation inside `record_generation(model)`: a hook on the LM head reduces each decoding step's
-              logits to self-certainty and entropy, so the statistics cost no forward pass;
+  - generate  generation alone (`HFGenerator(record_statistics=False)`);
+  - record    `HFGenerator` as `intuitor eval` uses it: generation inside `record_generation(model)`, a hook on the
+              LM head reducing each decoding step's logits to self-certainty and entropy (`last_statistics`), so
+              the statistics cost no forward pass;
   - score     generation, then `response_statistics` over prompt + completion: the extra no-grad pass that the
-              evaluation harness (`intuitor.evaluation.harness`) runs today.
+              evaluation harness ran before it recorded (and still runs for vLLM).
 It prints responses per second per batch size and mode, and each mode's throughput relative to `generate` at the
 same batch size (1.00 = free). Models: the tiny Qwen2 that the tests use (`build_tiny_model`, V = 259) and,
 with `--models tiny,smollm2`, SmolLM2-135M-Instruct from the packaged GGUF file (V = 49,152).
@@ -32,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
     Report, Verdict, clock_note, default_clock, interleaved, machine, median, quiet_hf, set_threads, spread, table)
 
-from intuitor.certainty import record_generation, response_statistics  # noqa: E402
+from intuitor.certainty import response_statistics  # noqa: E402
 from intuitor.generation.base import render_prompt  # noqa: E402
 from intuitor.generation.hf import HFGenerator  # noqa: E402
 from intuitor.models import SMOLLM2_ALIAS, build_tiny_model, load_model_and_tokenizer  # noqa: E402
@@ -85,10 +86,9 @@ def run_mode(mode: str, gen: HFGenerator, prompts: list[list[int]], batch: int, 
     lengths = []
     for start in range(0, len(prompts), batch):
         chunk = prompts[start : start + batch]  # sorted by length: HFGenerator keeps their order within a call
-        if mode == "record":
-            with record_generation(gen.model) as rec:
-                out = gen.generate(chunk, temperature=1.0, max_new_tokens=new_tokens, seed=seed + start)
-            rec.statistics([len(c.ids) for c in out])
+        if mode == "record":  # the recording generator: statistics come with the completions
+            out = gen.recording.generate(chunk, temperature=1.0, max_new_tokens=new_tokens, seed=seed + start)
+            assert gen.recording.last_statistics is not None
         else:
             out = gen.generate(chunk, temperature=1.0, max_new_tokens=new_tokens, seed=seed + start)
             if mode == "score":
@@ -104,7 +104,9 @@ def bench_model(name: str, args, device: str, report: Report, workdir: str) -> N
     prompts = sorted((render_prompt(tok, [{"role": "user", "content": q}])[1] for q in qs), key=len)
     batches = [int(b) for b in args.batch_sizes.split(",")]
     modes = [m.strip() for m in args.modes.split(",")]
-    gens = {b: HFGenerator(model, tok, batch_size=b) for b in batches}
+    gens = {b: HFGenerator(model, tok, batch_size=b, record_statistics=False) for b in batches}
+    for b, g in gens.items():
+        g.recording = HFGenerator(model, tok, batch_size=b)  # records, as `intuitor eval` does
     lengths: dict[tuple[int, str], list[int]] = {}
 
     def job(b, m):
