@@ -154,7 +154,7 @@ def _is_bare_latex(span: str) -> bool:
     if not span or len(span) > 200 or _DELIMITED.search(span) or not _LATEX_COMMAND.search(span):
         return False
     words = re.sub(r"\\(?:text|mathrm|mbox|operatorname)\{[^{}]*\}|\\[a-zA-Z]+", " ", span)
-    return re.search(r"[a-zA-Z]{3,}", words) is None  # no English word outside commands
+    return re.search(r"[a-zA-Z]{2,}", words) is None  # no word outside commands ("so", "pi", "and"): not prose
 
 
 def _trim_span(span: str) -> str:
