@@ -67,6 +67,13 @@ def test_unterminated_final_box_is_no_answer():
     assert math_equal(r"First guess: \boxed{4}. Redoing it: \boxed{\frac{7}{2}}", r"\frac{7}{2}") is True
 
 
+def test_a_response_cut_inside_unbalanced_latex_never_shows_a_broken_answer():
+    # math-verify moves on from a match that does not parse; so do we, from one that cannot (unbalanced braces).
+    response = "We get $\\frac{3x-8}{x-2}$\n4. Now subtract: $f(x) = \\frac{"
+    assert extract_answer(response) == "4"  # as the reference: the rightmost number that parses
+    assert extract_answer("So the answer is \\frac{3}{") is None
+
+
 def test_gsm8k_final_line_beats_a_later_remark():
     response = "She sells 9 eggs at $2.\n#### 18\n\nNote: this took 3 steps."
     assert reference(response, "18") is False  # the reference takes the last number, 3

@@ -30,8 +30,8 @@ Departures from lighteval, each on purpose (a careful human grader overrules the
 - Exact values must be exactly equal: math-verify compares `1/2006!` and `1/2004!` with `evalf(chop=True)`, which
   rounds their difference to 0; we re-check a "yes" on two exact (Float-free, symbol-free) values to 15 significant
   digits relative. Floats keep math-verify's rounding to 6 decimals (0.333333 = 1/3).
-- Math-verify tries the next match when the rightmost one does not parse; step 4 takes the rightmost match, so the
-  answer shown is the answer graded.
+- Math-verify tries the next match when the rightmost one does not parse; step 4 takes the rightmost match that can
+  parse (balanced braces) without parsing it, so the answer shown is the answer graded.
 
 Time limit. math-verify bounds each `parse`/`verify` step with `signal.alarm`, which (a) only works in the main
 thread (it raises `ValueError` inside TRL's or any other worker thread) and (b) cannot interrupt long C-level work:
@@ -149,9 +149,20 @@ _LATEX_COMMAND = re.compile(r"\\[a-zA-Z]+")
 _DELIMITED = re.compile(r"\$|\\\(|\\\[")
 
 
+def _balanced(answer: str) -> bool:
+    depth = 0
+    for ch in answer:
+        depth += ch == "{"
+        depth -= ch == "}"
+        if depth < 0:
+            return False
+    return depth == 0
+
+
 def _is_bare_latex(span: str) -> bool:
     """A LaTeX expression without `$`/`\\(` delimiters and without prose: `2\\sqrt{3}`, `\\frac{\\pi}{2}`."""
-    if not span or len(span) > 200 or _DELIMITED.search(span) or not _LATEX_COMMAND.search(span):
+    if not span or len(span) > 200 or _DELIMITED.search(span) or not _LATEX_COMMAND.search(span) \
+            or not _balanced(span):
         return False
     words = re.sub(r"\\(?:text|mathrm|mbox|operatorname)\{[^{}]*\}|\\[a-zA-Z]+", " ", span)
     return re.search(r"[a-zA-Z]{2,}", words) is None  # no word outside commands ("so", "pi", "and"): not prose
@@ -201,21 +212,22 @@ def _match_string(match: re.Match, config) -> str | None:
 
 
 def _math_verify_extract(text: str) -> str | None:
-    """math-verify's extraction (`extract_target_from_pred`): best priority first, rightmost match within it."""
-    best = None
-    for pattern, priority, config in _mv_regexes():
-        if best is not None and priority > best[0]:
-            break
-        for m in pattern.finditer(text):
-            key = (priority, -m.end(), m.start())
-            if best is None or key < best[:3]:
-                best = (priority, -m.end(), m.start(), m, config)
-    if best is None:
-        return None
-    return _match_string(best[3], best[4])
+    """math-verify's extraction (`extract_target_from_pred`): best priority first, rightmost match within it. Where
+    math-verify moves on from a match that does not parse, we move on from one that cannot (unbalanced braces,
+    e.g. a response cut inside `$\\frac{`) and otherwise take it: no SymPy here."""
+    from itertools import groupby
+
+    for _, group in groupby(_mv_regexes(), key=lambda x: x[1]):
+        matches = [(m, config) for pattern, _, config in group for m in pattern.finditer(text)]
+        matches.sort(key=lambda mc: (-mc[0].end(), mc[0].start()))
+        for m, config in matches:
+            answer = _match_string(m, config)
+            if answer and _balanced(answer):
+                return answer
+    return None
 
 
-@functools.lru_cache(maxsize=8192)
+@functools.lru_cache(maxsize=2048)  # a training step's responses, read by the accuracy reward, the vote and the metric
 def extract_answer(text: str | None) -> str | None:
     """The answer `text` (a response, or a bare answer) states, as the string that is graded; None when none.
 
@@ -253,7 +265,7 @@ def extract_answer(text: str | None) -> str | None:
     if "\n" not in stripped and _is_bare_latex(stripped):
         return stripped
     lines = [ln for ln in text.strip().splitlines() if ln.strip()]
-    if lines and "=" in lines[-1]:
+    if lines and "=" in lines[-1] and not _DELIMITED.search(lines[-1]):
         rhs = _trim_span(lines[-1].rsplit("=", 1)[1])
         if _is_bare_latex(rhs):
             return rhs
