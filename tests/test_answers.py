@@ -146,6 +146,12 @@ def test_accuracy_reward_and_tasks_share_the_checker():
     assert [gsm8k.score(c, {"answer": g}) for c, g in zip(completions, golds)] == [True, True, False, True]
 
 
+def test_assignments_follow_math_verify_when_graded():
+    assert answer_equal("x=3", "3") and answer_equal("3", "x=3")
+    assert not answer_equal("y=3", "x=3")  # math-verify: two assignments to different variables differ
+    assert answer_classes(["x=3", "3", "y=3"]) == [0, 0, 0]  # the vote: all state the value 3
+
+
 # -------------------------------------------------------------------------------------------- votes: grouping
 
 EQUAL_PAIRS = [

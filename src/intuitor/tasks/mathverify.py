@@ -657,7 +657,7 @@ def answer_equal(answer: str | None, gold: str, timeout_s: float = 5.0, isolate:
         return False
     answer, gold = str(answer), str(gold)
     qp, qg = quick_key(answer), quick_key(extract_boxed(gold) or gold)
-    if qp is not None and qp == qg:
+    if qp is not None and qp == qg and "=" not in answer + gold:  # `y=3` vs `x=3`: math-verify's call
         return True  # plainly the same (18 / \\$18 / 18.0): no SymPy needed
     return _answers_equal(answer, gold, timeout_s, isolate)
 
