@@ -237,6 +237,14 @@ def test_agreement_uses_the_tasks_own_grouping():
     assert answer_grouper(None)([r"\frac12", "0.5"], 2) == [0, 0]
 
 
+def test_vote_calibration_uses_the_vote_s_grouping():
+    from intuitor.training.metrics import vote_calibration
+
+    # \frac12 and 0.5 agree (scores 3, 2) against 3 and no answer (1, 2): pairs 3>1, 3>2, 2>1, 2=2 -> 3.5 / 4.
+    # As strings, \frac12 alone would be the plurality: 3 against 2, 1, 2 -> 1.0.
+    assert vote_calibration([3.0, 2.0, 1.0, 2.0], [r"\frac12", "0.5", "3", None], 4) == 0.875
+
+
 def test_plain_numbers_never_need_the_helper(monkeypatch):
     def no_helper(*args, **kwargs):
         raise AssertionError("plain numbers must be grouped without SymPy")

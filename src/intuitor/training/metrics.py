@@ -126,27 +126,29 @@ def answer_grouper(task_name: str | None) -> Callable[..., list[int | None]]:
     return answer_classes
 
 
-def vote_calibration(scores: list[float], answers: list, group_size: int) -> float:
+def vote_calibration(scores: list[float], answers: list, group_size: int, classes: Callable | None = None) -> float:
     """Does self-certainty still rank a group's plurality answers above its dissenters? Mean within-group AUROC.
 
     For each group with a plurality answer and at least one dissenter (no answer counts as dissent), the share of
     (agreeing, dissenting) pairs whose agreeing sample has the higher score (ties count 1/2); averaged over those
     groups. 0.5 = self-certainty says nothing about the vote; NaN when no group has both kinds (label-free: the
-    vote stands in for the gold answer, as in GRPO-PV).
+    vote stands in for the gold answer, as in GRPO-PV). Answers agree as the vote groups them (`classes`, as in
+    `group_agreement`; ties to the earliest answer).
     >>> vote_calibration([3.0, 2.0, 1.0, 2.0, 5.0, 5.0, 5.0, 5.0], ["7", "7", "8", None, "1", "1", "1", "1"], 4)
     0.875
     """
     if not answers or group_size < 1 or len(answers) % group_size or len(scores) != len(answers):
         return float("nan")
+    ids = (classes or answer_grouper(None))(list(answers), group_size)
     aurocs = []
     for start in range(0, len(answers), group_size):
-        group, sc = answers[start : start + group_size], scores[start : start + group_size]
-        counts = Counter(a for a in group if a is not None)
+        group, sc = ids[start : start + group_size], scores[start : start + group_size]
+        counts = Counter(c for c in group if c is not None)
         if not counts:
             continue
-        top = counts.most_common(1)[0][0]
-        agree = [s for a, s in zip(group, sc) if a == top]
-        dissent = [s for a, s in zip(group, sc) if a != top]
+        top = counts.most_common(1)[0][0]  # first seen among the most common: the earliest answer's class
+        agree = [s for c, s in zip(group, sc) if c == top]
+        dissent = [s for c, s in zip(group, sc) if c != top]
         if not dissent:
             continue
         wins = sum(1.0 if x > y else 0.5 if x == y else 0.0 for x in agree for y in dissent)
