@@ -11,6 +11,8 @@ and float32, time and peak extra memory of
   - intuitor[-sc]-v0  certainty.py's kernel before this benchmark (`v0_stats_chunk`, patched in): the baseline
                   of the change it led to;
   - intuitor[-sc]@k   with `--sub-chunks`: the current kernel with CPU_SUB_CHUNK_ELEMENTS = 2**k (@0: none).
+  - intuitor[-sc]-serial  with `--serial` and several threads: the current kernel with its sub-chunks reduced one
+                  after the other by multi-threaded torch ops, as before issue 21 (no single-threaded workers).
 and the max abs error of each against a float64 reference computed from the same (already rounded) logits.
 
 Part 2, hidden states -> statistics, on a tiny LM with a real vocabulary (Qwen2, 2 layers, hidden 64,
@@ -27,6 +29,8 @@ is printed beside. Compare ratios within one run, not absolute seconds across ru
 
     python benchmarks/kernel.py                       # 2048 positions, float32 and bf16, then the tiny LM
     python benchmarks/kernel.py --positions 512 --repeats 3 --skip-lm
+    python benchmarks/kernel.py --threads 2 --background-load 1 --positions 4096 --dtypes bfloat16 --sc-only \
+        --skip-lm --no-v0                             # issue 21: 2 threads while a busy process holds a core
 """
 
 from __future__ import annotations
@@ -92,6 +96,12 @@ class Args:
     "cpu (process CPU time), wall, or auto: cpu on CPU with 1 thread, else wall (see _common.default_clock)"
     threads: int = 1
     "torch CPU threads; 0 keeps torch's default (see README: on a shared CPU box, 1 is both faster and steadier)"
+    background_load: int = 0
+    "busy processes (a Python spin loop each) the benchmark starts before timing and stops at the end"
+    sc_only: bool = False
+    "part 1: self-certainty only (intuitor-sc, naive-sc, authors-sc and their variants), no entropy candidates"
+    serial: bool = False
+    "also time intuitor[-sc]-serial: sub-chunks one after the other with multi-threaded ops (before issue 21)"
 
 
 def parse_args(argv: list[str] | None = None) -> Args:
@@ -166,10 +176,19 @@ def patched(**attrs):
             setattr(certainty, k, v)
 
 
+def serial_stats(z: torch.Tensor, rows: int, temperature: float, entropy: bool, threads: int):
+    """certainty.py's sub-chunk loop before issue 21: one sub-chunk after the other, each op on every thread."""
+    parts = [certainty._stats_rows(z[i : i + rows], temperature, entropy) for i in range(0, z.size(0), rows)]
+    return torch.cat([p[0] for p in parts]), (torch.cat([p[1] for p in parts]) if entropy else None)
+
+
 def variant(kind: str):
-    """Attributes that turn the current certainty.py into `kind`: '' (as is), 'v0', or '@k' (sub-chunk 2**k)."""
+    """Attributes that turn the current certainty.py into `kind`: '' (as is), 'v0', 'serial' or '@k' (sub-chunk
+    2**k)."""
     if kind == "v0":
         return {"_stats_chunk": v0_stats_chunk}
+    if kind == "serial":
+        return {"_stats_parallel": serial_stats}
     if kind.startswith("@"):
         k = int(kind[1:])
         return {"CPU_SUB_CHUNK_ELEMENTS": 1 << k if k else 1 << 62}  # @0: no sub-chunks
@@ -244,7 +263,8 @@ class Part:
 
 def logits_part(args: Args, dtype: torch.dtype, device: str) -> Part:
     log_v = math.log(args.vocab)
-    kinds = (["v0"] if args.v0 else []) + [f"@{k}" for k in sub_chunk_exponents(args)]
+    kinds = (["v0"] if args.v0 else []) + (["serial"] if args.serial else []) + [
+        f"@{k}" for k in sub_chunk_exponents(args)]
     base = {"intuitor": "naive", "intuitor-sc": "naive-sc", "authors-sc": "naive-sc"}
     for kind in kinds:
         base[f"intuitor-{kind}".replace("-@", "@")] = "naive"
@@ -266,6 +286,8 @@ def logits_part(args: Args, dtype: torch.dtype, device: str) -> Part:
 
             candidates[f"intuitor-{kind}".replace("-@", "@")] = lambda stats=stats: stats(True)
             candidates[f"intuitor-sc-{kind}".replace("-@", "@")] = lambda stats=stats: stats(False)
+        if args.sc_only:  # drop every candidate that computes the entropy
+            candidates = {k: v for k, v in candidates.items() if "-sc" in k}
 
         def fix(name, sc):  # the authors omit -log V
             return sc.double() - log_v if name == "authors-sc" else sc
@@ -274,7 +296,9 @@ def logits_part(args: Args, dtype: torch.dtype, device: str) -> Part:
 
     tag = str(dtype).replace("torch.", "")
     title = f"{tag} logits, N={args.positions}, V={args.vocab}; ratios against naive (stats) or naive-sc"
-    return Part(tag, title, make, base, ["intuitor", "intuitor-sc"], dtype == torch.float32)
+    judged = ["intuitor-sc"] if args.sc_only else ["intuitor", "intuitor-sc"]
+    return Part(tag, title, make, {k: v for k, v in base.items() if not args.sc_only or "-sc" in k}, judged,
+                dtype == torch.float32)
 
 
 HEADERS = ["variant", "median s", "range s", "wall s", "t/base", "peak MiB", "mem/base", "|err| SC", "|err| H"]
@@ -391,7 +415,26 @@ def main(argv: list[str] | None = None) -> Report:
     args = parse_args(argv)
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
     set_threads(args.threads)
-    print(f"machine: {machine(device)}")
+    with background_load(args.background_load):
+        return _run(args, device)
+
+
+@contextmanager
+def background_load(n: int):
+    """n busy processes (a spin loop each), started here and killed on the way out: a shared, busy CPU on demand."""
+    import subprocess
+
+    procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
+    try:
+        yield
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+
+
+def _run(args: Args, device: str) -> Report:
+    print(f"machine: {machine(device)}; {args.background_load} busy background process(es) started by the benchmark")
     print(clock_note(_clock(args) or default_clock(device)) + "; `wall s` is the median wall time")
     dtypes = [name.strip() for name in args.dtypes.split(",") if name.strip()]
     parts = [logits_part(args, getattr(torch, name), device) for name in dtypes]

@@ -223,5 +223,5 @@ def test_sub_chunk_size_follows_the_l2_cache(tmp_path):
         (d / "size").write_text(size + "\n")
     assert certainty._l2_cache_bytes(str(tmp_path)) == 2 << 20
     assert certainty._l2_cache_bytes(str(tmp_path / "missing"), default=12345) == 12345
-    # The sub-chunk holds one L2's worth of float32.
-    assert certainty.CPU_SUB_CHUNK_ELEMENTS == max(1 << 16, certainty._l2_cache_bytes() // 4)
+    # The sub-chunk holds half an L2's worth of float32.
+    assert certainty.CPU_SUB_CHUNK_ELEMENTS == max(1 << 16, certainty._l2_cache_bytes() // 8)

@@ -63,11 +63,12 @@ def _l2_cache_bytes(root: str = "/sys/devices/system/cpu/cpu0/cache", default: i
     return default
 
 
-# On CPU the reduction runs over sub-chunks of one L2 cache's worth of float32 (2**18 elements on a 1 MiB L2):
-# temporaries under glibc's 32 MiB mmap threshold are recycled instead of page-faulted on every chunk, and a Qwen
-# vocabulary row (0.6 MiB) stays in the core's L2 across the passes (benchmarks/README.md: 2-5x faster than one
-# pass over 64 MiB chunks). On GPUs one pass per chunk is best.
-CPU_SUB_CHUNK_ELEMENTS = max(1 << 16, _l2_cache_bytes() // 4)
+# On CPU the reduction runs over sub-chunks of half an L2 cache of float32 (2**18 elements on a 2 MiB L2, 2**17 on
+# 1 MiB; at least one row): temporaries under glibc's 32 MiB mmap threshold are recycled instead of page-faulted on
+# every chunk, and the row being reduced stays in the core's L2 across the passes, with room for its source row and
+# the exp buffer (benchmarks/README.md: 2-5x faster than one pass over 64 MiB chunks; 2**17-2**18 the fastest on a
+# 2 MiB L2). On GPUs one pass per chunk is best.
+CPU_SUB_CHUNK_ELEMENTS = max(1 << 16, _l2_cache_bytes() // 8)
 
 
 def _stats_rows(z: torch.Tensor, temperature: float, entropy: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
