@@ -111,3 +111,23 @@ def test_one_intuitor_step_on_smollm2_gguf(tmp_path):
     row = next(r for r in metrics(tmp_path) if "self_certainty/mean" in r)
     assert row["self_certainty/mean"] > 0 and row["completions/mean_length"] > 0
     assert (tmp_path / "model.safetensors").exists()
+
+
+def test_help_imports_no_torch():
+    """`intuitor --help` stays fast: no command imports torch (or transformers) until it runs."""
+    code = "import sys, intuitor.cli; print(sorted(m for m in ('torch', 'transformers', 'trl') if m in sys.modules))"
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "[]"
+
+
+def test_config_raises_no_deprecation_warning_nobody_can_act_on():
+    import warnings
+
+    from intuitor.training import IntuitorConfig
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        config = IntuitorConfig(output_dir="unused", gradient_checkpointing=False)
+    assert config.activation_checkpointing is False and config.gradient_checkpointing is False
+    assert IntuitorConfig(output_dir="unused").activation_checkpointing is True  # GRPOConfig's default, carried over

@@ -260,4 +260,8 @@ class IntuitorConfig(GRPOConfig):
                     "('normalize_then_sum' z-scores each reward per group again, undoing the floor)"
                 )
             self.scale_rewards = "none"  # the floor-normalised reward is already z-scored
+        if self.activation_checkpointing is None and self.gradient_checkpointing is not None:
+            # GRPOConfig still sets the pre-5.x name (its default is True), so transformers would warn on every run
+            # about a field nobody set: carry the value over to its 5.x name, which is what transformers reads.
+            self.activation_checkpointing = self.gradient_checkpointing
         super().__post_init__()

@@ -226,6 +226,10 @@ class IntuitorTrainer(GRPOTrainer):
             group = self.num_generations if mode == "train" else self.num_generations_eval
             classes = rollout_metrics.answer_grouper(self.args.answer_extractor)  # the task's own equality
             m["completions/agreement"].append(rollout_metrics.group_agreement(answers, group, classes))
+            if stats is not None:  # label-free: does self-certainty still rank the group's vote first? (guard)
+                m["completions/vote_calibration"].append(
+                    rollout_metrics.vote_calibration(sc.tolist(), answers, group, classes)
+                )
 
 
 def _one_row_per_step(generation_config) -> bool:
