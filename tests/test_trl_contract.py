@@ -31,7 +31,11 @@ def test_generate_single_turn_signature():
         name for name, value in IntuitorTrainer.__dict__.items()
         if name.startswith("_") and callable(value) and hasattr(GRPOTrainer, name)
     }
-    assert overridden == {"_generate_single_turn", "__init__"}, f"more private overrides than intended: {overridden}"
+    # _get_per_token_logps_and_entropies: the vLLM path reads self-certainty inside TRL's old-policy log-prob pass
+    assert overridden == {"_generate_single_turn", "__init__", "_get_per_token_logps_and_entropies"}, (
+        f"more private overrides than intended: {overridden}")
+    params = list(inspect.signature(GRPOTrainer._get_per_token_logps_and_entropies).parameters)
+    assert params[:5] == ["self", "model", "input_ids", "attention_mask", "logits_to_keep"]
 
 
 def test_one_call_per_round_and_rewards_see_the_same_completions(tiny_model_dir, tmp_path):
