@@ -358,3 +358,17 @@ def test_healthy_stream_raises_nothing(tmp_path, seed):
     guard = CollapseGuard(args)
     feed(guard, args, reported_stream("healthy", steps=300, seed=seed))
     assert guard.events == []
+
+
+def test_replay_settings_parse_resolved_annotations_too():
+    """HfArgumentParser resolves dataclass annotations in place (Optional[float]); flags parse the same after it."""
+    from typing import Optional
+
+    from intuitor.training.guard_cli import _parse
+
+    for annotation in ("float | None", Optional[float]):
+        assert _parse("guard_length_drop", annotation, "none") is None
+        assert _parse("guard_length_drop", annotation, "0.5") == 0.5
+    assert _parse("guard_window", int, "7") == 7 and _parse("guard_window", "int", "7") == 7
+    with pytest.raises(ValueError, match="guard_window 'x'"):
+        _parse("guard_window", int, "x")

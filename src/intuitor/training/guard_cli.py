@@ -44,16 +44,19 @@ def guard_settings(config: dict, overrides: list[str]):
 
 
 def _parse(name: str, annotation, text: str):
-    kinds = str(annotation)  # config.py uses postponed annotations: 'float | None', 'int', 'str'
-    if text.lower() in ("none", "null", "off") and "None" in kinds:
+    # The annotation may be the postponed string ('float | None') or, once an HfArgumentParser has resolved the
+    # dataclass's fields in place, a typing object (Optional[float]): read its parts the same way from both.
+    kinds = str(annotation).replace("typing.", "").replace("Optional[", "None | ").replace("NoneType", "None")
+    parts = [k.strip(" []") for k in kinds.replace("Union[", "").replace(",", "|").split("|")]
+    if text.lower() in ("none", "null", "off") and "None" in parts:
         return None
     try:
-        if kinds.startswith("int"):
+        if "int" in parts or "<class 'int'>" in parts:
             return int(text)
-        if kinds.startswith("float"):
+        if "float" in parts or "<class 'float'>" in parts:
             return float(text)
     except ValueError:
-        raise ValueError(f"--{name} {text!r}: expected {kinds}") from None
+        raise ValueError(f"--{name} {text!r}: expected {' | '.join(parts)}") from None
     return text
 
 
