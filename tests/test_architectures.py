@@ -231,3 +231,14 @@ def test_recorder_during_generate_matches_forward_logits(model):
     ref = torch.tensor([reference(model, p, c) for p, c in zip(prompts, completions)], dtype=torch.float64)
     assert (got.self_certainty.double() - ref[:, 0]).abs().max() < 1e-4
     assert (got.entropy.double() - ref[:, 1]).abs().max() < 1e-4
+
+
+def test_trainer_forward_pass_matches_forward_logits(model):
+    """The trainer's own pass (`training.scoring`: the separate pass, and the hook inside TRL's log-prob pass) uses
+    the same head and post-head steps, with the head's weights projected directly (gathered once when sharded)."""
+    from intuitor.training.scoring import pass_statistics
+
+    ref = torch.tensor([reference(model, p, c) for p, c in zip(PROMPTS, COMPLETIONS)], dtype=torch.float64)
+    got = pass_statistics(model, PROMPTS, COMPLETIONS, batch_size=3)
+    assert (got.self_certainty.double() - ref[:, 0]).abs().max() < 1e-4
+    assert (got.entropy.double() - ref[:, 1]).abs().max() < 1e-4

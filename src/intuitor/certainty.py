@@ -336,7 +336,9 @@ class LogitHead:
             model = getattr(model, name)
         return model
 
-    def __call__(self, model, hidden: torch.Tensor) -> torch.Tensor:
+    def __call__(self, model, hidden: torch.Tensor, project=None) -> torch.Tensor:
+        """Logits [N, V] for hidden states [N, H]. `project(module, x)`, if given, replaces the head module's call
+        (e.g. a projection with weights gathered once under ZeRO-3/FSDP); every other step is forward()'s own."""
         x = hidden
         for step in self.steps:
             kind = step[0]
@@ -344,7 +346,7 @@ class LogitHead:
                 module = getattr(model, step[1])
                 if step[2]:
                     x = x.to(module.weight.dtype)
-                x = module(x)
+                x = module(x) if project is None else project(module, x)
             elif kind in ("scale", "pre_scale"):
                 x = x / _value(model, step[2]) if step[1] == "/" else x * _value(model, step[2])
             elif kind == "softcap":

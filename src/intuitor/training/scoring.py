@@ -37,7 +37,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from intuitor.certainty import CHUNK_ELEMENTS, ResponseStatistics, token_statistics
+from intuitor.certainty import CHUNK_ELEMENTS, ResponseStatistics, logit_head, token_statistics
 
 
 def trl_runs_logprob_pass(trainer) -> bool:
@@ -100,7 +100,7 @@ class ForwardScorer:
         if plain and isinstance(weight, DTensor):  # FSDP2 head not gathered by a module call: gather it once
             weight = weight.full_tensor()
             bias = bias.full_tensor() if isinstance(bias, DTensor) else bias
-        cap = getattr(self.base.config.get_text_config(), "final_logit_softcapping", None)
+        transform = logit_head(self.base)  # forward()'s own head and post-head steps (soft-cap, logit scales)
         sc_sum = torch.zeros(rows, dtype=torch.float32)
         ent_sum = torch.zeros(rows, dtype=torch.float32)
         counts = torch.bincount(index_b.cpu(), minlength=rows).float()
@@ -110,10 +110,12 @@ class ForwardScorer:
                 h = h.to(weight.device, weight.dtype)
             step = max(1, self.chunk_elements // (weight if plain else head.weight).shape[0])  # rows per chunk
             sc_tok, ent_tok = [], []
+
+            def project(module, x):  # the output embeddings with their gathered weights; other modules as they are
+                return F.linear(x.to(weight.device, weight.dtype), weight, bias) if module is head else module(x)
+
             for s in range(0, h.size(0), step):
-                logits = F.linear(h[s : s + step], weight, bias) if plain else head(h[s : s + step])  # (n, V)
-                if cap:
-                    logits = cap * torch.tanh(logits / cap)
+                logits = transform(self.base, h[s : s + step], project if plain else None)  # (n, V): forward()'s
                 sc, ent = token_statistics(logits, self.temperature)
                 sc_tok.append(sc)
                 ent_tok.append(ent)
