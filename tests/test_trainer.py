@@ -2,6 +2,7 @@
 runs no extra forward pass, and works beside a stock GRPOTrainer."""
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -11,6 +12,8 @@ from trl import GRPOConfig, GRPOTrainer
 from intuitor.certainty import response_statistics
 from intuitor.rewards.self_certainty import SelfCertaintyReward
 from intuitor.training import IntuitorConfig, IntuitorTrainer
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def make_dataset(n=8):
@@ -458,8 +461,22 @@ def test_bf16_weights_without_master_weights_are_refused(tiny_model_dir, tmp_pat
     model, tok = load(tiny_model_dir)
     with pytest.raises(ValueError, match="trainable weights are bfloat16.*model_dtype: float32.*zero2.yaml.*"
                                          "allow_low_precision_weights: true"):
+        IntuitorTrainer(model=model.to(torch.bfloat16), args=make_config(tmp_path, allow_low_precision_weights=False),
+                        train_dataset=make_dataset(), processing_class=tok)
+    # Unset, in Python: a warning, as a drop-in for GRPOTrainer (which trains such models) must not refuse them.
+    with pytest.warns(UserWarning, match="trainable weights are bfloat16.*`intuitor train` refuses this"):
         IntuitorTrainer(model=model.to(torch.bfloat16), args=make_config(tmp_path), train_dataset=make_dataset(),
                         processing_class=tok)
+
+
+def test_intuitor_train_refuses_bf16_weights_unless_opted_in():
+    from intuitor.training.run import resolve_recipe
+
+    _, config = resolve_recipe(str(ROOT / "recipes/tiny-cpu.yaml"), ["--output_dir", "unused"])
+    assert config.allow_low_precision_weights is False
+    _, config = resolve_recipe(str(ROOT / "recipes/tiny-cpu.yaml"),
+                               ["--output_dir", "unused", "--allow_low_precision_weights", "true"])
+    assert config.allow_low_precision_weights is True
 
 
 def one_step_update(tiny_model_dir, tmp_path, dtype, lr, **kw):

@@ -77,13 +77,15 @@ class IntuitorConfig(GRPOConfig):
             "`separate_pass` force one (an error says when it cannot be taken)."
         },
     )
-    allow_low_precision_weights: bool = field(
-        default=False,
+    allow_low_precision_weights: bool | None = field(
+        default=None,
         metadata={
             "help": "Train bf16/fp16 weights without fp32 master weights (a plain, DDP or FSDP launch of a model "
-            "loaded with model_dtype: bfloat16). Off: refused, because AdamW steps below bf16's resolution (~0.4% "
-            "of a weight) round away; load float32 weights (bf16 autocast still computes in bf16) or launch with "
-            "DeepSpeed (recipes/accelerate/zero2.yaml, zero3.yaml), which keeps fp32 master weights."
+            "loaded with model_dtype: bfloat16)? AdamW steps below bf16's resolution (~0.4% of a weight) round "
+            "away, so most weights barely move. `false`: refused (what `intuitor train` uses when unset); `true`: "
+            "allowed; unset in Python: a warning, as GRPOTrainer (a drop-in must not refuse what TRL accepts). "
+            "Fix: load float32 weights (bf16 autocast still computes in bf16) or launch with DeepSpeed "
+            "(recipes/accelerate/zero2.yaml, zero3.yaml), which keeps fp32 master weights."
         },
     )
     answer_extractor: str | None = field(

@@ -6,11 +6,15 @@ trained by a plain, DDP or FSDP launch barely moves: one step at lr 3e-6 left 99
 unchanged, and 10 steps moved them 1.4e-6 where 3e-5 was intended. TRL and transformers neither keep master weights
 nor warn. DeepSpeed does keep fp32 master weights for bf16/fp16 models (its optimizer wrappers), so a DeepSpeed
 launch passes; so does a float32 model under `bf16: true`, which is autocast (bf16 compute, fp32 weights). Anything
-else is refused unless `allow_low_precision_weights: true` (e.g. a deliberate pure-bf16 run with a stochastic-
-rounding or Kahan-summing optimizer the user supplies).
+else is refused by `intuitor train` unless `allow_low_precision_weights: true` (e.g. a deliberate pure-bf16 run
+with a stochastic-rounding or Kahan-summing optimizer the user supplies). In Python, with the field unset, it is a
+warning instead: IntuitorTrainer is a drop-in for GRPOTrainer, which accepts such models (transformers 5 loads a
+hub id in its checkpoint's dtype, bf16 for most LLMs), and a drop-in must not refuse what TRL runs.
 """
 
 from __future__ import annotations
+
+import warnings
 
 import torch
 
@@ -27,8 +31,10 @@ def low_precision_trainable(model) -> dict[torch.dtype, int]:
 
 
 def check_weight_precision(model, args, distributed_type) -> None:
-    """Raise when trainable weights are bf16/fp16 without fp32 master weights and the user did not opt in."""
-    if getattr(args, "allow_low_precision_weights", False):
+    """Raise (`allow_low_precision_weights` False) or warn (unset) when trainable weights are bf16/fp16 without
+    fp32 master weights; nothing when the user opted in (True)."""
+    allow = getattr(args, "allow_low_precision_weights", None)
+    if allow:
         return
     if str(distributed_type).upper().endswith("DEEPSPEED"):
         return  # DeepSpeed's bf16/fp16 optimizers keep fp32 master weights
@@ -37,7 +43,7 @@ def check_weight_precision(model, args, distributed_type) -> None:
         return
     dtype = max(counts, key=counts.get)
     name = str(dtype).replace("torch.", "")
-    raise ValueError(
+    message = (
         f"the model's trainable weights are {name} ({sum(counts.values()):,} parameters) and this launch keeps no "
         f"fp32 master weights: AdamW steps below {name}'s resolution (~0.4% of a weight at bf16) round away, so at "
         f"lr {getattr(args, 'learning_rate', '?')} most weights would not move. Load float32 weights "
@@ -45,3 +51,8 @@ def check_weight_precision(model, args, distributed_type) -> None:
         "by autocast), or launch with DeepSpeed (recipes/accelerate/zero2.yaml or zero3.yaml keep fp32 master "
         "weights). To train low-precision weights anyway, set `allow_low_precision_weights: true`."
     )
+    if allow is None:
+        warnings.warn(message + " (`intuitor train` refuses this; set allow_low_precision_weights to silence it)",
+                      stacklevel=3)
+        return
+    raise ValueError(message)

@@ -166,6 +166,8 @@ def resolve_recipe(config_path: str | None, overrides: list[str]):
     run_args, config = parse_config(config_path, overrides)
     if config.answer_extractor is None:
         config.answer_extractor = run_args.task
+    if config.allow_low_precision_weights is None:
+        config.allow_low_precision_weights = False  # a recipe run refuses bf16 weights without master weights
     return run_args, config
 
 
