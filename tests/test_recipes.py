@@ -131,6 +131,13 @@ def test_effective_values_are_the_tables(column, data_dir, tmp_path):
         assert "\\boxed{" in eff["system_message"]
     if "code" not in column:
         assert len(rows) == 7500  # the MATH train split, the paper's training set
+    else:  # the authors' code-only user templates (code_process.py), around the description
+        from intuitor.tasks.codecontests import USER_TEMPLATES
+
+        for i, row in enumerate(rows):
+            user = row["prompt"][1]["content"]
+            assert user in [t.format(description=f"Read n, print {i}n.") for t in USER_TEMPLATES]
+            assert "step by step" not in user.lower()  # code only: reasoning is not asked for
 
     assert eff["processes"] == 8 and eff["prompts_per_update"] == table["prompts per update"]
     assert eff["updates"] == table["updates"]
