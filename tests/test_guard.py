@@ -360,6 +360,18 @@ def test_healthy_stream_raises_nothing(tmp_path, seed):
     assert guard.events == []
 
 
+def test_replay_settings_after_an_argument_parser_rewrote_the_fields(tmp_path):
+    """HfArgumentParser (`intuitor train`) rewrites IntuitorConfig's Field.type in place; flags still parse."""
+    from transformers import HfArgumentParser
+
+    from intuitor.training.config import IntuitorConfig
+    from intuitor.training.guard_cli import guard_settings
+
+    HfArgumentParser(IntuitorConfig)
+    settings = guard_settings({}, ["--guard_vote_calibration_drop", "none", "--guard_length_drop", "0.4"])
+    assert settings.guard_vote_calibration_drop is None and settings.guard_length_drop == 0.4
+
+
 def test_replay_settings_parse_resolved_annotations_too():
     """HfArgumentParser resolves dataclass annotations in place (Optional[float]); flags parse the same after it."""
     from typing import Optional

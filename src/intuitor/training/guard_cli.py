@@ -37,7 +37,9 @@ def guard_settings(config: dict, overrides: list[str]):
             raise ValueError(f"unknown option {flag!r}: only guard fields can be set.{hint}")
         if i + 1 >= len(overrides):
             raise ValueError(f"{flag}: missing a value")
-        values[name] = _parse(name, fields[name].type, overrides[i + 1])
+        # The class's own annotation: HfArgumentParser rewrites `Field.type` in place (Optional[float] -> float).
+        annotation = IntuitorConfig.__annotations__.get(name, fields[name].type)
+        values[name] = _parse(name, annotation, overrides[i + 1])
         i += 2
     values["output_dir"] = "."
     return types.SimpleNamespace(**values)
