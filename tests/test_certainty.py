@@ -75,7 +75,8 @@ def test_chunking_does_not_change_results_and_temperature_scales():
     logits = torch.randn(5, 13, 301)
     whole, _ = token_statistics(logits, chunk_elements=1 << 30)
     chunked, _ = token_statistics(logits, chunk_elements=301 * 3)  # 3 positions per chunk
-    assert torch.equal(whole, chunked)
+    # Same values up to float32 rounding: the bits could depend on how a kernel splits a batch of rows.
+    assert torch.allclose(whole, chunked, rtol=0, atol=1e-6)
     assert torch.allclose(token_self_certainty(logits, temperature=2.0).double(), reference_sc(logits / 2.0), atol=1e-5)
     with pytest.raises(ValueError, match="temperature"):
         token_self_certainty(logits, temperature=0.0)
@@ -206,6 +207,8 @@ def test_parallel_sub_chunks_match_the_single_threaded_kernel_and_leave_thread_c
         assert seen == [2]
     finally:
         torch.set_num_threads(before)
+    # Bit-identical is the claim here, and it holds on any CPU: each worker reduces its rows single-threaded with
+    # the very ops the 1-thread path runs, in the same process, so only who does a row changes, never how.
     assert torch.equal(sc1, sc2) and torch.equal(ent1, ent2)
     assert (sc2.double() - reference_sc(logits)).abs().max() < 1e-4
     assert (ent2.double() - reference_entropy(logits)).abs().max() < 1e-4

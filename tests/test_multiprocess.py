@@ -14,6 +14,9 @@ ACCELERATE = str(Path(sys.executable).with_name("accelerate"))
 @pytest.mark.slow
 @pytest.mark.multiprocess
 def test_two_processes_train_two_steps_and_keep_identical_weights(tmp_path):
+    """Bit-identical weights on both ranks is the claim (DDP's invariant), and it holds on any CPU: both ranks run
+    on the same machine with the same kernels and thread count, start from the same weights, and gloo's all-reduce
+    hands every rank the same gradient sum. (Two different machines could differ in the last bit; not tested.)"""
     cmd = [ACCELERATE, "launch", "--config_file", str(ROOT / "recipes/accelerate/cpu-2proc.yaml"),
            str(ROOT / "tests/workers/train_rank_digest.py"), str(ROOT / "recipes/tiny-cpu.yaml"), str(tmp_path),
            "--max_steps", "2", "--per_device_train_batch_size", "2", "--save_strategy", "no"]
