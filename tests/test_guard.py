@@ -289,7 +289,7 @@ def test_replay_settings_and_bad_input(tmp_path):
     with pytest.raises(ValueError, match="guard_window 'x'"):
         guard_settings({}, ["--guard_window", "x"])
     path.write_text('{"step": 1}\nnot json\n')
-    with pytest.raises(ValueError, match="m.jsonl, line 2"):
+    with pytest.raises(ValueError, match="m.jsonl:2"):
         read_metrics(path)
 
 

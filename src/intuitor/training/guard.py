@@ -316,17 +316,9 @@ def read_metrics(path: str | Path) -> tuple[list[dict], dict, list[int]]:
     file = path / "metrics.jsonl" if path.is_dir() else path
     if not file.exists():
         raise FileNotFoundError(f"{file}: no metrics file (give a run folder with metrics.jsonl or a JSONL file)")
-    rows = []
-    for n, line in enumerate(file.read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{file}, line {n}: not JSON ({exc.msg})") from None
-        if not isinstance(row, dict):
-            raise ValueError(f"{file}, line {n}: expected a JSON object, got {type(row).__name__}")
-        rows.append(row)
+    from intuitor.tasks.base import read_records  # JSON lines, one object each; errors name file:line
+
+    rows = [row for _, row in read_records(file)]
     config = {}
     if (folder / "config.json").exists():
         config = json.loads((folder / "config.json").read_text()).get("config", {})

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import warnings
 from contextlib import nullcontext
 
 import torch
@@ -98,6 +97,7 @@ class IntuitorTrainer(GRPOTrainer):
             if getattr(func, "needs_policy_statistics", False):
                 func.bind(self)
         self._extract_answer = rollout_metrics.answer_extractor(args.answer_extractor, train_dataset)
+        self._answer_classes = rollout_metrics.answer_grouper(args.answer_extractor)  # the task's own equality
         self._post_init_rewards()
 
     def _post_init_rewards(self) -> None:
@@ -132,14 +132,8 @@ class IntuitorTrainer(GRPOTrainer):
     def _generate_single_turn(self, prompt_ids, images, multimodal_fields, num_generations, has_tool_images=False):
         args = self.args
         needed = self.annotator is not None or self._needs_statistics()  # a reward reads them (else: metrics only)
-        capture = (
-            self._statistics_source == "generation"
-            and self.annotator is None
-            and not self.use_vllm
-            and not self.use_transformers_continuous_batching
-            and not args.shifted_self_certainty
-            and _one_row_per_step(self.generation_config)
-        )
+        # `generation` already means: online, not shifted, transformers generation with one logits row per step.
+        capture = self._statistics_source == "generation"
         policy = self.accelerator.unwrap_model(self.model)
         with record_generation(policy, args.self_certainty_temperature) if capture else nullcontext() as recorder:
             completion_ids, logprobs = super()._generate_single_turn(
@@ -224,7 +218,7 @@ class IntuitorTrainer(GRPOTrainer):
             texts = self.processing_class.batch_decode(completion_ids, skip_special_tokens=True)
             answers = gather_object([self._extract_answer(t) for t in texts])
             group = self.num_generations if mode == "train" else self.num_generations_eval
-            classes = rollout_metrics.answer_grouper(self.args.answer_extractor)  # the task's own equality
+            classes = self._answer_classes
             m["completions/agreement"].append(rollout_metrics.group_agreement(answers, group, classes))
             if stats is not None:  # label-free: does self-certainty still rank the group's vote first? (guard)
                 m["completions/vote_calibration"].append(
@@ -276,6 +270,3 @@ def _intuitor_args(args, model) -> IntuitorConfig:
     )
     return new
 
-
-def warn_once(msg: str) -> None:
-    warnings.warn(msg, stacklevel=2)
