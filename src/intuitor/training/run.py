@@ -207,11 +207,10 @@ def resolve_model(name: str) -> str:
     `tiny-qwen2` is built once into the user's cache; a GGUF file (or `smollm2-gguf`) is dequantised once into a
     cached transformers folder, as `intuitor convert-gguf` does; other names pass through.
     """
-    from intuitor.models import build_tiny_model, check_model_path, convert_gguf, resolve_model_path
+    from intuitor.models import build_tiny_model, cached_gguf, check_model_path, resolve_model_path
 
-    cache = Path.home() / ".cache" / "intuitor"
     if name == "tiny-qwen2":
-        out = cache / "tiny-qwen2"
+        out = Path.home() / ".cache" / "intuitor" / "tiny-qwen2"
         if not (out / "config.json").exists():
             build_tiny_model(out)
         return str(out)
@@ -219,12 +218,7 @@ def resolve_model(name: str) -> str:
     if not path.endswith(".gguf"):
         return path
     check_model_path(path)
-    gguf = Path(path).resolve()
-    stat = gguf.stat()
-    out = cache / "gguf" / f"{gguf.stem}-{stat.st_size}-{int(stat.st_mtime)}"
-    if not (out / "config.json").exists():
-        convert_gguf(str(gguf), str(out))
-    return str(out)
+    return str(cached_gguf(path))  # the same cache `intuitor eval` uses
 
 
 def latest_checkpoint(output_dir: str) -> str | None:
