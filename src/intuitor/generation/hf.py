@@ -7,7 +7,7 @@ what `generate` writes after it is padding. Sampling is pure temperature samplin
 `generation_config` sets them (Qwen2.5-Instruct does), so that this backend and vLLM draw from the same law.
 
 Self-certainty comes with the completions: each `generate` call runs inside `intuitor.certainty.record_generation`
-(the trainer's recorder: a hook on the LM head reduces each decoding step's logits to two floats per row), and
+(the trainer's recorder: a hook on the model's output reduces each decoding step's logits to two floats per row), and
 `last_statistics` holds the per-completion means, in the caller's order, so the harness runs no second forward
 pass (measured: the pass cost 16-40% of SmolLM2's throughput, the recorder 1-3%). They are the logits of the
 model's own distribution (temperature 1), from the positions that predict each kept token, as the pass computes

@@ -2,9 +2,9 @@
 
 The only change to GRPOTrainer is one override, `_generate_single_turn`, the one place that sees both the prompt
 ids and the sampled completion ids. Around it:
-- online annotator, transformers generation: a hook on the LM head reduces the logits `generate` computes at each
-  decoding step to self-certainty and entropy. These are the logits that sampled each token, from the weights
-  that generated the rollout, so the reward costs no forward pass of its own (the authors' code runs one more).
+- online annotator, transformers generation: a hook on the model's output reduces the logits `generate` computes
+  at each decoding step (forward()'s own logits) to self-certainty and entropy. These are the logits that sampled
+  each token, from the weights that generated the rollout, so the reward costs no forward pass of its own (the authors' code runs one more).
 - online with vLLM: read inside TRL's old-policy log-prob pass, which TRL runs anyway (importance-sampling
   correction, on by default) before the rewards; only the completion positions are projected once more through
   the LM head, chunk by chunk (`intuitor.training.scoring`; `self_certainty_source: logprob_pass` takes this path
