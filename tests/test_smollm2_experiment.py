@@ -1,0 +1,136 @@
+"""The SmolLM2-135M experiment (README "On a real model"): its task, its recipes, each recipe run for 2 steps."""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from intuitor.tasks import get_task
+from intuitor.tasks.arithmetic import KINDS
+
+ROOT = Path(__file__).resolve().parents[1]
+RECIPES = sorted((ROOT / "recipes" / "SmolLM2-135M").glob("*.yaml"))
+
+
+def _question(row):
+    return row["prompt"][-1]["content"]
+
+
+def test_arithmetic_splits_are_disjoint_deterministic_and_right():
+    test, train = get_task("arithmetic").load(), get_task("arithmetic_train").load()
+    assert not {_question(r) for r in test} & {_question(r) for r in train}
+    assert get_task("arithmetic").load(50) == test[:50]  # same rows every time, a prefix for a smaller limit
+    for row in test[:300] + train[:300]:
+        expr = re.fullmatch(r"What is ([\d +*-]+)\?", _question(row)).group(1)
+        assert str(eval(expr)) == row["answer"]  # noqa: S307 - digits and + - * only
+        assert int(row["answer"]) >= 0
+    # the first 200 held-out rows (the experiment's evaluation set) hold every kind equally
+    counts = {k: sum(r["kind"] == k for r in test[:200]) for k in KINDS}
+    assert set(counts.values()) == {200 // len(KINDS)}
+    assert len({_question(r) for r in test}) == len(test)
+
+
+def test_arithmetic_prompt_is_the_question_alone_unless_a_system_prompt_is_given():
+    row = get_task("arithmetic").load(1)[0]
+    assert row["prompt"] == [{"role": "user", "content": _question(row)}]
+    row = get_task("arithmetic", system_prompt="Be brief.").load(1)[0]
+    assert row["prompt"][0] == {"role": "system", "content": "Be brief."}
+
+
+@pytest.mark.parametrize(
+    "response, correct",
+    [
+        ("19 + 22 = 41", True),
+        ("To add them: 19 + 22 = 41.", True),
+        ("The answer is $41.", True),
+        ("So the result is 41.0", True),
+        ("\\boxed{41} (I first thought 40)", True),  # the box is the stated answer
+        ("41 is wrong, \\boxed{40}", False),
+        ("19 + 22 = 34\n\nThis is an identity: 19 + 22 is simple addition.", False),  # math-verify grades `19 + 22`
+        ("The answer is 19 + 22.", False),  # restating the question is not an answer
+        ("41, or maybe 42", False),  # the last number is the answer
+        ("I do not know.", False),
+        ("", False),
+    ],
+)
+def test_arithmetic_scoring_is_strict(response, correct):
+    task = get_task("arithmetic")
+    assert task.score(response, {"answer": "41"}) is correct
+
+
+def test_arithmetic_votes_group_equal_numbers_within_a_prompt():
+    task = get_task("arithmetic")
+    answers = [task.extract(r) for r in ["= 41", "it is 41.0", "no idea", "$41", "41", "40"]]
+    assert task.answer_classes(answers, group_size=3) == [0, 0, None, 3, 3, 5]
+
+
+def _fields(path):
+    return yaml.safe_load(path.read_text())
+
+
+def test_the_three_recipes_differ_only_in_their_reward():
+    recipes = {p.stem: _fields(p) for p in RECIPES}
+    assert set(recipes) == {"intuitor-arithmetic", "grpo-gold-arithmetic", "grpo-pv-arithmetic"}
+    assert recipes["intuitor-arithmetic"]["rewards"] == ["self_certainty", "accuracy:0"]
+    assert recipes["grpo-gold-arithmetic"]["rewards"] == ["accuracy"]
+    assert recipes["grpo-pv-arithmetic"]["rewards"] == ["plurality_vote", "accuracy:0"]
+    shared = [{k: v for k, v in r.items() if k not in ("rewards", "output_dir")} for r in recipes.values()]
+    assert all(s == shared[0] for s in shared)
+    base = shared[0]
+    assert base["task"] == "arithmetic_train" and base["model_name_or_path"] == "smollm2-gguf"
+    # every prompt is used once: steps x prompts per step = the data set
+    prompts_per_step = base["per_device_train_batch_size"] * base["gradient_accumulation_steps"] // base["num_generations"]
+    assert base["max_steps"] * prompts_per_step == base["dataset_limit"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: p.stem)
+def test_each_recipe_runs_two_steps(recipe, tmp_path):
+    """The real recipe (model, task, rewards, schedule) for 2 steps, with small batches and completions for CI."""
+    from test_cli import metrics, run_cli
+
+    res = run_cli("train", str(recipe), "--max_steps", "2", "--per_device_train_batch_size", "7",
+                  "--dataset_limit", "2", "--max_completion_length", "12", "--output_dir", str(tmp_path))
+    assert res.returncode == 0, res.stderr[-3000:]
+    rows = [r for r in metrics(tmp_path) if "loss" in r]
+    assert [r["step"] for r in rows] == [1, 2]
+    for name in _fields(recipe)["rewards"]:
+        assert f"rewards/{name.split(':')[0]}/mean" in rows[0]
+    assert all(r["self_certainty/mean"] > 0 for r in rows)
+    assert json.loads((tmp_path / "config.json").read_text())  # resolved config written
+    assert (tmp_path / "model.safetensors").exists()
+
+
+def test_results_table_is_built_from_eval_files_with_a_paired_test(tmp_path):
+    """scripts/smollm2_table.py on a hand-made run folder: accuracy, per-kind split and McNemar's exact test."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("smollm2_table", ROOT / "scripts" / "smollm2_table.py")
+    table = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(table)
+    rows = get_task("arithmetic").load(16)
+
+    def write(folder, right):
+        d = tmp_path / folder / "eval" / "greedy"
+        d.mkdir(parents=True)
+        with open(d / "samples.jsonl", "w") as f:
+            for r, ok in zip(rows, right):
+                f.write(json.dumps({"task": "arithmetic", "id": r["id"], "sample": 0, "correct": ok,
+                                    "self_certainty": 10.0 + ok, "num_tokens": 20}) + "\n")
+
+    write("base", [i < 4 for i in range(16)])  # 4 of 16 right
+    write("intuitor-seed0", [i < 12 for i in range(16)])  # the same 4, and 8 more
+    (tmp_path / "timings.tsv").write_text("train-intuitor-seed0\t600\neval-greedy-intuitor-seed0\t90\n")
+    table.main(str(tmp_path), str(tmp_path / "out"))
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert results["base"]["greedy"] == 25.0 and results["intuitor-seed0"]["greedy"] == 75.0
+    test = results["intuitor-seed0"]["vs_base"]
+    assert (test["wins"], test["losses"]) == (8, 0)
+    assert test["p_value"] == pytest.approx(2 * 0.5**8)  # exact two-sided binomial: 8 of 8 discordant pairs
+    assert results["intuitor-seed0"]["wall_s"] == {"train": 600, "greedy": 90}
+    # rows 0 and 8 are the two add0 problems: the base gets row 0 only, the run both
+    assert results["base"]["by_kind"]["add0"] == 50.0 and results["intuitor-seed0"]["by_kind"]["add0"] == 100.0
+    md = (tmp_path / "out" / "results.md").read_text()
+    assert "| INTUITOR (self-certainty, no answers) | 75.0 |" in md and "+8/-0 p=0.0078" in md
