@@ -1,7 +1,10 @@
 """The SmolLM2-135M experiment (README "On a real model"): its task, its recipes, each recipe run for 2 steps."""
 
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -89,12 +92,13 @@ def test_the_three_recipes_differ_only_in_their_reward():
 @pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: p.stem)
 def test_each_recipe_runs_two_steps(recipe, tmp_path):
     """The real recipe (model, task, rewards, schedule) for 2 steps, with small batches and completions for CI."""
-    from test_cli import metrics, run_cli
-
-    res = run_cli("train", str(recipe), "--max_steps", "2", "--per_device_train_batch_size", "7",
-                  "--dataset_limit", "2", "--max_completion_length", "12", "--output_dir", str(tmp_path))
+    intuitor = str(Path(sys.executable).with_name("intuitor"))
+    res = subprocess.run([intuitor, "train", str(recipe), "--max_steps", "2", "--per_device_train_batch_size", "7",
+                          "--dataset_limit", "2", "--max_completion_length", "12", "--output_dir", str(tmp_path)],
+                         cwd=ROOT, capture_output=True, text=True, timeout=600, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     assert res.returncode == 0, res.stderr[-3000:]
-    rows = [r for r in metrics(tmp_path) if "loss" in r]
+    lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
+    rows = [r for r in map(json.loads, lines) if "loss" in r]
     assert [r["step"] for r in rows] == [1, 2]
     for name in _fields(recipe)["rewards"]:
         assert f"rewards/{name.split(':')[0]}/mean" in rows[0]
