@@ -18,25 +18,27 @@ DATA=${DATA:-../shared/data}
 SEEDS=${SEEDS:-"0 1"}
 mkdir -p "$OUT/logs"
 
-# one job: NAME DONE_FILE CORE CMD...; skipped when DONE_FILE exists; wall time appended to timings.tsv
+# one job: NAME CORE CMD...; skipped once OUT/logs/NAME.done exists (written when CMD succeeds); its wall time is
+# appended to timings.tsv
 job() {
-  local name=$1 done_file=$2 core=$3; shift 3
-  if [[ -e $done_file ]]; then echo "skip $name ($done_file exists)"; return; fi
+  local name=$1 core=$2; shift 2
+  if [[ -e $OUT/logs/$name.done ]]; then echo "skip $name (done)"; return; fi
   echo "$(date +%T) start $name"
   local t0; t0=$(date +%s)
   if [[ $core == any ]]; then "$@" > "$OUT/logs/$name.log" 2>&1
   else OMP_NUM_THREADS=1 taskset -c "$core" "$@" > "$OUT/logs/$name.log" 2>&1; fi
   printf '%s\t%s\n' "$name" $(( $(date +%s) - t0 )) >> "$OUT/timings.tsv"
+  touch "$OUT/logs/$name.done"
   echo "$(date +%T) done  $name ($(( $(date +%s) - t0 )) s)"
 }
 
-# run_queue WORKERS JOB...: run "NAME|DONE_FILE|CMD" jobs; with 2 workers (and 2 CPUs), two workers pinned to
+# run_queue WORKERS JOB...: run "NAME|CMD" jobs; with 2 workers (and 2 CPUs), two workers pinned to
 # cores 0 and 1 each take the next job when they finish one (a counter under flock); else one at a time
 run_queue() {
   local workers=$1; shift
   local -a queue=("$@")
   if (( workers < 2 || $(nproc) < 2 )); then
-    for q in "${queue[@]}"; do IFS='|' read -r n d c <<< "$q"; job "$n" "$d" any bash -c "$c"; done
+    for q in "${queue[@]}"; do IFS='|' read -r n c <<< "$q"; job "$n" any bash -c "$c"; done
     return
   fi
   local counter; counter=$(mktemp); echo 0 > "$counter"
@@ -45,7 +47,7 @@ run_queue() {
     while true; do
       i=$(flock "$counter" bash -c 'i=$(cat "$1"); echo $(( i + 1 )) > "$1"; echo "$i"' _ "$counter")
       (( i < ${#queue[@]} )) || return 0
-      IFS='|' read -r n d c <<< "${queue[i]}"; job "$n" "$d" "$core" bash -c "$c"
+      IFS='|' read -r n c <<< "${queue[i]}"; job "$n" "$core" bash -c "$c"
     done
   }
   worker 0 & local w0=$!
@@ -60,7 +62,7 @@ for method in intuitor grpo-gold grpo-pv; do for s in $SEEDS; do RUNS+=("$method
 queue=()
 for run in "${RUNS[@]}"; do
   method=${run%-seed*}; seed=${run##*-seed}
-  queue+=("train-$run|$OUT/$run/model.safetensors|$I train recipes/SmolLM2-135M/$method-arithmetic.yaml --seed $seed --output_dir $OUT/$run")
+  queue+=("train-$run|$I train recipes/SmolLM2-135M/$method-arithmetic.yaml --seed $seed --output_dir $OUT/$run")
 done
 run_queue 1 "${queue[@]}"
 
@@ -73,7 +75,7 @@ ARITH="--tasks arithmetic --limit 200 --max-new-tokens 128 --batch-size 100 --no
 OOD="--tasks gsm8k --data-dir $DATA --limit 100 --max-new-tokens 192 --batch-size 50 --no-progress"
 BON="--tasks arithmetic --limit 100 --samples 8 --temperature 0.9 --max-new-tokens 128 --batch-size 100 --no-progress"
 queue=()
-eval_job() { queue+=("eval-$1-$2|$OUT/$2/eval/$1/results.json|$I eval $(model_of "$2") $3 --output-dir $OUT/$2/eval/$1"); }
+eval_job() { queue+=("eval-$1-$2|$I eval $(model_of "$2") $3 --output-dir $OUT/$2/eval/$1"); }
 for m in "${MODELS[@]}"; do eval_job greedy "$m" "$ARITH"; done
 for m in "${BON_MODELS[@]}"; do eval_job sampled8 "$m" "$BON"; done  # the long ones early: the two cores end together
 for m in "${MODELS[@]}"; do eval_job gsm8k "$m" "$OOD"; done

@@ -51,11 +51,24 @@ def _outcomes(rows: list[dict]) -> dict[str, bool]:
     return {str(r["id"]): bool(r["correct"]) for r in rows}
 
 
+def _done(samples: Path) -> bool:
+    """Whether `intuitor eval` finished: its results.json (written at the start too) counts every response asked
+    for (limit x samples per task) and samples.jsonl holds them."""
+    try:
+        results = json.loads((samples.parent / "results.json").read_text())
+    except (OSError, ValueError):
+        return False
+    config, tasks = results.get("config", {}), results.get("tasks", {})
+    want = (config.get("limit") or 0) * (config.get("samples") or 1)
+    got = [tasks.get(t, {}).get("num_samples", 0) for t in config.get("tasks", [])]
+    return bool(got) and all(n == want for n in got) and len(read_samples(samples)) == sum(got)
+
+
 def model_numbers(folder: Path) -> dict:
     """Every number of one model: greedy accuracy (+ per kind), length, self-certainty, GSM8K, best-of-8, AUROC."""
     out: dict = {}
     greedy = folder / "eval" / "greedy" / "samples.jsonl"
-    if greedy.exists():
+    if _done(greedy):
         rows = read_samples(greedy)
         out["greedy"] = 100 * statistics.mean(r["correct"] for r in rows)
         out["n"] = len(rows)
@@ -67,12 +80,12 @@ def model_numbers(folder: Path) -> dict:
         out["by_kind"] = {k: 100 * statistics.mean(v) for k, v in sorted(kinds.items())}
         out["outcomes"] = _outcomes(rows)
     ood = folder / "eval" / "gsm8k" / "samples.jsonl"
-    if ood.exists():
+    if _done(ood):
         rows = read_samples(ood)
         out["gsm8k"] = 100 * statistics.mean(r["correct"] for r in rows)
         out["gsm8k_n"] = len(rows)
     sampled = folder / "eval" / "sampled8" / "samples.jsonl"
-    if sampled.exists():
+    if _done(sampled):
         rows = read_samples(sampled)
         sel = selection_accuracy(rows)
         out["pass@1"] = 100 * sel["pass@1"]["accuracy"]

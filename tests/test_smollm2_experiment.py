@@ -123,12 +123,20 @@ def test_results_table_is_built_from_eval_files_with_a_paired_test(tmp_path):
             for r, ok in zip(rows, right):
                 f.write(json.dumps({"task": "arithmetic", "id": r["id"], "sample": 0, "correct": ok,
                                     "self_certainty": 10.0 + ok, "num_tokens": 20}) + "\n")
+            done = {"config": {"tasks": ["arithmetic"], "limit": 16, "samples": 1},
+                    "tasks": {"arithmetic": {"num_samples": 16}}}
+            (d / "results.json").write_text(json.dumps(done))
 
     write("base", [i < 4 for i in range(16)])  # 4 of 16 right
+    running = tmp_path / "base" / "eval" / "gsm8k"  # an evaluation still running is left out
+    running.mkdir()
+    (running / "results.json").write_text(json.dumps({"config": {"tasks": ["gsm8k"], "limit": 100}, "tasks": {}}))
+    (running / "samples.jsonl").write_text("")
     write("intuitor-seed0", [i < 12 for i in range(16)])  # the same 4, and 8 more
     (tmp_path / "timings.tsv").write_text("train-intuitor-seed0\t600\neval-greedy-intuitor-seed0\t90\n")
     table.main(str(tmp_path), str(tmp_path / "out"))
     results = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert "gsm8k" not in results["base"]
     assert results["base"]["greedy"] == 25.0 and results["intuitor-seed0"]["greedy"] == 75.0
     test = results["intuitor-seed0"]["vs_base"]
     assert (test["wins"], test["losses"]) == (8, 0)
