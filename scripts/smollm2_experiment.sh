@@ -92,6 +92,7 @@ for m in "${BON_MODELS[@]}"; do
   $I select "$OUT/$m/eval/sampled8/samples.jsonl" --json "$OUT/$m/eval/sampled8/select.json" > /dev/null
 done
 runs=(); for run in "${RUNS[@]}"; do runs+=("$OUT/$run"); done
-$I curves "${runs[@]}" --out-dir "$OUT/curves" > "$OUT/logs/curves.log" && cp "$OUT/curves/curves.png" docs/smollm2/
+$I curves "${runs[@]}" --out-dir "$OUT/curves" > "$OUT/logs/curves.log"
+cp "$OUT"/curves/{accuracy,self_certainty,length}.png docs/smollm2/
 for s in $SEEDS; do $I report "$OUT/intuitor-seed$s" > /dev/null; done
 $PY scripts/smollm2_table.py "$OUT" docs/smollm2

@@ -168,6 +168,10 @@ def table(models: dict) -> str:
     return "\n".join(lines)
 
 
+def _one(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
 def _auroc(values: list) -> str:
     values = [v for v in values if v is not None]
     return "-" if not values else "/".join(f"{v:.2f}" for v in values)
@@ -186,8 +190,7 @@ def main(out: str, dest: str) -> None:
         walls = m.get("wall_s", {})
         evals = " + ".join(f"{v} ({k})" for k, v in sorted(walls.items()) if k != "train")
         per_seed.append(
-            f"| {n} | {m.get('greedy', float('nan')):.1f} | {m.get('gsm8k', float('nan')):.1f} | "
-            f"{m.get('best_of_8_sc', float('nan')):.1f} | "
+            f"| {n} | {_one(m.get('greedy'))} | {_one(m.get('gsm8k'))} | {_one(m.get('best_of_8_sc'))} | "
             + (f"{t['label_accuracy_first']:.0f}→{t['label_accuracy_last']:.0f} | "
                f"{t['length_first']:.0f}→{t['length_last']:.0f} | "
                f"{t['self_certainty_first']:.2f}→{t['self_certainty_last']:.2f}" if t else "- | - | -")
