@@ -78,7 +78,7 @@ def _number(text: str | None) -> Fraction | None:
 
 @register_task
 class Arithmetic(MathTask):
-    """Multi-digit +, -, * questions (held-out split, for evaluation); strict last-number scoring."""
+    """One- and two-digit +, -, * questions (held-out split, for evaluation); strict last-number scoring."""
 
     name = "arithmetic"
     version = 1
@@ -152,8 +152,7 @@ class Arithmetic(MathTask):
 
 @register_task
 class ArithmeticTrain(Arithmetic):
-    """Multi-digit +, -, * questions, training split (never a held-out problem): prompts for RL on a small model."""
+    """One- and two-digit +, -, * questions, training split (never a held-out problem): RL prompts for a small model."""
 
     name = "arithmetic_train"
     split = "train"
-    size = 2000
