@@ -7,8 +7,10 @@ with --limit 2 on the tiny model, and (slow) SmolLM2-135M on two benchmarks.
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import types
+import warnings
 from pathlib import Path
 
 import pytest
@@ -16,8 +18,11 @@ import torch
 
 from intuitor.certainty import response_self_certainty
 from intuitor.evaluation.harness import (
+    EvaluationInterrupted,
+    EvaluationWarning,
     evaluate,
     flat_metrics,
+    model_fingerprint,
     pass_at_k,
     pass_at_k_values,
     read_samples,
@@ -501,3 +506,255 @@ def test_gguf_is_dequantised_once_into_the_cache(tmp_path, smollm2_gguf, monkeyp
     assert torch.allclose(w1.bfloat16().float(), w2.float())
     assert load_tokenizer("smollm2-gguf").get_vocab() == tok.get_vocab()
     assert not [p for p in folder.parent.iterdir() if p.name.startswith(".")]  # no half-written folder left
+
+
+# ------------------------------------------------------------------ resume: what produced a row (issues 26, 28.4)
+# Each case changes one thing between two runs into the same output folder and asserts what happens: the model's
+# files, the dtype, the prompt or the task version are refused with a line naming what changed; a changed gold
+# answer is re-scored without generating again; a damaged samples.jsonl (torn last row, last row without its
+# newline) is repaired without losing a complete row; duplicate ids in the data are refused naming both lines;
+# progress counts each task's own rows, a resume says how much was done, Ctrl-C says how much was kept.
+
+
+class GoldToy(ToyTask):
+    """ToyTask whose golds (and prompts) the test edits between runs, as a user edits a data file."""
+
+    def __init__(self, golds="ABCDEF", prompts=None):
+        super().__init__(len(golds))
+        self.golds, self.prompts = golds, prompts or [f"Say {c}" for c in "ABCDEF"]
+
+    def load(self, limit=None):
+        rows = super().load(limit)
+        for row, gold, prompt in zip(rows, self.golds, self.prompts):
+            row["answer"], row["prompt"] = gold, [{"role": "user", "content": prompt}]
+        return rows
+
+
+def _kw(tiny, tmp_path, **over):
+    return {**dict(output_dir=tmp_path, model_name="tiny", progress=False, generator=FakeGenerator(tiny[1])), **over}
+
+
+# --------------------------------------------------------------------------------------------- what produced a row
+
+
+def test_changed_gold_is_rescored_without_generating(tiny, tmp_path):
+    kw = _kw(tiny, tmp_path)
+    first = evaluate(tiny, [GoldToy("ABCA")], **kw)  # FakeGenerator answers "A!": t0 and t3 right
+    assert first["tasks"]["toy"]["score"] == pytest.approx(0.5)
+    kw["generator"].calls.clear()
+    with pytest.warns(EvaluationWarning, match=r"toy: the data of 2 problem\(s\) changed .*id t1: gold 'B' -> 'A'"):
+        again = evaluate(tiny, [GoldToy("AACB")], **kw)
+    assert kw["generator"].calls == []  # nothing generated again
+    assert again["tasks"]["toy"]["score"] == pytest.approx(0.5)  # t0, t1 right now; t3 wrong
+    rows = {r["id"]: r for r in read_samples(tmp_path / "samples.jsonl")}
+    assert [rows[i]["gold"] for i in ("t0", "t1", "t2", "t3")] == ["A", "A", "C", "B"]
+    assert [rows[i]["correct"] for i in ("t0", "t1", "t2", "t3")] == [True, True, False, False]
+    with warnings.catch_warnings():  # re-scored rows are stored: a third run has nothing to redo
+        warnings.simplefilter("error", EvaluationWarning)
+        evaluate(tiny, [GoldToy("AACB")], **kw)
+
+
+def test_changed_prompt_task_version_and_dtype_are_refused(tiny, tmp_path):
+    kw = _kw(tiny, tmp_path)
+    evaluate(tiny, [GoldToy("AB")], **kw)
+    with pytest.raises(ValueError, match=r"samples.jsonl:2: the prompt of toy id t1 changed in the data"):
+        evaluate(tiny, [GoldToy("AB", prompts=["Say A", "Say Q"])], **kw)
+    newer = GoldToy("AB")
+    newer.version = 4
+    with pytest.raises(ValueError, match=r"samples.jsonl:1 holds toy responses scored by version 3 .* now version 4"):
+        evaluate(tiny, [newer], **kw)
+    half = (tiny[0].to(dtype=torch.bfloat16), tiny[1])
+    try:
+        with pytest.raises(ValueError, match=r"written with dtype=float32 but this run has dtype=bfloat16.*"
+                                             r"--dtype float32 to resume"):
+            evaluate(half, [GoldToy("AB")], **kw)
+    finally:
+        tiny[0].float()
+
+
+def test_model_fingerprint_sees_a_replaced_model_not_a_copy(tmp_path, tiny_model_dir):
+    from intuitor.models import build_tiny_model
+
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_model_dir, copy)
+    assert model_fingerprint(str(copy)) == model_fingerprint(str(tiny_model_dir)) is not None
+    build_tiny_model(copy, seed=1)  # retrained in place: same names, same sizes, other weights
+    assert model_fingerprint(str(copy)) != model_fingerprint(str(tiny_model_dir))
+    assert model_fingerprint(tiny_model_dir.parent / "no-such-model") is None
+    assert model_fingerprint((object(), object())) is None  # in-memory: not checked
+
+
+def _write(path: Path, records: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return path
+
+
+MATH = [
+    {"problem": "What is 1+1?", "answer": "2", "unique_id": "a"},
+    {"problem": "What is 2+2?", "answer": "4", "unique_id": "b"},
+]
+
+
+def test_cli_resume_refuses_other_model_or_dtype_and_rescores_gold(tmp_path, tiny_model_dir):
+    from intuitor.models import build_tiny_model
+
+    runner, app = _cli()
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model)
+    data = _write(tmp_path / "math.jsonl", MATH)
+    out = tmp_path / "out"
+    base = ["eval", str(model), "--tasks", "math500", "--task-path", f"math500={data}", "--output-dir", str(out),
+            "--max-new-tokens", "3", "--device", "cpu", "--no-progress"]
+    r = runner.invoke(app, base)
+    assert r.exit_code == 0, r.output
+    rows = read_samples(out / "samples.jsonl")
+    assert {r_["dtype"] for r_ in rows} == {"float32"} and len({r_["model_fingerprint"] for r_ in rows}) == 1
+
+    _write(data, [MATH[0], {**MATH[1], "answer": "5"}])  # a gold corrected in the data
+    r = runner.invoke(app, base)
+    assert r.exit_code == 0, r.output
+    assert "warning: " in r.output and "id b: gold '4' -> '5'" in r.output and "re-scored their 1 stored" in r.output
+    assert [r_["gold"] for r_ in read_samples(out / "samples.jsonl")] == ["2", "5"]
+
+    r = runner.invoke(app, base + ["--dtype", "bfloat16"])
+    assert r.exit_code == 1 and "written with dtype=float32 but this run has dtype=bfloat16" in r.output
+    assert r.output.strip().count("\n") == 0
+
+    build_tiny_model(model, seed=3)  # another model written to the same path
+    r = runner.invoke(app, base)
+    assert r.exit_code == 1 and f"the model at {model} changed since these responses were generated" in r.output
+    assert "Traceback" not in r.output and len(read_samples(out / "samples.jsonl")) == 2
+
+
+# --------------------------------------------------------------------------------------------- samples.jsonl damage
+
+
+def test_last_row_without_newline_is_completed_not_continued(tiny, tmp_path):
+    kw = _kw(tiny, tmp_path)
+    evaluate(tiny, [GoldToy("AB")], **kw)
+    path = tmp_path / "samples.jsonl"
+    path.write_text(path.read_text().rstrip("\n"))  # a run killed between a row and its newline
+    evaluate(tiny, [GoldToy("ABC")], **kw)  # appends t2
+    lines = path.read_text().splitlines()
+    assert [json.loads(ln)["id"] for ln in lines] == ["t0", "t1", "t2"]  # each on its own line
+
+
+def test_rows_glued_on_one_line_are_split_and_kept(tiny, tmp_path):
+    kw = _kw(tiny, tmp_path)
+    evaluate(tiny, [GoldToy("ABC")], **kw)
+    path = tmp_path / "samples.jsonl"
+    a, b, c = path.read_text().splitlines()
+    path.write_text(f"{a}\n{b}{c}\n")  # what the old resume left after a missing newline
+    kw["generator"].calls.clear()
+    evaluate(tiny, [GoldToy("ABC")], **kw)
+    assert kw["generator"].calls == []  # no complete row lost, so nothing to redo
+    assert path.read_text() == f"{a}\n{b}\n{c}\n"
+
+
+def test_torn_partial_row_is_dropped_with_a_warning_and_regenerated(tiny, tmp_path):
+    kw = _kw(tiny, tmp_path)
+    evaluate(tiny, [GoldToy("ABC")], **kw)
+    path = tmp_path / "samples.jsonl"
+    a, b, c = path.read_text().splitlines()
+    path.write_text(f"{a}\n{b}\n{c[:25]}")
+    with pytest.warns(EvaluationWarning, match=r"samples.jsonl:3: dropped a torn partial row"):
+        evaluate(tiny, [GoldToy("ABC")], **kw)
+    assert [r["id"] for r in read_samples(path)] == ["t0", "t1", "t2"]
+
+
+def test_a_malformed_row_in_the_middle_is_an_error_with_its_line(tmp_path):
+    path = tmp_path / "samples.jsonl"
+    path.write_text('{"task": "toy"}\n{"task": oops\n{"task": "toy"}\n')
+    with pytest.raises(ValueError, match=r"samples.jsonl:2: malformed sample row"):
+        read_samples(path)
+
+
+# --------------------------------------------------------------------------------------------- data ids
+
+
+def test_duplicate_ids_in_the_data_are_refused_naming_both_lines(tmp_path):
+    runner, app = _cli()
+    data = _write(tmp_path / "math.jsonl", [MATH[0], MATH[1], {**MATH[1], "problem": "What is 3+3?"}])
+    r = runner.invoke(app, ["eval", "no/such-model", "--tasks", "math500", "--task-path", f"math500={data}",
+                            "--output-dir", str(tmp_path / "o")])
+    assert r.exit_code == 1, r.output
+    line = " ".join(r.output.split())
+    assert f"{data}:2 and {data}:3 share the id 'b' (different rows)" in line and "Traceback" not in r.output
+
+
+def test_duplicate_ids_of_a_task_object_name_its_rows():
+    class Twice(ToyTask):
+        def load(self, limit=None):
+            rows = super().load(limit)
+            return rows + [dict(rows[1])]
+
+    with pytest.raises(ValueError, match=r"toy: row 2 and row 4 share the id 't1' \(identical rows\)"):
+        evaluate("no/such-model", [Twice(3)])
+
+
+# --------------------------------------------------------------------------------------------- progress, Ctrl-C
+
+
+class Interrupting(FakeGenerator):
+    """Ctrl-C on the `calls_before`+1-th generate call."""
+
+    chunk_size = 2
+
+    def __init__(self, tokenizer, calls_before):
+        super().__init__(tokenizer)
+        self.calls_before = calls_before
+
+    def generate(self, prompts, **kw):
+        if len(self.calls) == self.calls_before:
+            raise KeyboardInterrupt
+        return super().generate(prompts, **kw)
+
+
+class OtherToy(GoldToy):
+    name = "toy2"
+
+
+def test_ctrl_c_keeps_what_was_written_and_the_resume_says_so(tiny, tmp_path, capsys):
+    kw = _kw(tiny, tmp_path)
+    kw["generator"] = Interrupting(tiny[1], calls_before=1)
+    with pytest.raises(EvaluationInterrupted) as info:
+        evaluate(tiny, [GoldToy("ABCD")], **kw)
+    assert str(info.value) == "interrupted: 2 of 4 kept; rerun the same command to resume"
+    assert len(read_samples(tmp_path / "samples.jsonl")) == 2
+    kw.update(generator=FakeGenerator(tiny[1]), progress=True)
+    evaluate(tiny, [GoldToy("ABCD")], **kw)
+    err = capsys.readouterr().err
+    assert "2 of 4 responses already done" in err and "generating the other 2" in err
+    assert len(read_samples(tmp_path / "samples.jsonl")) == 4
+
+
+def test_progress_bars_count_each_tasks_own_rows(tiny, tmp_path, monkeypatch):
+    from intuitor.evaluation import harness
+
+    bars = []
+    real = harness._progress
+
+    def spy(enabled):
+        bar = real(enabled)
+        bars.append(bar)
+        return bar
+
+    monkeypatch.setattr(harness, "_progress", spy)
+    kw = _kw(tiny, tmp_path, progress=True)
+    evaluate(tiny, [GoldToy("AB")], **kw)  # toy: 2 done before the second run
+    evaluate(tiny, [GoldToy("ABC"), OtherToy("ABCDE")], **kw)  # toy and toy2 share generate calls
+    done = {t.description: (t.completed, t.total) for t in bars[-1].tasks}
+    assert done == {"toy": (3, 3), "toy2": (5, 5)}
+
+
+def test_cli_ctrl_c_is_one_line(tmp_path, monkeypatch):
+    from intuitor.evaluation import harness
+
+    def interrupted(*a, **k):
+        raise EvaluationInterrupted(3, 10)
+
+    monkeypatch.setattr(harness, "evaluate", interrupted)
+    runner, app = _cli()
+    r = runner.invoke(app, ["eval", "m", "--tasks", "addition", "--output-dir", str(tmp_path)])
+    assert r.exit_code == 130
+    assert r.output.strip() == "interrupted: 3 of 10 kept; rerun the same command to resume"

@@ -3,11 +3,14 @@
 `eval_command` is a plain function with typer annotations; the main CLI registers it. Importing this module is
 cheap (no torch): the harness is imported when the command runs. Errors the user can fix (unknown task, missing
 or malformed data file, K > 1 with temperature 0, a resume under other settings, vLLM not installed) are printed
-as one line, `error: ...`, and exit with code 1.
+as one line, `error: ...`, and exit with code 1; the harness's warnings (a torn row dropped, stored responses
+re-scored against changed data) as one line each, `warning: ...`. Ctrl-C prints "interrupted: N of M kept; rerun the
+same command to resume" and exits with code 130.
 """
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -75,30 +78,41 @@ def eval_command(
         from intuitor.sandbox import allow_unsafe_code
 
         allow_unsafe_code()
-    try:
-        from intuitor.evaluation.harness import evaluate, print_results
+    from intuitor.evaluation.harness import EvaluationInterrupted, EvaluationWarning, evaluate, print_results
 
-        results = evaluate(
-            model,
-            tasks,
-            data_dir=data_dir,
-            output_dir=output_dir,
-            limit=limit,
-            samples=samples,
-            temperature=temperature,
-            top_p=top_p,
-            max_new_tokens=max_new_tokens,
-            batch_size=batch_size,
-            seed=seed,
-            backend=backend,
-            dtype=dtype,
-            device=device,
-            task_paths=paths,
-            judge_url=judge_url,
-            judge_model=judge_model,
-            gpu_memory_utilization=gpu_memory_utilization,
-            progress=progress,
-        )
+    def show(message, category, *args, **kwargs):  # the harness's warnings (a torn row dropped, rows re-scored)
+        if not issubclass(category, EvaluationWarning):
+            return shown(message, category, *args, **kwargs)
+        err.print(Text.assemble(("warning: ", "bold yellow"), _error_message(message)), soft_wrap=True)
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", EvaluationWarning)
+            shown, warnings.showwarning = warnings.showwarning, show
+            results = evaluate(
+                model,
+                tasks,
+                data_dir=data_dir,
+                output_dir=output_dir,
+                limit=limit,
+                samples=samples,
+                temperature=temperature,
+                top_p=top_p,
+                max_new_tokens=max_new_tokens,
+                batch_size=batch_size,
+                seed=seed,
+                backend=backend,
+                dtype=dtype,
+                device=device,
+                task_paths=paths,
+                judge_url=judge_url,
+                judge_model=judge_model,
+                gpu_memory_utilization=gpu_memory_utilization,
+                progress=progress,
+            )
+    except EvaluationInterrupted as e:  # Ctrl-C: what is kept, and how to go on (not click's bare "Aborted!")
+        err.print(str(e), highlight=False, soft_wrap=True)
+        raise typer.Exit(code=130) from None
     except USER_ERRORS as e:
         err.print(Text.assemble(("error: ", "bold red"), _error_message(e)), soft_wrap=True)
         raise typer.Exit(code=1) from None

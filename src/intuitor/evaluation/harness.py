@@ -24,9 +24,19 @@ With alpaca_eval among the tasks, `OUT/alpaca_eval_outputs.json` holds the first
 alpaca_eval's model-outputs format: `alpaca_eval --model_outputs OUT/alpaca_eval_outputs.json` gives the paper's
 length-controlled win rate (the optional built-in judge gives a raw win rate only).
 
-Re-running with the same OUT resumes: a (task, id, sample) already in samples.jsonl is not generated again, new
-rows are appended, and settings that would change responses (model, temperature, top_p, max_new_tokens) or a task
-whose version changed are refused with an error rather than mixed into one file.
+Re-running with the same OUT resumes: a (task, id, sample) already in samples.jsonl is not generated again and new
+rows are appended. Each row records what produced it, so a stored row is reused only while that still holds:
+    - what makes the response (the model's name and its files' fingerprint, `model_fingerprint`; the resolved dtype;
+      temperature, top_p, max_new_tokens; the task's version; the prompt, `prompt_sha`): a change is refused with
+      an error naming it, never mixed into one file (use another OUT, or the old setting);
+    - what only judges it (the gold answer and the other scoring fields of the data row, `gold_sha`): the stored
+      responses are re-scored against the new data, with a warning naming the task, the ids and the old and new
+      gold; nothing is generated again.
+The model fingerprint hashes the names, sizes and sampled bytes of the model's files (`model_fingerprint`): cheap,
+and it sees a retrained or replaced model at the same path; an in-memory model has none (not checked). A killed run
+may leave samples.jsonl with a torn last row (dropped, with a warning) or a last row without its newline (completed,
+so the next append starts a line of its own). Ctrl-C stops with `EvaluationInterrupted` ("interrupted: N of M kept;
+rerun the same command to resume"); a resumed run says how many of its responses were already done.
 
 Departures from the paper: the authors evaluate with their own scripts (lighteval-style for math, the official
 LiveCodeBench/CRUXEval harnesses for code, AlpacaEval's GPT-4 judge); here every benchmark goes through one loop
@@ -36,13 +46,15 @@ paper's tables.
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import json
 import math
 import os
+import warnings
 import zlib
 from contextlib import contextmanager
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -62,8 +74,22 @@ PAPER_COLUMNS = {
     "alpaca_eval": "AlpacaEval",
 }
 
-# Settings that change what a response is: a resumed run must match them.
+# Settings that change what a response is: a resumed run must match them (each row records them).
 RESUME_KEYS = ("temperature", "top_p", "max_new_tokens")
+ROW_KEYS = ("model", "model_fingerprint", "dtype", *RESUME_KEYS)
+
+
+class EvaluationWarning(UserWarning):
+    """Something a resume repaired or redid: a torn row dropped, stored responses re-scored against changed data."""
+
+
+class EvaluationInterrupted(KeyboardInterrupt):
+    """Ctrl-C during `evaluate`: `kept` of `total` responses are in samples.jsonl; the same call resumes."""
+
+    def __init__(self, kept: int, total: int, saved: bool = True):
+        self.kept, self.total = kept, total
+        tail = "rerun the same command to resume" if saved else "nothing saved (no output_dir)"
+        super().__init__(f"interrupted: {kept} of {total} {'kept' if saved else 'done'}; {tail}")
 
 
 # ----------------------------------------------------------------------------------------------------------- pass@k
@@ -165,55 +191,198 @@ def _task_or_none(name: str):
 
 
 def read_samples(path: str | Path) -> list[dict]:
-    """Rows of a samples.jsonl. A torn last line (a run killed mid-write) is dropped from the file; a malformed
-    line elsewhere is an error with file and line."""
+    """Rows of a samples.jsonl, repaired in place where a killed run left it damaged (see `_read_sample_lines`)."""
+    return [row for _, row in _read_sample_lines(path)]
+
+
+def _read_sample_lines(path: str | Path) -> list[tuple[int, dict]]:
+    """(line number, row) of every row of a samples.jsonl.
+
+    A killed run can leave two kinds of damage, repaired here (the file is rewritten, complete rows kept): a torn
+    partial last row, dropped with a warning; and a complete last row without its newline, which the next append
+    would continue on the same line (rows found glued on one line are split). A malformed row anywhere else is an
+    error naming file and line: it was not written by a killed run, so nothing is guessed."""
     path = Path(path)
     if not path.exists():
         return []
-    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-    rows = []
+    text = path.read_text(encoding="utf-8")
+    lines = text.splitlines()
+    repaired = bool(text) and not text.endswith("\n")
+    decoder = json.JSONDecoder()
+    out: list[tuple[int, dict]] = []
     for lineno, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError as e:
-            if lineno == len(lines):
-                path.write_text("".join(lines[:-1]), encoding="utf-8")
+        line, pos = line.strip(), 0
+        while pos < len(line):
+            try:
+                row, pos = decoder.raw_decode(line, pos)
+            except json.JSONDecodeError as e:
+                if lineno != len(lines):
+                    raise ValueError(
+                        f"{path}:{lineno}: malformed sample row ({e.msg}); fix or delete the line"
+                    ) from None
+                warnings.warn(f"{path}:{lineno}: dropped a torn partial row (a run killed mid-write): "
+                              f"{_clip(line[pos:])}; it will be generated again", EvaluationWarning, stacklevel=3)
+                repaired = True
                 break
-            raise ValueError(f"{path}:{lineno}: malformed sample row ({e.msg}); fix or delete the line") from None
+            if not isinstance(row, dict):
+                raise ValueError(f"{path}:{lineno}: expected a JSON object per line, found {type(row).__name__}")
+            if pos < len(line):
+                repaired = True  # another row follows on the same line
+            out.append((lineno, row))
+            while pos < len(line) and line[pos].isspace():
+                pos += 1
+    if repaired:
+        _write_rows(path, [row for _, row in out])
+    return out
+
+
+def _write_rows(path: Path, rows: list[dict]) -> None:
+    """Rewrite a samples.jsonl atomically (a crash leaves the old file or the new one, never half of one)."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    tmp.replace(path)
+
+
+def _clip(text: str, width: int = 60) -> str:
+    return repr(text if len(text) <= width else text[:width] + "...")
+
+
+def _sha(value) -> str:
+    """Short content hash of JSON-able data (the key of a prompt or a gold answer)."""
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def row_keys(row: dict) -> dict[str, str]:
+    """What a data row contributes to its responses: `prompt_sha` (what the model is asked; a change means the stored
+    responses answer another question) and `gold_sha` (every other field but the id: the gold answer, the tests,
+    the options; a change means they must be scored again)."""
+    return {
+        "prompt_sha": _sha(row.get("prompt")),
+        "gold_sha": _sha({k: v for k, v in row.items() if k not in ("id", "prompt")}),
+    }
+
+
+MODEL_FILES = (".safetensors", ".bin", ".gguf", ".pt", ".pth", ".json", ".jinja", ".model", ".txt")
+
+
+def model_fingerprint(model) -> str | None:
+    """A cheap content fingerprint of a model on disk: sha256 over each file's name, size and 16 sampled 64 KiB
+    blocks (the whole file below 1 MiB; weights, config, tokenizer and chat template files of a folder's top level).
+    A retrained or replaced model changes nearly every block; a copy keeps the fingerprint (no mtimes).
+
+    A hub id resolves to its cached snapshot's commit (`hub:<sha>`); an in-memory model or a name that is neither a
+    path nor cached gives None (not checked). A change confined to bytes between the samples would go unseen."""
+    if not isinstance(model, (str, Path)):
+        return None
+    from intuitor.models import resolve_model_path
+
+    try:
+        path = Path(resolve_model_path(str(model))).expanduser()
+    except FileNotFoundError:
+        return None
+    if not path.exists():
+        try:
+            from huggingface_hub import try_to_load_from_cache
+
+            cached = try_to_load_from_cache(str(model), "config.json")
+        except Exception:  # not a valid repo id, no hub library
+            return None
+        return f"hub:{Path(cached).parent.name}" if isinstance(cached, str) else None
+    files = [path] if path.is_file() else sorted(p for p in path.iterdir() if p.is_file() and p.suffix in MODEL_FILES)
+    digest = hashlib.sha256()
+    block, blocks = 1 << 16, 16
+    for f in files:
+        size = f.stat().st_size
+        digest.update(f"{f.name}|{size}|".encode())
+        with open(f, "rb") as fh:
+            if size <= blocks * block:
+                digest.update(fh.read())
+                continue
+            for i in range(blocks):
+                fh.seek((size - block) * i // (blocks - 1))
+                digest.update(fh.read(block))
+    return digest.hexdigest()[:16]
+
+
+def _check_resume(out_dir: Path, config: dict, lines: list[tuple[int, dict]], tasks: dict, data: dict) -> list[dict]:
+    """The stored rows this run may reuse: refuse rows whose response another model, dtype, setting, task version
+    or prompt made (naming what changed); re-score rows whose gold changed in the data. Returns all rows."""
+    samples = out_dir / SAMPLES_FILE
+    fix = "use another --output-dir"
+    results = out_dir / RESULTS_FILE
+    old = json.loads(results.read_text(encoding="utf-8")) if results.exists() else {}
+    if old and old.get("model") != config["model"]:
+        raise ValueError(f"{results} holds results of model '{old.get('model')}', not '{config['model']}': {fix} "
+                         "for another model")
+    # Rows written before rows recorded their settings: the settings results.json recorded stand for them.
+    recorded = {k: v for k, v in old.get("config", {}).items() if k in ROW_KEYS and v not in (None, "auto")}
+    for lineno, row in lines:
+        for key in ROW_KEYS:
+            before, now = row.get(key, recorded.get(key)), config.get(key)
+            if before is None or now is None or before == now:
+                continue
+            where = f"{samples}:{lineno}" if key in row else str(results)
+            if key == "model":
+                raise ValueError(f"{where} holds responses of model '{before}', not '{now}': {fix}")
+            if key == "model_fingerprint":
+                raise ValueError(
+                    f"{where}: the model at {config['model']} changed since these responses were generated (files' "
+                    f"fingerprint {before}, now {now}): they are not this model's; {fix}, or delete {samples} and "
+                    f"{results} to start over"
+                )
+            flag = "--" + key.replace("_", "-")
+            raise ValueError(
+                f"{where} was written with {key}={before} but this run has {key}={now}: resuming would mix both in "
+                f"one samples.jsonl; {fix}, or {flag} {before} to resume"
+            )
+    current = {(t, str(r["id"])): r for t, rows in data.items() for r in rows}
+    stale: dict[str, list[tuple[int, dict, dict]]] = defaultdict(list)
+    for lineno, row in lines:
+        task = tasks.get(row["task"])
+        if task is None:
+            continue  # a task of an earlier run that this run does not touch
+        if row.get("task_version") != task.version:
+            raise ValueError(
+                f"{samples}:{lineno} holds {row['task']} responses scored by version {row.get('task_version')} of "
+                f"the task, which is now version {task.version}: {fix}"
+            )
+        data_row = current.get((row["task"], str(row["id"])))
+        if data_row is None:
+            continue  # beyond this run's --limit
+        keys = row_keys(data_row)
+        if "prompt_sha" in row and row["prompt_sha"] != keys["prompt_sha"]:
+            raise ValueError(
+                f"{samples}:{lineno}: the prompt of {row['task']} id {row['id']} changed in the data since it was "
+                f"answered, so the stored responses answer another question: {fix}, or restore the data"
+            )
+        gold = json.loads(json.dumps(data_row.get("answer"), default=str))
+        if row.get("gold_sha", keys["gold_sha"]) != keys["gold_sha"] or row.get("gold") != gold:
+            stale[row["task"]].append((lineno, row, data_row))
+    rows = [row for _, row in lines]
+    if stale:
+        _rescore(samples, stale, tasks)
+        _write_rows(samples, rows)
     return rows
 
 
-def _check_resume(out_dir: Path, config: dict, model_name: str, rows: list[dict], tasks: dict) -> None:
-    """Refuse to mix rows made under other settings, another model or another task version into one file."""
-    results = out_dir / RESULTS_FILE
-    if results.exists():
-        old = json.loads(results.read_text(encoding="utf-8"))
-        if old.get("model") != model_name:
-            raise ValueError(
-                f"{results} holds results of model '{old.get('model')}', not '{model_name}': "
-                "use another --output-dir for another model"
-            )
-        for key in RESUME_KEYS:
-            before = old.get("config", {}).get(key)
-            if before is not None and before != config[key]:
-                raise ValueError(
-                    f"{out_dir} was written with {key}={before} but this run asks {key}={config[key]}: resuming "
-                    f"would mix both in one samples.jsonl; use another --output-dir or {key}={before}"
-                )
-    for r in rows:
-        if r.get("model") != model_name:
-            raise ValueError(
-                f"{out_dir / SAMPLES_FILE} holds responses of model '{r.get('model')}', not '{model_name}': "
-                "use another --output-dir"
-            )
-        task = tasks.get(r["task"])
-        if task is not None and r.get("task_version") != task.version:
-            raise ValueError(
-                f"{out_dir / SAMPLES_FILE} holds {r['task']} responses scored by version {r.get('task_version')} "
-                f"of the task, which is now version {task.version}: use another --output-dir"
-            )
+def _rescore(samples: Path, stale: dict[str, list[tuple[int, dict, dict]]], tasks: dict) -> None:
+    """Score stored responses again against their changed data rows (the rows are updated in place); say so."""
+    for tname, items in stale.items():
+        verdicts = score_all(tasks[tname], [row["response"] for _, row, _ in items], [d for _, _, d in items])
+        changed = {}
+        for (_, row, data_row), correct in zip(items, verdicts):
+            new_gold = json.loads(json.dumps(data_row.get("answer"), default=str))
+            changed.setdefault(row["id"], (row.get("gold"), new_gold))
+            row.update(gold=new_gold, correct=bool(correct), **row_keys(data_row))
+        first_id, (before, after) = next(iter(changed.items()))
+        more = f" and {len(changed) - 1} more" if len(changed) > 1 else ""
+        what = f"gold {_clip(str(before), 30)} -> {_clip(str(after), 30)}" if before != after else "its scoring fields"
+        warnings.warn(
+            f"{samples}: {tname}: the data of {len(changed)} problem(s) changed since they were answered (id "
+            f"{first_id}: {what}{more}): re-scored their {len(items)} stored response(s) without generating again",
+            EvaluationWarning,
+            stacklevel=3,
+        )
 
 
 def write_alpaca_eval_outputs(path: Path, rows: list[dict], samples: list[dict], generator: str) -> None:
@@ -381,6 +550,13 @@ def evaluate(
     if unknown:
         raise ValueError(f"--task-path given for {', '.join(sorted(unknown))}, which is not among --tasks")
     task_rows = {tname: t.load(limit) for tname, t in task_objs.items()}
+    for tname, rows in task_rows.items():
+        check_unique_ids(task_objs[tname], rows)
+    if isinstance(model, (str, Path)):  # resolved now: rows record the dtype that made them (cheap, nothing loaded)
+        device = _resolve_device(device)
+        dtype = _resolve_dtype(dtype, device)
+    else:
+        dtype = str(next(model[0].parameters()).dtype).replace("torch.", "")
 
     config = {
         "model": name,
@@ -397,6 +573,7 @@ def evaluate(
         "batch_size": batch_size,
         "dtype": dtype,
         "device": device,
+        "model_fingerprint": model_fingerprint(model),
         "judge_model": judge_model,
         "judge_url": judge_url,
         "versions": _versions(),
@@ -405,18 +582,24 @@ def evaluate(
     existing: list[dict] = []
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
-        existing = read_samples(out_dir / SAMPLES_FILE)
-        _check_resume(out_dir, config, name, existing, task_objs)
+        existing = _check_resume(out_dir, config, _read_sample_lines(out_dir / SAMPLES_FILE), task_objs, task_rows)
     done = {(r["task"], str(r["id"]), int(r["sample"])) for r in existing}
     previous = _previous_tasks(out_dir)
 
-    # (task, row, missing sample indices) of every prompt that still needs responses.
+    # (task, row, missing sample indices) of every prompt that still needs responses; per task, how many of its
+    # responses this run asks for and how many of them are already stored.
     todo = []
+    totals = {tname: len(rows) * samples for tname, rows in task_rows.items()}
+    already = dict.fromkeys(task_rows, 0)
     for tname, rows in task_rows.items():
         for row in rows:
             missing = [k for k in range(samples) if (tname, str(row["id"]), k) not in done]
+            already[tname] += samples - len(missing)
             if missing:
                 todo.append((tname, row, missing))
+    if progress and out_dir is not None and any(already.values()):
+        _say(f"{sum(already.values())} of {sum(totals.values())} responses already done in {out_dir / SAMPLES_FILE}"
+             + (f"; generating the other {sum(totals.values()) - sum(already.values())}" if todo else ""))
 
     new_rows: list[dict] = []
     if todo:
@@ -431,10 +614,13 @@ def evaluate(
         scorer.eval()
         try:
             with _cpu_threads(threads, config["device"]):
-                new_rows = _run(
-                    todo, task_objs, scorer, tokenizer, generator, name, samples, temperature, top_p,
-                    max_new_tokens, batch_size, seed, out_dir, progress,
+                _run(
+                    todo, task_objs, scorer, tokenizer, generator, config, samples, temperature, top_p,
+                    max_new_tokens, batch_size, seed, out_dir, progress, new_rows, totals, already,
                 )
+        except KeyboardInterrupt:
+            kept = sum(already.values()) + len(new_rows)
+            raise EvaluationInterrupted(kept, sum(totals.values()), saved=out_dir is not None) from None
         finally:
             scorer.train(was_training)
     all_rows = existing + new_rows
@@ -533,8 +719,10 @@ def _chunk_seed(seed: int, task: str, row_id: str, sample: int) -> int:
     return (seed + zlib.crc32(f"{task}/{row_id}/{sample}".encode())) % (2**31)
 
 
-def _run(todo, tasks, scorer, tokenizer, generator, model_name, samples, temperature, top_p, max_new_tokens,
-         batch_size, seed, out_dir, progress) -> list[dict]:
+def _run(todo, tasks, scorer, tokenizer, generator, config, samples, temperature, top_p, max_new_tokens,
+         batch_size, seed, out_dir, progress, new_rows: list[dict], totals: dict[str, int], already: dict[str, int]):
+    """Generate, score and append the rows of `todo`; `new_rows` collects them as they are written (so that an
+    interrupted run knows how many it kept). Each task's bar counts that task's own responses, stored ones too."""
     from intuitor.certainty import response_statistics
     from intuitor.generation.hf import eos_token_ids
 
@@ -549,12 +737,10 @@ def _run(todo, tasks, scorer, tokenizer, generator, model_name, samples, tempera
         items.sort(key=lambda item: len(str(item[1]["prompt"])))
     per_call = max(1, getattr(generator, "chunk_size", batch_size) // samples)
     sink = open(out_dir / SAMPLES_FILE, "a", encoding="utf-8") if out_dir is not None else None
-    totals: dict[str, int] = defaultdict(int)
-    for tname, _, missing in todo:
-        totals[tname] += len(missing)
-    new_rows: list[dict] = []
     bar = _progress(progress)
-    bars = {t: bar.add_task(t, total=n) for t, n in totals.items()} if bar else {}
+    bars = {t: bar.add_task(t, total=n, completed=already[t]) for t, n in totals.items()} if bar else {}
+    # what produced these rows (see the module docstring): a resume compares them
+    produced_by = {key: config.get(key) for key in ROW_KEYS}
     try:
         if bar:
             bar.start()
@@ -606,9 +792,10 @@ def _run(todo, tasks, scorer, tokenizer, generator, model_name, samples, tempera
                             "entropy": float(stats.entropy[j]),
                             "num_tokens": len(ids),
                             "truncated": len(ids) >= max_new_tokens and not (ids and ids[-1] in eos_ids),
-                            "model": model_name,
+                            **produced_by,
                             "task_version": task.version,
                             "metric": task.metric,
+                            **row_keys(row),
                         }
                     )
                 if sink is not None:
@@ -616,13 +803,13 @@ def _run(todo, tasks, scorer, tokenizer, generator, model_name, samples, tempera
                     sink.flush()
                 new_rows.extend(chunk_rows)
                 if bar:
-                    bar.advance(bars[tname], len(chunk_rows))
+                    for t, n in Counter(r["task"] for r in chunk_rows).items():
+                        bar.advance(bars[t], n)
     finally:
         if bar:
             bar.stop()
         if sink is not None:
             sink.close()
-    return new_rows
 
 
 def _recorded_statistics(generator, scorer, n: int):
@@ -644,6 +831,46 @@ def score_all(task, responses: list[str], rows: list[dict]) -> list[bool]:
 
     with ThreadPoolExecutor(max_workers=min(workers, len(responses))) as pool:
         return [bool(c) for c in pool.map(task.score, responses, rows)]
+
+
+def _say(message: str) -> None:
+    """A one-line progress message on stderr (beside the bars; stdout keeps the results)."""
+    from rich.console import Console
+
+    Console(stderr=True).print(message, highlight=False, soft_wrap=True)
+
+
+def check_unique_ids(task, rows: list[dict]) -> None:
+    """Refuse two data rows sharing one id: they would be merged into one problem (their samples pooled, pass@k
+    and resume keyed wrongly). The error names the id and both rows' places in the data file where it can find
+    them (a record holding the id as a field value), else their positions among the loaded rows."""
+    first: dict[str, int] = {}
+    for i, row in enumerate(rows):
+        rid = str(row["id"])
+        if rid not in first:
+            first[rid] = i
+            continue
+        j = first[rid]
+        same = "identical rows" if rows[j] == row else "different rows"
+        places = _places_of_id(task, rid) or [f"row {j + 1}", f"row {i + 1}"]
+        raise ValueError(
+            f"{task.name}: {places[0]} and {places[1]} share the id '{rid}' ({same}): ids must be unique, else "
+            "both are scored as one problem; give each row its own id"
+        )
+
+
+def _places_of_id(task, rid: str) -> list[str] | None:
+    """'file:line' of the first two records of a task's local data file that hold `rid` as a field value."""
+    from intuitor.tasks.base import read_records
+
+    try:
+        path = task.resolve_path() if hasattr(task, "resolve_path") else None
+        records = read_records(path) if path is not None and path.exists() else []
+    except (OSError, ValueError):
+        return None
+    found = [where for where, rec in records
+             if any(str(v) == rid for v in rec.values() if not isinstance(v, (dict, list)))]
+    return found[:2] if len(found) >= 2 else None
 
 
 def _progress(enabled: bool):
