@@ -1,6 +1,7 @@
 """`intuitor train` as a newcomer runs it: recipes, overrides, errors, resume after SIGKILL, GGUF models."""
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -43,8 +44,9 @@ def test_accelerate_configs_load():
 
 
 def test_overrides_and_unknown_fields():
-    _, config = parse_config(str(ROOT / "recipes/tiny-cpu.yaml"), ["--learning_rate", "0.5", "--rewards", "a", "b:2"])
-    assert config.learning_rate == 0.5 and config.rewards == ["a", "b:2"]
+    _, config = parse_config(str(ROOT / "recipes/tiny-cpu.yaml"),
+                             ["--learning_rate", "0.5", "--rewards", "self_certainty", "accuracy:2"])
+    assert config.learning_rate == 0.5 and config.rewards == ["self_certainty", "accuracy:2"]
     with pytest.raises(ValueError, match="Unknown config field 'learning_rat' in the command line.*learning_rate"):
         parse_config(str(ROOT / "recipes/tiny-cpu.yaml"), ["--learning_rat", "1"])
 
@@ -64,6 +66,116 @@ def test_cli_errors_name_the_culprit(tmp_path):
     assert res.returncode == 2 and "Did you mean: gsm8k" in res.stderr
     res = run_cli("train", "recipes/tiny-cpu.yaml", "--dataset_limit", "0", "--output_dir", str(tmp_path))
     assert res.returncode == 2 and "empty" in res.stderr
+
+
+TINY = (ROOT / "recipes/tiny-cpu.yaml").read_text()
+REWARDS_LINE = 'rewards: [self_certainty, "accuracy:0"]'
+# (what the recipe says, the one line `validate` must print about it): issue 26's bad inputs
+BAD_RECIPES = {
+    "reward typo": (TINY.replace(REWARDS_LINE, "rewards: [self_certanty]"),
+                    "rewards: Unknown reward 'self_certanty'. Did you mean: self_certainty?"),
+    "malformed weight": (TINY.replace('"accuracy:0"', '"accuracy:half"'),
+                         "rewards: reward spec 'accuracy:half': the weight after ':' must be a finite number"),
+    "rewards mapping": (TINY.replace(REWARDS_LINE, "rewards: {self_certainty: 1, accuracy: 0}"),
+                        "rewards: expected a list of NAME[:WEIGHT], e.g. [self_certainty, accuracy:0], got a mapping"),
+    "model_init_kwargs typo": (TINY + "model_init_kwargs:\n  attn_implmentation: eager\n",
+                               "model_init_kwargs: unknown key 'attn_implmentation': not an argument of "
+                               "from_pretrained nor a field of the model's config. Did you mean: attn_implementation"),
+    "list for a number": (TINY.replace("num_generations: 4", "num_generations: [4]"),
+                          "num_generations: expected a single value (int | None), got a list [4]"),
+    "wrong type": (TINY.replace("max_steps: 4", "max_steps: ten"), "max_steps: invalid int value: 'ten'"),
+    "bool": (TINY.replace("use_cpu: true", "use_cpu: maybe"), "use_cpu: Truthy value expected: got maybe"),
+    "weights twice": (TINY + "reward_weights: [1, 1]\n",
+                      "rewards and reward_weights: rewards [self_certainty, accuracy:0] weigh them [1, 0] but "
+                      "reward_weights is [1, 1]: two sources of weights that disagree"),
+    "weights count": (TINY.replace(REWARDS_LINE, "rewards: [self_certainty, accuracy]") + "reward_weights: [1]\n",
+                      "reward_weights has 1 weight(s) for the 2 rewards [self_certainty, accuracy]"),
+}
+
+
+def _app_runner():
+    from typer.testing import CliRunner
+
+    from intuitor.cli import app
+
+    return CliRunner(), app
+
+
+@pytest.mark.parametrize("case", BAD_RECIPES)
+def test_validate_and_train_refuse_bad_recipes_in_one_line(case, tmp_path):
+    text, message = BAD_RECIPES[case]
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(text)
+    runner, app = _app_runner()
+    for command in (["validate", str(recipe)], ["train", str(recipe), "--output_dir", str(tmp_path / "out")]):
+        result = runner.invoke(app, command)
+        out = result.output.strip()
+        assert result.exit_code == 2, out
+        assert out.count("\n") == 0 and out.startswith(f"error: {recipe}: ") and message in out, out
+        assert "usage:" not in out and "Traceback" not in out
+    assert not (tmp_path / "out").exists()  # train refused before anything ran
+
+
+def test_weights_in_one_place_pass(tmp_path):
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(TINY.replace(REWARDS_LINE, "rewards: [self_certainty, accuracy]") + "reward_weights: [1, 0]\n")
+    _, config = parse_config(str(recipe), [])
+    assert config.reward_weights == [1.0, 0.0]
+    recipe.write_text(TINY + "reward_weights: [1, 0]\nmodel_init_kwargs:\n  attn_implementation: eager\n"
+                      "  use_cache: false\n")  # agreeing weights; a from_pretrained argument and a config field
+    _, config = parse_config(str(recipe), [])
+    assert config.model_init_kwargs == {"attn_implementation": "eager", "use_cache": False}
+
+
+def test_command_line_type_errors_are_one_line():
+    recipe = str(ROOT / "recipes/tiny-cpu.yaml")
+    with pytest.raises(ValueError, match=r"^the command line: max_steps: invalid int value: 'x'$"):
+        parse_config(recipe, ["--max_steps", "x"])
+    with pytest.raises(ValueError, match=r"^the command line: unexpected value\(s\) \['5'\]"):
+        parse_config(recipe, ["--num_generations", "4", "5"])
+    with pytest.raises(ValueError, match=r"^the command line: rewards: Unknown reward 'acurracy'"):
+        parse_config(recipe, ["--rewards", "acurracy"])
+
+
+def test_trainer_refuses_disagreeing_reward_weights(tiny_model_dir, tmp_path):
+    from datasets import Dataset
+
+    from intuitor.models import load_model_and_tokenizer
+    from intuitor.training import IntuitorConfig, IntuitorTrainer
+
+    model, tok = load_model_and_tokenizer(str(tiny_model_dir))
+    args = IntuitorConfig(output_dir=str(tmp_path), rewards=["self_certainty", "accuracy:0"], reward_weights=[1, 1],
+                          use_cpu=True, report_to="none", num_generations=2, per_device_train_batch_size=2)
+    ds = Dataset.from_list([{"prompt": "1+1?", "answer": "2"}] * 2)
+    with pytest.raises(ValueError, match="two sources of weights that disagree"):
+        IntuitorTrainer(model=model, args=args, train_dataset=ds, processing_class=tok)
+
+
+def test_train_without_a_recipe_takes_flags_not_a_file_name(tmp_path):
+    runner, app = _app_runner()
+    result = runner.invoke(app, ["train", "--task", "gsm8", "--output_dir", str(tmp_path)])
+    assert "config file not found" not in result.output
+    assert "no recipe given: training from the fields' defaults" in result.output
+    assert result.exit_code == 2 and "Unknown task 'gsm8'. Did you mean: gsm8k?" in result.output
+
+
+@pytest.mark.slow
+def test_resume_with_a_raised_max_steps_follows_the_new_schedule(tmp_path):
+    """A finished 2-step cosine run resumed with max_steps 4: update 3 trains at the 4-step schedule's learning rate
+    there (0.5 x peak), not at the old schedule's final 0; no warning about the tied lm_head; resuming a run already
+    at max_steps is refused with the reason."""
+    args = ["train", "recipes/tiny-cpu.yaml", "--save_steps", "2", "--warmup_steps", "0", "--output_dir", str(tmp_path)]
+    assert run_cli(*args, "--max_steps", "2").returncode == 0
+    res = run_cli(*args, "--max_steps", "4", "--resume")
+    assert res.returncode == 0, res.stderr[-3000:]
+    lrs = {r["step"]: r["learning_rate"] for r in metrics(tmp_path) if "learning_rate" in r}
+    peak = 1e-4  # the recipe's learning_rate
+    assert lrs[1] == pytest.approx(peak) and lrs[2] == pytest.approx(peak / 2)  # the 2-step cosine
+    assert lrs[3] == pytest.approx(peak / 2) and lrs[4] == pytest.approx(peak * (1 + math.cos(math.pi * 3 / 4)) / 2)
+    assert "update 3 trains at learning rate 5e-05" in res.stdout
+    assert "missing keys" not in res.stderr and "missing keys" not in res.stdout
+    res = run_cli(*args, "--max_steps", "4", "--resume")
+    assert res.returncode == 2 and "is at update 4 and max_steps=4: nothing left to train" in res.stderr
 
 
 @pytest.mark.slow

@@ -243,7 +243,7 @@ def test_real_collapse_is_stopped_with_a_checkpoint(tiny_model_dir, tmp_path):
     from intuitor.cli import app
 
     result = CliRunner().invoke(app, ["guard", str(tmp_path), "--json", str(tmp_path / "replay.json")])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # an alarm fired
     replayed = json.loads((tmp_path / "replay.json").read_text())
     assert replayed["events"] == [r for r in rows if "condition" in r] and replayed["keep"] == keep
     assert f"step {stop_step:5d}  {rows[0]['condition']}" in result.output
@@ -291,6 +291,28 @@ def test_replay_settings_and_bad_input(tmp_path):
     path.write_text('{"step": 1}\nnot json\n')
     with pytest.raises(ValueError, match="m.jsonl:2"):
         read_metrics(path)
+
+
+def test_guard_cli_exit_code_says_whether_an_alarm_fired(tmp_path):
+    from typer.testing import CliRunner
+
+    from intuitor.cli import app
+
+    def write(name, lengths):
+        path = tmp_path / name
+        path.write_text("".join(json.dumps({"step": s, **row}) + "\n" for s, row in
+                                enumerate(series("completions/mean_length", lengths), 1)))
+        return str(path)
+
+    collapsed = write("collapsed.jsonl", [100] * 15 + [20] * 5)
+    healthy = write("healthy.jsonl", [100] * 20)
+    flags = ["--guard_window", "5", "--guard_warmup", "5"]
+    result = CliRunner().invoke(app, ["guard", collapsed, *flags])
+    assert result.exit_code == 1 and "length_drop" in result.output, result.output
+    result = CliRunner().invoke(app, ["guard", healthy, *flags])
+    assert result.exit_code == 0 and "no alarm" in result.output, result.output
+    result = CliRunner().invoke(app, ["guard", str(tmp_path / "missing.jsonl")])
+    assert result.exit_code == 2 and "error:" in result.output
 
 
 # ---- streams shaped like the reported collapse kinds, judged with IntuitorConfig's defaults -----------------------

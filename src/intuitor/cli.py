@@ -33,11 +33,18 @@ def train(
     """Train with INTUITOR (or any reward mix): `intuitor train recipes/tiny-cpu.yaml --max_steps 2 --output_dir OUT`.
 
     Any IntuitorConfig/GRPOConfig field can be given as `--field value`, e.g. `--rewards self_certainty accuracy:0.5`.
+    Without a recipe, the fields' defaults (the paper's) and the flags are used. The recipe is checked as
+    `intuitor validate` checks it before anything loads.
     """
     from intuitor.training.run import run_training
 
+    overrides = list(ctx.args)
+    if config is not None and str(config).startswith("-"):  # `intuitor train --max_steps 2`: a flag, not a recipe
+        overrides, config = [str(config), *overrides], None
+    if config is None:
+        typer.echo("no recipe given: training from the fields' defaults (the paper's) and the flags")
     try:
-        run_training(str(config) if config else None, list(ctx.args), resume=resume)
+        run_training(str(config) if config else None, overrides, resume=resume)
     except (ValueError, FileNotFoundError, KeyError) as exc:
         _fail(exc)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import math
 import os
 import pkgutil
 from dataclasses import dataclass
@@ -54,22 +55,67 @@ def parse_reward_spec(spec: str) -> tuple[str, float]:
     >>> parse_reward_spec("accuracy:0.5")
     ('accuracy', 0.5)
     """
-    name, _, weight = spec.partition(":")
-    if not weight:
+    name, sep, weight = spec.partition(":")
+    if not sep:
         return name.strip(), 1.0
     try:
-        return name.strip(), float(weight)
+        value = float(weight)
     except ValueError:
-        raise ValueError(f"reward spec {spec!r}: the weight after ':' must be a number, e.g. accuracy:0.5") from None
+        value = math.nan
+    if not math.isfinite(value):
+        raise ValueError(f"reward spec {spec!r}: the weight after ':' must be a finite number, e.g. accuracy:0.5")
+    return name.strip(), value
+
+
+def _unknown_reward(name: str) -> str:
+    close = difflib.get_close_matches(name, REWARDS, n=3)
+    hint = f" Did you mean: {', '.join(close)}?" if close else ""
+    return f"Unknown reward '{name}'.{hint} Known rewards: {', '.join(sorted(REWARDS))}"
+
+
+def check_reward_specs(specs, reward_weights=None) -> list[float]:
+    """Check NAME[:WEIGHT] specs without building a reward, and return their weights: a list of strings, each a
+    registered name (did-you-mean otherwise) with a numeric weight. `reward_weights` (GRPOConfig's field), when
+    given too, must not disagree with weights written in the specs: the trainer would use one and silently drop the
+    other (`[self_certainty, accuracy:0]` with `reward_weights: [1, 1]` would let the logged-only accuracy steer).
+    Specs without any weight leave the weights to `reward_weights`.
+
+    >>> check_reward_specs(["self_certainty", "accuracy:0"])
+    [1.0, 0.0]
+    >>> check_reward_specs(["self_certainty", "accuracy:0"], [1, 1])
+    Traceback (most recent call last):
+    ...
+    ValueError: rewards [self_certainty, accuracy:0] weigh them [1, 0] but reward_weights is [1, 1]: two sources of weights that disagree; give the weights in one place (NAME:WEIGHT in rewards, and drop reward_weights)
+    """
+    if not isinstance(specs, (list, tuple)) or not all(isinstance(s, str) for s in specs):
+        raise ValueError(f"rewards={specs!r}: expected a list of NAME[:WEIGHT], e.g. [self_certainty, accuracy:0]")
+    load_all()
+    weights = []
+    for spec in specs:
+        name, weight = parse_reward_spec(spec)
+        if name not in REWARDS:
+            raise ValueError(_unknown_reward(name))
+        weights.append(weight)
+    if reward_weights is not None:
+        given = [float(w) for w in reward_weights]
+        listed = "[" + ", ".join(specs) + "]"
+        if len(given) != len(specs):
+            raise ValueError(f"reward_weights has {len(given)} weight(s) for the {len(specs)} rewards {listed}: give "
+                             "one weight per reward, or write them as NAME:WEIGHT in rewards and drop reward_weights")
+        if any(":" in s for s in specs) and given != weights:
+            raise ValueError(
+                f"rewards {listed} weigh them [{', '.join(f'{w:g}' for w in weights)}] but reward_weights is "
+                f"[{', '.join(f'{w:g}' for w in given)}]: two sources of weights that disagree; give the weights in "
+                "one place (NAME:WEIGHT in rewards, and drop reward_weights)"
+            )
+    return weights
 
 
 def get_reward(name: str, config=None):
     """Build the reward registered as `name`; an unknown name gets a did-you-mean."""
     load_all()
     if name not in REWARDS:
-        close = difflib.get_close_matches(name, REWARDS, n=3)
-        hint = f" Did you mean: {', '.join(close)}?" if close else ""
-        raise KeyError(f"Unknown reward '{name}'.{hint} Known rewards: {', '.join(sorted(REWARDS))}")
+        raise KeyError(_unknown_reward(name))
     entry = REWARDS[name]
     reward = entry.factory(config) if _is_factory(entry.factory) else entry.factory
     return reward

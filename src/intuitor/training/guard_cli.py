@@ -70,7 +70,8 @@ def guard_command(
     """Replay a logged run through the collapse guard offline; print each alarm with its step.
 
     Any guard field can be given as `--guard_field value` (e.g. `--guard_vote_calibration_drop 0.15`,
-    `--guard_kl_growth none`).
+    `--guard_kl_growth none`). Exit code: 0 when no alarm fires, 1 when one does (scripts and CI can act on it),
+    2 on bad input.
     """
     from intuitor.training.guard import read_metrics, replay
 
@@ -94,4 +95,6 @@ def guard_command(
     if json_out:
         json_out.write_text(json.dumps({"events": guard.events, "keep": guard.keep,
                                         "settings": vars(settings)}, indent=2) + "\n")
+    if guard.events:
+        raise typer.Exit(code=1)  # an alarm fired: scripts and CI can act on the exit code
 

@@ -133,10 +133,59 @@ def _check_known(keys, known, where: str) -> None:
             raise ValueError(f"Unknown config field '{key}' in {where}.{hint}")
 
 
+def _check_shape(key: str, value, field: dataclasses.Field, where: str) -> None:
+    """A YAML value of the field's shape: a list only where the field takes a list, a mapping only where it takes
+    one (HfArgumentParser would read `num_generations: [4]` as 4 and a mapping for `rewards` as one JSON string)."""
+    kind = _type_name(field).lower()
+    if key == "rewards" and not isinstance(value, list):
+        if isinstance(value, dict):
+            raise ValueError(f"{where}: rewards: expected a list of NAME[:WEIGHT], e.g. [self_certainty, accuracy:0], "
+                             "got a mapping")
+        return
+    if isinstance(value, dict) and "dict" not in kind:
+        raise ValueError(f"{where}: {key}: expected {_type_name(field)}, got a mapping")
+    if isinstance(value, list):
+        if "list" not in kind:
+            raise ValueError(f"{where}: {key}: expected a single value ({_type_name(field)}), got a list {value!r}")
+        if any(isinstance(v, (list, dict)) for v in value):
+            raise ValueError(f"{where}: {key}: expected a flat list of values, got {value!r}")
+
+
+def _type_name(field: dataclasses.Field) -> str:
+    """The field's annotation as written in its class (HfArgumentParser rewrites `Field.type` in place: a
+    `dict | str | None` field becomes `str` once a parser has been built)."""
+    from intuitor.training.config import IntuitorConfig
+
+    for cls in (*RunArguments.__mro__, *IntuitorConfig.__mro__):
+        annotation = vars(cls).get("__annotations__", {}).get(field.name)
+        if annotation is not None:
+            break
+    else:
+        annotation = field.type
+    return str(annotation).replace("typing.", "").replace("<class '", "").replace("'>", "")
+
+
+def _parse_error(message: str, sources: dict[str, str]) -> str:
+    """argparse's message ('argument --max_steps: invalid int value: 'ten'') as one line naming where the value
+    came from: the YAML file and key, or the command line."""
+    found = re.match(r"argument --(\w+)(?:/\S+)?: (.*)", message, re.S)
+    if found:
+        key, what = found.groups()
+        return f"{sources.get(key, 'the command line')}: {key}: {' '.join(what.split())}"
+    return f"the command line: {' '.join(message.split())}"
+
+
+class _ParseError(Exception):
+    pass
+
+
 def parse_config(config_path: str | None, overrides: list[str]):
-    """YAML + `--field value` overrides -> (RunArguments, IntuitorConfig). Fails on unknown fields."""
+    """YAML + `--field value` overrides -> (RunArguments, IntuitorConfig). Fails on unknown fields, on values of the
+    wrong shape or type (one line naming the YAML file and key, or the command line), on unknown or malformed
+    rewards, on reward weights given twice and disagreeing, and on unknown `model_init_kwargs` keys."""
     from transformers import HfArgumentParser
 
+    from intuitor.rewards import check_reward_specs
     from intuitor.training.config import IntuitorConfig
 
     known = {**_fields(RunArguments), **_fields(IntuitorConfig)}
@@ -145,19 +194,112 @@ def parse_config(config_path: str | None, overrides: list[str]):
         path = Path(config_path)
         if not path.exists():
             raise FileNotFoundError(f"config file not found: {path}")
-        values = yaml.safe_load(path.read_text()) or {}
+        try:
+            values = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as e:
+            raise ValueError(f"{path}: not valid YAML ({' '.join(str(e).split())})") from None
         if not isinstance(values, dict):
             raise ValueError(f"{path}: a recipe is a mapping of field: value")
         _check_known(values, known, str(path))
+        for key, value in values.items():
+            _check_shape(key, value, known[key], str(path))
     flags = [a[2:].split("=", 1)[0].replace("-", "_") for a in overrides if a.startswith("--")]
     _check_known(flags, known, "the command line")
+    sources = {key: str(config_path) for key in values} | {key: "the command line" for key in flags}
     argv = [a for k, v in values.items() for a in _to_argv(k, v)]
     argv += [("--" + a[2:].replace("-", "_")) if a.startswith("--") else a for a in overrides]
     parser = HfArgumentParser((RunArguments, IntuitorConfig))
-    run_args, config = parser.parse_args_into_dataclasses(args=argv)
+
+    def error(message):  # argparse would print its 200-line usage and exit
+        raise _ParseError(message)
+
+    parser.error = error
+    try:  # the recipe's values alone first (types only, no dataclass checks), so that an error names the file
+        parser.parse_known_args(args=argv[: len(argv) - len(overrides)])
+    except _ParseError as e:
+        raise ValueError(_parse_error(str(e), {key: str(config_path) for key in values})) from None
+    try:
+        run_args, config = parser.parse_args_into_dataclasses(args=argv)
+    except _ParseError as e:
+        raise ValueError(_parse_error(str(e), {})) from None
+    except ValueError as e:  # HfArgumentParser's own: values no field takes ("--num_generations 4 5")
+        leftover = re.search(r"not used by the HfArgumentParser: (\[.*\])", str(e))
+        if leftover is None:
+            raise
+        raise ValueError(f"the command line: unexpected value(s) {leftover.group(1)}: a field given as --name "
+                         "takes one value, except list fields such as --rewards") from None
     for name, value in _prompt_fields(run_args, config):
         _check_prompt_value(value, name)
+    try:
+        check_reward_specs(config.rewards, config.reward_weights)
+    except ValueError as e:
+        keys = ("rewards", "reward_weights") if config.reward_weights is not None else ("rewards",)
+        by_source: dict[str, list[str]] = {}
+        for k in keys:
+            by_source.setdefault(sources.get(k, "the defaults"), []).append(k)
+        where = "; ".join(f"{source}: {' and '.join(ks)}" for source, ks in by_source.items())
+        raise ValueError(f"{where}: {e}") from None
+    if isinstance(config.model_init_kwargs, dict):
+        check_model_init_kwargs(config.model_init_kwargs, run_args.model_name_or_path,
+                                sources.get("model_init_kwargs", "the command line"))
     return run_args, config
+
+
+def check_model_init_kwargs(kwargs: dict, model_name: str, where: str) -> None:
+    """Refuse a `model_init_kwargs` key that `from_pretrained` would not read: transformers passes unknown keys on
+    to the model's config, so a misspelled `attn_implmentation` is silently kept as a config attribute and the
+    intended setting never applies. Known: `from_pretrained`'s arguments (its signature and the keyword arguments
+    it pops, read from the installed transformers) and the fields of the model's config when it is local or cached;
+    without that config only keys close to a known one (a likely typo) are refused."""
+    known = from_pretrained_arguments()
+    config = _model_config_keys(model_name)
+    for key in kwargs:
+        if key in known or (config is not None and key in config):
+            continue
+        everything = known | (config or set())
+        close = difflib.get_close_matches(key, everything, n=3, cutoff=0.75)
+        if config is None and not close:
+            continue  # maybe a field of a model config we cannot read here
+        hint = f" Did you mean: {', '.join(close)}?" if close else ""
+        raise ValueError(
+            f"{where}: model_init_kwargs: unknown key '{key}': not an argument of from_pretrained nor a field of "
+            f"the model's config.{hint}"
+        )
+
+
+def from_pretrained_arguments() -> set[str]:
+    """Names `PreTrainedModel.from_pretrained` reads: its parameters and the `kwargs.pop("...")` in its source."""
+    import inspect
+
+    from transformers import PreTrainedModel
+
+    method = PreTrainedModel.from_pretrained
+    names = set(inspect.signature(method).parameters) - {"kwargs", "model_args", "pretrained_model_name_or_path"}
+    try:
+        names |= set(re.findall(r"""kwargs\.pop\(\s*["'](\w+)["']""", inspect.getsource(method)))
+    except (OSError, TypeError):
+        pass
+    return names | {"attn_implementation", "experts_implementation"}
+
+
+def _model_config_keys(model_name: str) -> set[str] | None:
+    """Fields of the model's config (plus PretrainedConfig's own), when it can be read without a download."""
+    from transformers import AutoConfig, PretrainedConfig
+
+    base = set(PretrainedConfig().to_dict())
+    try:
+        if model_name == "tiny-qwen2":
+            from transformers import Qwen2Config
+
+            return base | set(Qwen2Config().to_dict())
+        from intuitor.models import resolve_model_path
+
+        name = resolve_model_path(model_name)
+        if name.endswith(".gguf"):
+            return None
+        return base | set(AutoConfig.from_pretrained(name, local_files_only=True).to_dict())
+    except Exception:  # not local, not cached: the check falls back to typos of known names
+        return None
 
 
 def resolve_recipe(config_path: str | None, overrides: list[str]):
@@ -237,6 +379,22 @@ def latest_checkpoint(output_dir: str) -> str | None:
     return None
 
 
+def check_resume(checkpoint: str, config) -> None:
+    """Refuse a resume with nothing left to train; say how a changed run length is continued.
+
+    The Trainer restores the step count and the optimizer from the checkpoint and rebuilds the schedule for this
+    run's length; `ResumedScheduleCallback` makes the first resumed update follow that new schedule (the run goes on
+    as if planned with its new length; a raised `max_steps` after a finished cosine run restarts from the new
+    schedule's value at that step, not from 0)."""
+    state = json.loads((Path(checkpoint) / "trainer_state.json").read_text())
+    step = int(state.get("global_step", 0))
+    if config.max_steps > 0 and step >= config.max_steps:
+        raise ValueError(
+            f"--resume: {checkpoint} is at update {step} and max_steps={config.max_steps}: nothing left to train; "
+            f"raise max_steps above {step}, or use another output_dir"
+        )
+
+
 def run_training(config_path: str | None, overrides: list[str], resume: bool = False):
     from intuitor.models import check_model_path, load_model_and_tokenizer
     from intuitor.training.trainer import IntuitorTrainer
@@ -250,13 +408,15 @@ def run_training(config_path: str | None, overrides: list[str], resume: bool = F
             f"{prompts_per_update(config, run_args.processes):g}"
         )
     check_model_path(run_args.model_name_or_path)  # before loading data or weights
+    checkpoint = latest_checkpoint(config.output_dir) if resume else None
+    if resume and checkpoint is None:
+        print(f"--resume: no checkpoint in {config.output_dir}; starting from scratch")
+    if checkpoint is not None:
+        check_resume(checkpoint, config)
     dataset = load_train_dataset(run_args)
     model_name = resolve_model(run_args.model_name_or_path)
     model, tokenizer = load_model_and_tokenizer(model_name, dtype=run_args.model_dtype)
     trainer = IntuitorTrainer(model=model, args=config, train_dataset=dataset, processing_class=tokenizer)
-    checkpoint = latest_checkpoint(config.output_dir) if resume else None
-    if resume and checkpoint is None:
-        print(f"--resume: no checkpoint in {config.output_dir}; starting from scratch")
     trainer.train(resume_from_checkpoint=checkpoint)
     trainer.save_model(config.output_dir)
     return trainer

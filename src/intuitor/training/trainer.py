@@ -39,10 +39,10 @@ from trl import GRPOConfig, GRPOTrainer
 
 from intuitor import check_trl_version
 from intuitor.certainty import RecordingMismatch, ResponseStatistics, record_generation
-from intuitor.rewards import build_rewards, resolve_reward_func
+from intuitor.rewards import build_rewards, check_reward_specs, resolve_reward_func
 from intuitor.training import metrics as rollout_metrics
 from intuitor.training import scoring
-from intuitor.training.callbacks import MetricsJsonlCallback
+from intuitor.training.callbacks import MetricsJsonlCallback, ResumedScheduleCallback
 from intuitor.training.config import IntuitorConfig
 
 logger = logging.get_logger(__name__)
@@ -73,13 +73,14 @@ class IntuitorTrainer(GRPOTrainer):
                 "rename your prompt column to 'prompt'"
             )
         if reward_funcs is None:
+            check_reward_specs(args.rewards, args.reward_weights)  # reward_weights must not contradict the specs
             reward_funcs, weights = build_rewards(args.rewards, args)
             if args.reward_weights is None:
                 args.reward_weights = weights
         else:
             reward_funcs = reward_funcs if isinstance(reward_funcs, list) else [reward_funcs]
             reward_funcs = [resolve_reward_func(f, args) for f in reward_funcs]
-        callbacks = list(kwargs.pop("callbacks", None) or []) + [MetricsJsonlCallback()]
+        callbacks = list(kwargs.pop("callbacks", None) or []) + [MetricsJsonlCallback(), ResumedScheduleCallback()]
         if args.guard != "off":
             from intuitor.training.guard import CollapseGuard
 
@@ -99,6 +100,19 @@ class IntuitorTrainer(GRPOTrainer):
         self._extract_answer = rollout_metrics.answer_extractor(args.answer_extractor, train_dataset)
         self._answer_classes = rollout_metrics.answer_grouper(args.answer_extractor)  # the task's own equality
         self._post_init_rewards()
+
+    def _issue_warnings_after_load(self, load_result) -> None:
+        """Resuming warns only about keys really missing. A checkpoint of a model with tied embeddings stores the
+        shared tensor once (`lm_head.weight` is not saved), and transformers 5.23 warned about it on every resume
+        (it only exempts `_keys_to_ignore_on_save`, empty for Qwen2): a tied key whose source was loaded is tied
+        back, not missing."""
+        tied = getattr(self.model, "all_tied_weights_keys", None) or {}
+        missing = list(load_result.missing_keys)
+        really = [k for k in missing if not (k in tied and tied[k] not in missing)]
+        if len(really) < len(missing) and hasattr(load_result, "_replace"):
+            self.model.tie_weights()
+            load_result = load_result._replace(missing_keys=really)
+        super()._issue_warnings_after_load(load_result)
 
     def _post_init_rewards(self) -> None:
         """Hook for reward wrappers that need the trainer (group-aware rewards gather across processes)."""
