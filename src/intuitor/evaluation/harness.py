@@ -603,9 +603,12 @@ def evaluate(
 
     new_rows: list[dict] = []
     if todo:
-        scorer, tokenizer, generator, config = _prepare(
-            model, generator, backend, batch_size, seed, dtype, device, gpu_memory_utilization, config
-        )
+        try:
+            scorer, tokenizer, generator, config = _prepare(
+                model, generator, backend, batch_size, seed, dtype, device, gpu_memory_utilization, config
+            )
+        except KeyboardInterrupt:  # while loading the model
+            raise EvaluationInterrupted(sum(already.values()), sum(totals.values()), out_dir is not None) from None
         results_path = out_dir / RESULTS_FILE if out_dir is not None else None
         if results_path is not None:  # record the settings now, so that a crash leaves them for the resume check
             partial = _summarise_keeping(existing, task_objs, previous)
