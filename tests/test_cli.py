@@ -75,7 +75,7 @@ BAD_RECIPES = {
     "reward typo": (TINY.replace(REWARDS_LINE, "rewards: [self_certanty]"),
                     "rewards: Unknown reward 'self_certanty'. Did you mean: self_certainty?"),
     "malformed weight": (TINY.replace('"accuracy:0"', '"accuracy:half"'),
-                         "rewards: reward spec 'accuracy:half': the weight after ':' must be a finite number"),
+                         "rewards: reward spec 'accuracy:half': the weight after ':' must be a number"),
     "rewards mapping": (TINY.replace(REWARDS_LINE, "rewards: {self_certainty: 1, accuracy: 0}"),
                         "rewards: expected a list of NAME[:WEIGHT], e.g. [self_certainty, accuracy:0], got a mapping"),
     "model_init_kwargs typo": (TINY + "model_init_kwargs:\n  attn_implmentation: eager\n",

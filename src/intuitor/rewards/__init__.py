@@ -63,7 +63,7 @@ def parse_reward_spec(spec: str) -> tuple[str, float]:
     except ValueError:
         value = math.nan
     if not math.isfinite(value):
-        raise ValueError(f"reward spec {spec!r}: the weight after ':' must be a finite number, e.g. accuracy:0.5")
+        raise ValueError(f"reward spec {spec!r}: the weight after ':' must be a number, e.g. accuracy:0.5")
     return name.strip(), value
 
 
