@@ -218,7 +218,8 @@ def test_resume_generates_only_missing_rows(tiny, tmp_path):
     keep = [ln for ln in lines if not (json.loads(ln)["id"] == "t0" and json.loads(ln)["sample"] == 1)]
     path.write_text("".join(keep[:-1]) + keep[-1][:20])
     gen.calls.clear()
-    res = evaluate(tiny, [ToyTask()], limit=5, generator=gen, **kw)
+    with pytest.warns(EvaluationWarning, match="samples.jsonl:9: dropped a torn partial row"):
+        res = evaluate(tiny, [ToyTask()], limit=5, generator=gen, **kw)
     assert gen.calls == [(2, 1)]  # t0 sample 1 and the torn row: one sample each, in one call
     rows = read_samples(path)
     assert len(rows) == 10 == res["tasks"]["toy"]["num_samples"]
@@ -247,6 +248,15 @@ def test_resume_refuses_other_settings_and_versions(tiny, tmp_path):
         evaluate(tiny, [newer], limit=2, max_new_tokens=8, **kw)
     with pytest.raises(ValueError, match="not 'other'"):
         evaluate(tiny, [ToyTask()], limit=2, max_new_tokens=8, **{**kw, "model_name": "other"})
+    evaluate(tiny, [ToyTask()], limit=2, max_new_tokens=8, seed=5, **kw)  # greedy: the seed changes nothing
+
+
+def test_resume_refuses_another_seed_when_sampling(tiny, tmp_path):
+    kw = dict(output_dir=tmp_path, model_name="tiny", progress=False, generator=FakeGenerator(tiny[1]),
+              samples=2, temperature=0.7)
+    evaluate(tiny, [ToyTask()], limit=1, seed=1, **kw)
+    with pytest.raises(ValueError, match=r"written with seed=1 but this run has seed=2.*--seed 1 to resume"):
+        evaluate(tiny, [ToyTask()], limit=2, seed=2, **kw)
 
 
 def test_sampling_settings_are_checked_before_anything_loads():

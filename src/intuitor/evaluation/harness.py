@@ -27,7 +27,8 @@ length-controlled win rate (the optional built-in judge gives a raw win rate onl
 Re-running with the same OUT resumes: a (task, id, sample) already in samples.jsonl is not generated again and new
 rows are appended. Each row records what produced it, so a stored row is reused only while that still holds:
     - what makes the response (the model's name and its files' fingerprint, `model_fingerprint`; the resolved dtype;
-      temperature, top_p, max_new_tokens; the task's version; the prompt, `prompt_sha`): a change is refused with
+      temperature, top_p, max_new_tokens, and the seed when sampling; the task's version; the prompt,
+      `prompt_sha`): a change is refused with
       an error naming it, never mixed into one file (use another OUT, or the old setting);
     - what only judges it (the gold answer and the other scoring fields of the data row, `gold_sha`): the stored
       responses are re-scored against the new data, with a warning naming the task, the ids and the old and new
@@ -75,7 +76,7 @@ PAPER_COLUMNS = {
 }
 
 # Settings that change what a response is: a resumed run must match them (each row records them).
-RESUME_KEYS = ("temperature", "top_p", "max_new_tokens")
+RESUME_KEYS = ("temperature", "top_p", "max_new_tokens", "seed")  # the seed only matters when sampling
 ROW_KEYS = ("model", "model_fingerprint", "dtype", *RESUME_KEYS)
 
 
@@ -319,7 +320,7 @@ def _check_resume(out_dir: Path, config: dict, lines: list[tuple[int, dict]], ta
     for lineno, row in lines:
         for key in ROW_KEYS:
             before, now = row.get(key, recorded.get(key)), config.get(key)
-            if before is None or now is None or before == now:
+            if before is None or now is None or before == now or (key == "seed" and not config["temperature"]):
                 continue
             where = f"{samples}:{lineno}" if key in row else str(results)
             if key == "model":
