@@ -88,6 +88,8 @@ BAD_RECIPES = {
     "weights twice": (TINY + "reward_weights: [1, 1]\n",
                       "rewards and reward_weights: rewards [self_certainty, accuracy:0] weigh them [1, 0] but "
                       "reward_weights is [1, 1]: two sources of weights that disagree"),
+    "broken YAML": (TINY.replace("num_generations: 4", "num_generations: [4"),
+                    "9:28: not valid YAML (expected ',' or ']', but got ':')"),
     "weights count": (TINY.replace(REWARDS_LINE, "rewards: [self_certainty, accuracy]") + "reward_weights: [1]\n",
                       "reward_weights has 1 weight(s) for the 2 rewards [self_certainty, accuracy]"),
 }
@@ -111,7 +113,7 @@ def test_validate_and_train_refuse_bad_recipes_in_one_line(case, tmp_path):
         result = runner.invoke(app, command)
         out = result.output.strip()
         assert result.exit_code == 2, out
-        assert out.count("\n") == 0 and out.startswith(f"error: {recipe}: ") and message in out, out
+        assert out.count("\n") == 0 and out.startswith(f"error: {recipe}") and message in out, out
         assert "usage:" not in out and "Traceback" not in out
     assert not (tmp_path / "out").exists()  # train refused before anything ran
 

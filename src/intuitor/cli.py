@@ -71,7 +71,10 @@ def validate(
     import yaml
 
     for path in recipes:
-        launch = yaml.safe_load(path.read_text()) if path.suffix in (".yaml", ".yml") and path.exists() else None
+        try:
+            launch = yaml.safe_load(path.read_text()) if path.suffix in (".yaml", ".yml") and path.exists() else None
+        except yaml.YAMLError:
+            launch = None  # validate_recipe says where the YAML is broken, in one line
         if isinstance(launch, dict) and "distributed_type" in launch:  # recipes/accelerate/*.yaml: not a recipe
             typer.echo(
                 f"ok  {path}  accelerate launch config: {launch['distributed_type']}, "

@@ -197,7 +197,9 @@ def parse_config(config_path: str | None, overrides: list[str]):
         try:
             values = yaml.safe_load(path.read_text()) or {}
         except yaml.YAMLError as e:
-            raise ValueError(f"{path}: not valid YAML ({' '.join(str(e).split())})") from None
+            mark, problem = getattr(e, "problem_mark", None), getattr(e, "problem", None)
+            where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
+            raise ValueError(f"{where}: not valid YAML ({problem or ' '.join(str(e).split())})") from None
         if not isinstance(values, dict):
             raise ValueError(f"{path}: a recipe is a mapping of field: value")
         _check_known(values, known, str(path))
