@@ -27,9 +27,8 @@ length-controlled win rate (the optional built-in judge gives a raw win rate onl
 Re-running with the same OUT resumes: a (task, id, sample) already in samples.jsonl is not generated again and new
 rows are appended. Each row records what produced it, so a stored row is reused only while that still holds:
     - what makes the response (the model's name and its files' fingerprint, `model_fingerprint`; the resolved dtype;
-      temperature, top_p, max_new_tokens, and the seed when sampling; the task's version; the prompt,
-      `prompt_sha`): a change is refused with
-      an error naming it, never mixed into one file (use another OUT, or the old setting);
+      temperature, top_p, max_new_tokens, and the seed when sampling; the task's version; the prompt, `prompt_sha`):
+      a change is refused with an error naming it, never mixed into one file (use another OUT, or the old setting);
     - what only judges it (the gold answer and the other scoring fields of the data row, `gold_sha`): the stored
       responses are re-scored against the new data, with a warning naming the task, the ids and the old and new
       gold; nothing is generated again.
