@@ -79,15 +79,15 @@ BAD_RECIPES = {
     "rewards mapping": (TINY.replace(REWARDS_LINE, "rewards: {self_certainty: 1, accuracy: 0}"),
                         "rewards: expected a list of NAME[:WEIGHT], e.g. [self_certainty, accuracy:0], got a mapping"),
     "model_init_kwargs typo": (TINY + "model_init_kwargs:\n  attn_implmentation: eager\n",
-                               "model_init_kwargs: unknown key 'attn_implmentation': not an argument of "
-                               "from_pretrained nor a field of the model's config. Did you mean: attn_implementation"),
+                               ("model_init_kwargs: unknown key 'attn_implmentation': not an argument of "
+                                "from_pretrained nor a field of the model's config. Did you mean: attn_implementation")),
     "list for a number": (TINY.replace("num_generations: 4", "num_generations: [4]"),
                           "num_generations: expected a single value (int | None), got a list [4]"),
     "wrong type": (TINY.replace("max_steps: 4", "max_steps: ten"), "max_steps: invalid int value: 'ten'"),
     "bool": (TINY.replace("use_cpu: true", "use_cpu: maybe"), "use_cpu: Truthy value expected: got maybe"),
     "weights twice": (TINY + "reward_weights: [1, 1]\n",
-                      "rewards and reward_weights: rewards [self_certainty, accuracy:0] weigh them [1, 0] but "
-                      "reward_weights is [1, 1]: two sources of weights that disagree"),
+                      ("rewards and reward_weights: rewards [self_certainty, accuracy:0] weigh them [1, 0] but "
+                       "reward_weights is [1, 1]: two sources of weights that disagree")),
     "broken YAML": (TINY.replace("num_generations: 4", "num_generations: [4"),
                     "9:28: not valid YAML (expected ',' or ']', but got ':')"),
     "weights count": (TINY.replace(REWARDS_LINE, "rewards: [self_certainty, accuracy]") + "reward_weights: [1]\n",

@@ -252,8 +252,8 @@ def test_resume_refuses_other_settings_and_versions(tiny, tmp_path):
 
 
 def test_resume_refuses_another_seed_when_sampling(tiny, tmp_path):
-    kw = dict(output_dir=tmp_path, model_name="tiny", progress=False, generator=FakeGenerator(tiny[1]),
-              samples=2, temperature=0.7)
+    kw = {"output_dir": tmp_path, "model_name": "tiny", "progress": False, "generator": FakeGenerator(tiny[1]),
+          "samples": 2, "temperature": 0.7}
     evaluate(tiny, [ToyTask()], limit=1, seed=1, **kw)
     with pytest.raises(ValueError, match=r"written with seed=1 but this run has seed=2.*--seed 1 to resume"):
         evaluate(tiny, [ToyTask()], limit=2, seed=2, **kw)
@@ -541,7 +541,7 @@ class GoldToy(ToyTask):
 
 
 def _kw(tiny, tmp_path, **over):
-    return {**dict(output_dir=tmp_path, model_name="tiny", progress=False, generator=FakeGenerator(tiny[1])), **over}
+    return {"output_dir": tmp_path, "model_name": "tiny", "progress": False, "generator": FakeGenerator(tiny[1]), **over}
 
 
 # --------------------------------------------------------------------------------------------- what produced a row

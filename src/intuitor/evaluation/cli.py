@@ -78,7 +78,12 @@ def eval_command(
         from intuitor.sandbox import allow_unsafe_code
 
         allow_unsafe_code()
-    from intuitor.evaluation.harness import EvaluationInterrupted, EvaluationWarning, evaluate, print_results
+    from intuitor.evaluation.harness import (
+        EvaluationInterrupted,
+        EvaluationWarning,
+        evaluate,
+        print_results,
+    )
 
     def show(message, category, *args, **kwargs):  # the harness's warnings (a torn row dropped, rows re-scored)
         if not issubclass(category, EvaluationWarning):

@@ -225,7 +225,9 @@ def _read_sample_lines(path: str | Path) -> list[tuple[int, dict]]:
                 repaired = True
                 break
             if not isinstance(row, dict):
-                raise ValueError(f"{path}:{lineno}: expected a JSON object per line, found {type(row).__name__}")
+                raise ValueError(  # noqa: TRY004 (a user's file: the CLI reports ValueError as one line)
+                    f"{path}:{lineno}: expected a JSON object per line, found {type(row).__name__}"
+                )
             if pos < len(line):
                 repaired = True  # another row follows on the same line
             out.append((lineno, row))
@@ -285,7 +287,7 @@ def model_fingerprint(model) -> str | None:
             from huggingface_hub import try_to_load_from_cache
 
             cached = try_to_load_from_cache(str(model), "config.json")
-        except Exception:  # not a valid repo id, no hub library
+        except (ImportError, ValueError):  # no hub library; not a valid repo id (HFValidationError)
             return None
         return f"hub:{Path(cached).parent.name}" if isinstance(cached, str) else None
     files = [path] if path.is_file() else sorted(p for p in path.iterdir() if p.is_file() and p.suffix in MODEL_FILES)

@@ -168,7 +168,7 @@ def _type_name(field: dataclasses.Field) -> str:
 def _parse_error(message: str, sources: dict[str, str]) -> str:
     """argparse's message ('argument --max_steps: invalid int value: 'ten'') as one line naming where the value
     came from: the YAML file and key, or the command line."""
-    found = re.match(r"argument --(\w+)(?:/\S+)?: (.*)", message, re.S)
+    found = re.match(r"argument --(\w+)(?:/\S+)?: (.*)", message, re.DOTALL)
     if found:
         key, what = found.groups()
         return f"{sources.get(key, 'the command line')}: {key}: {' '.join(what.split())}"
@@ -300,7 +300,7 @@ def _model_config_keys(model_name: str) -> set[str] | None:
         if name.endswith(".gguf"):
             return None
         return base | set(AutoConfig.from_pretrained(name, local_files_only=True).to_dict())
-    except Exception:  # not local, not cached: the check falls back to typos of known names
+    except (OSError, ValueError, KeyError):  # not local, not cached, unknown type: fall back to typos of known names
         return None
 
 
