@@ -13,10 +13,10 @@ import pytest
 from safetensors.torch import load_file
 
 from intuitor.generation import base as generation
-from intuitor.generation.base import fit_prompt, render_prompt
+from intuitor.generation.base import fit_dataset, fit_prompt, render_prompt
 from intuitor.rewards import REWARDS, gold_rewards
 from intuitor.tasks import get_task
-from intuitor.training.run import RunArguments, fit_to_template, load_train_dataset, train_task
+from intuitor.training.run import RunArguments, load_train_dataset, train_task
 
 ROOT = Path(__file__).resolve().parents[1]
 INTUITOR = str(Path(sys.executable).with_name("intuitor"))
@@ -285,7 +285,7 @@ def test_no_chat_template_uses_the_plain_format_in_training_and_evaluation(capsy
     tok.chat_template, tok.name_or_path = None, "base-model"
     generation._NOTICED.clear()
     messages = [{"role": "system", "content": "S"}, {"role": "user", "content": "Q"}]
-    dataset = fit_to_template(Dataset.from_list([{"prompt": messages}]), tok)
+    dataset = fit_dataset(Dataset.from_list([{"prompt": messages}]), tok)
     assert dataset["prompt"] == ["S\n\nQ"] and render_prompt(tok, messages)[0] == "S\n\nQ"
     assert capsys.readouterr().err.count("notice: base-model has no chat template") == 1
 
@@ -294,11 +294,30 @@ def test_training_prompts_are_fitted_as_evaluation_fits_them(refusing_tokenizer)
     from datasets import Dataset
 
     messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "2+2?"}]
-    dataset = fit_to_template(Dataset.from_list([{"prompt": messages, "answer": "4"}]), refusing_tokenizer)
+    dataset = fit_dataset(Dataset.from_list([{"prompt": messages, "answer": "4"}]), refusing_tokenizer)
     assert dataset["prompt"] == [fit_prompt(refusing_tokenizer, messages)] and dataset["answer"] == ["4"]
     # TRL renders the fitted messages with the template: the same text evaluation renders
     trl_text = refusing_tokenizer.apply_chat_template(dataset[0]["prompt"], tokenize=False, add_generation_prompt=True)
     assert trl_text == render_prompt(refusing_tokenizer, messages)[0]
+
+
+def test_the_python_trainer_trains_a_system_role_refusing_model(tiny_model_dir, tmp_path, refusing_tokenizer):
+    """IntuitorTrainer itself fits the prompts (the CLI goes through it): the step TRL would fail on trains."""
+    from datasets import Dataset
+
+    from intuitor.models import load_model_and_tokenizer
+    from intuitor.training import IntuitorConfig, IntuitorTrainer
+
+    model, tok = load_model_and_tokenizer(str(tiny_model_dir))
+    tok.chat_template = REFUSING_TEMPLATE
+    system = [{"role": "system", "content": "Be brief."}]
+    data = Dataset.from_list([{"prompt": system + [{"role": "user", "content": f"{i}+{i}?"}]} for i in range(4)])
+    args = IntuitorConfig(output_dir=str(tmp_path), max_steps=1, per_device_train_batch_size=4, num_generations=4,
+                          max_completion_length=4, report_to="none", save_strategy="no", use_cpu=True, beta=0.0,
+                          gradient_checkpointing=False)
+    trainer = IntuitorTrainer(model=model, args=args, train_dataset=data, processing_class=tok)
+    assert trainer.train_dataset[1]["prompt"] == [{"role": "user", "content": "Be brief.\n\n1+1?"}]
+    assert trainer.train().global_step == 1
 
 
 # --- through the command line, as the outside check runs it --------------------------------------------------------

@@ -18,7 +18,7 @@ Conventions every backend follows:
 
 Prompt rendering (`render_prompt`): chat messages go through the tokenizer's chat template with
 `add_generation_prompt=True`. `fit_prompt` is the one place that fits messages to a template, for evaluation here
-and for training (`intuitor train` maps the training prompts through it, TRL then applies the template):
+and for training (IntuitorTrainer maps its training prompts through it, `fit_dataset`; TRL then applies the template):
 - a template that refuses the system role (Gemma 2's raises "System role not supported") gets the system text at
   the start of the first user turn, separated by a blank line, as Gemma 3's own template places it
   (google/gemma-3-1b-it, tokenizer_config.json `chat_template`: `first_user_prefix = system + '\n\n'`);
@@ -195,8 +195,8 @@ def fit_prompt(tokenizer, messages):
     >>> fit_prompt(tok, [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "2+2?"}])
     [{'role': 'user', 'content': 'Be brief.\\n\\n2+2?'}]
     """
-    if isinstance(messages, str):
-        return messages
+    if isinstance(messages, str) or any(not isinstance(m.get("content"), str) for m in messages):
+        return messages  # text, or multimodal content parts (a processor's own business)
     messages = list(messages)
     name = getattr(tokenizer, "name_or_path", "") or "the model"
     if not getattr(tokenizer, "chat_template", None):
@@ -213,6 +213,14 @@ def fit_prompt(tokenizer, messages):
         if m["role"] == "user":
             return rest[:i] + [{**m, "content": f"{system}\n\n{m['content']}"}] + rest[i + 1 :]
     return [{"role": "user", "content": system}] + rest
+
+
+def fit_dataset(dataset, tokenizer):
+    """A training data set's `prompt` column through `fit_prompt` (IntuitorTrainer calls it; TRL then applies the
+    template), so training sees what evaluation renders. Unchanged where the template takes the prompts as they are."""
+    if getattr(tokenizer, "chat_template", None) and not refuses_system_role(tokenizer):
+        return dataset
+    return dataset.map(lambda row: {"prompt": fit_prompt(tokenizer, row["prompt"])})
 
 
 def render_prompt(tokenizer, messages) -> tuple[str, list[int]]:

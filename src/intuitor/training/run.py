@@ -278,17 +278,6 @@ def load_train_dataset(run_args: RunArguments, rewards: list[str] | None = None)
         raise ValueError(f"{where}: the rows do not form a data set ({type(e).__name__}: {first})") from None
 
 
-def fit_to_template(dataset, tokenizer):
-    """The training prompts fitted to the tokenizer's chat template by `intuitor.generation.base.fit_prompt`, the
-    one place evaluation renders prompts too (system text into the first user turn where the template refuses the
-    system role; the plain text format without a template)."""
-    from intuitor.generation.base import fit_prompt, refuses_system_role
-
-    if getattr(tokenizer, "chat_template", None) and not refuses_system_role(tokenizer):
-        return dataset  # the template takes the prompts as they are
-    return dataset.map(lambda row: {"prompt": fit_prompt(tokenizer, row["prompt"])})
-
-
 def resolve_model(name: str) -> str:
     """A folder TRL can load by path (it reloads the reference model from `config._name_or_path`).
 
@@ -341,7 +330,6 @@ def run_training(config_path: str | None, overrides: list[str], resume: bool = F
     dataset = load_train_dataset(run_args, config.rewards)  # refuses a gold reward on label-free data, here
     model_name = resolve_model(run_args.model_name_or_path)
     model, tokenizer = load_model_and_tokenizer(model_name, dtype=run_args.model_dtype)
-    dataset = fit_to_template(dataset, tokenizer)
     trainer = IntuitorTrainer(model=model, args=config, train_dataset=dataset, processing_class=tokenizer)
     checkpoint = latest_checkpoint(config.output_dir) if resume else None
     if resume and checkpoint is None:
@@ -454,11 +442,11 @@ def effective_values(run_args: RunArguments, config, rows: list[dict] | None = N
     return out
 
 
-def load_rows_if_local(run_args: RunArguments) -> list[dict] | None:
+def load_rows_if_local(run_args: RunArguments, rewards: list[str] | None = None) -> list[dict] | None:
     """The training prompts when the task's data is a local file (never a hub download, so `validate` stays
-    offline and quick); None otherwise."""
+    offline and quick); None otherwise. With `rewards`, a gold reward on data without golds is refused here too."""
     task = train_task(run_args)
     local = task.resolve_path()
     if local is None or not Path(local).exists():
         return None
-    return load_train_dataset(run_args).to_list()
+    return load_train_dataset(run_args, rewards).to_list()
