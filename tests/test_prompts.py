@@ -149,6 +149,11 @@ def test_prompts_options_are_refused_for_other_tasks():
                                                           "a list of chat messages"),
         ("prompts", '{"prompt": ["a", "b"]}\n', "{f}:1: field 'prompt' message 1 is not a {{\"role\", \"content\"}} "
                                                 "object"),
+        ("prompts", '{"prompt": [{"role": "bot", "content": "x"}]}\n', "{f}:1: field 'prompt' message 1 has role "
+                                                                        "'bot', not one of system, user, assistant, "
+                                                                        "tool"),
+        ("prompts", '{"prompt": [{"role": "user", "content": null}]}\n', "{f}:1: field 'prompt' message 1 content "
+                                                                          "is null, expected text"),
         ("prompts", '{"prompt": "ok", "answer": null}\n', "{f}:1: field 'answer' is null (leave the field out, or "
                                                           "write \"\", for a row without a gold answer)"),
         ("prompts", '{"prompt": "ok", "answer": [1]}\n', "{f}:1: field 'answer' is a list, expected text or a number"),
@@ -340,7 +345,8 @@ def logged(out: Path) -> dict:
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("suffix", "reward"),
-    [(".jsonl", "self_certainty"), (".json", "plurality_vote"), (".parquet", "negative_entropy"), (".csv", "self_certainty")],
+    [(".jsonl", "self_certainty"), (".json", "plurality_vote"), (".parquet", "negative_entropy"),
+     (".csv", "self_certainty")],
 )
 def test_cli_trains_on_a_prompt_only_file(tmp_path, suffix, reward):
     path = write(tmp_path / f"p{suffix}", ROWS * 2)

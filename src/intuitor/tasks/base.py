@@ -119,8 +119,6 @@ def _read_json(path: Path) -> list[tuple[str, Any]]:
         if e.msg == "Extra data":  # several values: JSON lines in a .json file
             return _read_json_lines(path)
         raise ValueError(f"{path}:{e.lineno}: malformed JSON ({e.msg})") from None
-    if isinstance(data, dict) and len(data) == 1 and isinstance(next(iter(data.values())), list):
-        data = next(iter(data.values()))  # {"data": [...]}: the layout load_dataset reads with field="data"
     if not isinstance(data, list):
         raise ValueError(f"{path}: expected a JSON array of records, found {value_kind(data)}")
     return [(f"{path}#{i}", r) for i, r in enumerate(data)]
@@ -193,8 +191,10 @@ def load_records(
         data = load_dataset(task.hub_id, hub_name, split=split, **hub_kwargs)
     except Exception as e:  # offline, unknown id, no network: say what to pass instead
         local = f"no local file at {path}, and " if path is not None else ""
+        first = (str(e).strip().splitlines() or [""])[0][:300]  # one line: hub errors run to many
         raise FileNotFoundError(
-            f"{task.name}: {local}the hub data set {task.hub_id} could not be loaded ({type(e).__name__}: {e}); {hint}"
+            f"{task.name}: {local}the hub data set {task.hub_id} could not be loaded ({type(e).__name__}: {first}); "
+            f"{hint}"
         ) from e
     if limit is not None:
         data = data.select(range(min(limit, len(data))))

@@ -46,12 +46,13 @@ def chat_prompt(value, field: str, where: str) -> list[dict[str, str]]:
     if not value:
         raise ValueError(f"{where}: field '{field}' is an empty list of messages")
     for j, m in enumerate(value):
+        at = f"{where}: field '{field}' message {j + 1}"
         if not isinstance(m, dict) or not isinstance(m.get("role"), str) or "content" not in m:
-            raise ValueError(f"{where}: field '{field}' message {j + 1} is not a {{\"role\", \"content\"}} object")
+            raise ValueError(f"{at} is not a {{\"role\", \"content\"}} object")
         if m["role"] not in ROLES:
-            raise ValueError(f"{where}: field '{field}' message {j + 1} has role {m['role']!r}, not one of {', '.join(ROLES)}")
+            raise ValueError(f"{at} has role {m['role']!r}, not one of {', '.join(ROLES)}")
         if not isinstance(m["content"], str):
-            raise ValueError(f"{where}: field '{field}' message {j + 1} content is {value_kind(m['content'])}, expected text")
+            raise ValueError(f"{at} content is {value_kind(m['content'])}, expected text")
     return [{"role": m["role"], "content": m["content"]} for m in value]
 
 
