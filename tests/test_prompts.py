@@ -160,6 +160,8 @@ def test_prompts_options_are_refused_for_other_tasks():
         ("prompts", '{"prompt": "a", "n": 1}\n{"prompt": "b", "n": "x"}\n', "{f}:2: column 'n' holds text here but "
                                                                              "a number in {f}:1: a column holds one "
                                                                              "kind of value in every row"),
+        ("prompts", '{"prompt": "a", "completions": 1}\n', "{f}:1: column 'completions' is a name TRL passes to "
+                                                           "rewards itself; rename the column"),
         ("prompts", "", "{f}: no rows (the file is empty)"),
         ("prompts", "[]", "{f}: no rows (the file is empty)"),
         ("prompts", '[{"prompt": "ok"}, 3]', "{f}#1: expected a JSON object, found a number (3)"),

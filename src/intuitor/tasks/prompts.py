@@ -23,6 +23,10 @@ from intuitor.tasks.base import gold_text, load_records, register_task, value_ki
 from intuitor.tasks.math_train import MathTask
 
 ROLES = ("system", "user", "assistant", "tool")
+# names TRL gives reward keyword arguments itself (GRPOTrainer._calculate_rewards, TRL 1.16): a column of that name
+# would collide with them at the first reward call
+RESERVED_COLUMNS = ("prompts", "completions", "completion", "completion_ids", "trainer_state", "log_extra",
+                    "log_metric", "environments")
 _HUB_ID = re.compile(r"^[\w.-]+(/[\w.-]+)?$")
 _FILE_SUFFIXES = (".jsonl", ".json", ".gz", ".parquet", ".csv", ".txt")
 
@@ -61,6 +65,9 @@ def check_columns(rows: list[dict], wheres: list[str], fixed: tuple[str, ...]) -
     lacks a column gets null. Says which row breaks it instead of pyarrow's cast error."""
     columns = list(dict.fromkeys(k for r in rows for k in r if k not in fixed))
     for col in columns:
+        if col in RESERVED_COLUMNS:
+            where = next(w for r, w in zip(rows, wheres) if col in r)
+            raise ValueError(f"{where}: column '{col}' is a name TRL passes to rewards itself; rename the column")
         first = None  # (kind, where) of the first non-null value
         for r, where in zip(rows, wheres):
             value = r.setdefault(col, None)
