@@ -85,7 +85,7 @@ def validate(
             run_args, config = validate_recipe(str(path))
             if data_dir is not None and run_args.data_dir is None:
                 run_args.data_dir = str(data_dir)
-            rows = load_rows_if_local(run_args)
+            rows = load_rows_if_local(run_args, config.rewards)  # a gold reward on label-free data fails here too
             eff = effective_values(run_args, config, rows)
         except (ValueError, FileNotFoundError, KeyError) as exc:
             _fail(exc)

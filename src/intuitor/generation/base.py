@@ -17,15 +17,21 @@ Conventions every backend follows:
   (the stop string is not part of the response) and `Completion.ids` end with the token that completed it.
 
 Prompt rendering (`render_prompt`): chat messages go through the tokenizer's chat template with
-`add_generation_prompt=True`. A tokenizer without a template falls back to plain concatenation: the message
-contents joined by blank lines, then tokenised with the tokenizer's own special tokens (e.g. BOS). The fallback is
-what base models without a template see; it is not the paper's setting (the paper evaluates Qwen2.5 with its
-template).
+`add_generation_prompt=True`. `fit_prompt` is the one place that fits messages to a template, for evaluation here
+and for training (IntuitorTrainer maps its training prompts through it, `fit_dataset`; TRL then applies the template):
+- a template that refuses the system role (Gemma 2's raises "System role not supported") gets the system text at
+  the start of the first user turn, separated by a blank line, as Gemma 3's own template places it
+  (google/gemma-3-1b-it, tokenizer_config.json `chat_template`: `first_user_prefix = system + '\n\n'`);
+- a tokenizer without any template gets the plain format: the message contents joined by blank lines, tokenised
+  with the tokenizer's own special tokens (e.g. BOS). It is what base models without a template see; it is not the
+  paper's setting (the paper evaluates Qwen2.5 with its template).
+Either prints one notice line, once per process.
 """
 
 from __future__ import annotations
 
 import difflib
+import sys
 from typing import NamedTuple, Sequence, Union
 
 Prompt = Union[str, Sequence[int]]
@@ -142,6 +148,81 @@ def encode(tokenizer, text: str, add_special_tokens: bool = False) -> list[int]:
 _PREFILL_SPLITTER = "-[[]]-intuitor-prefill-splitter-[[]]-"
 
 
+_NOTICED: set[str] = set()
+_REFUSES_SYSTEM: dict[str, bool] = {}
+
+
+def _notice(key: str, text: str) -> None:
+    if key not in _NOTICED:
+        _NOTICED.add(key)
+        print(f"notice: {text}", file=sys.stderr)
+
+
+def refuses_system_role(tokenizer) -> bool:
+    """Whether the tokenizer's chat template raises on a system message but renders the same chat without it."""
+    template = tokenizer.chat_template
+    if not isinstance(template, str):  # several named templates: the default one decides
+        template = str(template)
+    if template not in _REFUSES_SYSTEM:
+        user = [{"role": "user", "content": "u"}]
+        try:
+            tokenizer.apply_chat_template([{"role": "system", "content": "s"}] + user, tokenize=False)
+            refuses = False
+        except Exception:  # jinja2's TemplateError from the template's raise_exception
+            try:
+                tokenizer.apply_chat_template(user, tokenize=False)
+                refuses = True
+            except Exception:
+                refuses = False  # broken for every chat: let the real call say why
+        _REFUSES_SYSTEM[template] = refuses
+    return _REFUSES_SYSTEM[template]
+
+
+def plain_prompt(messages) -> str:
+    """The plain prompt format (no chat template): the message contents joined by blank lines."""
+    return "\n\n".join(m["content"] for m in messages)
+
+
+def fit_prompt(tokenizer, messages):
+    """`messages` as the tokenizer's chat template takes them (module docstring): unchanged where the template
+    accepts them, the system text moved into the first user turn where it refuses the system role, the plain text
+    format (a string) without a template. A string prompt passes through.
+
+    >>> from intuitor.models import build_tiny_tokenizer
+    >>> tok = build_tiny_tokenizer()
+    >>> tok.chat_template = ("{% for m in messages %}{% if m.role == 'system' %}{{ raise_exception('System role "
+    ...                      "not supported') }}{% endif %}{{ m.content }}{% endfor %}")  # Gemma 2's refusal
+    >>> fit_prompt(tok, [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "2+2?"}])
+    [{'role': 'user', 'content': 'Be brief.\\n\\n2+2?'}]
+    """
+    if isinstance(messages, str) or any(not isinstance(m.get("content"), str) for m in messages):
+        return messages  # text, or multimodal content parts (a processor's own business)
+    messages = list(messages)
+    name = getattr(tokenizer, "name_or_path", "") or "the model"
+    if not getattr(tokenizer, "chat_template", None):
+        _notice(f"plain:{name}", f"{name} has no chat template: prompts use the plain format (the message "
+                                 "contents joined by blank lines)")
+        return plain_prompt(messages)
+    if not any(m["role"] == "system" for m in messages) or not refuses_system_role(tokenizer):
+        return messages
+    _notice(f"system:{name}", f"the chat template of {name} refuses the system role: the system message goes "
+                              "to the start of the first user turn")
+    system = "\n\n".join(m["content"] for m in messages if m["role"] == "system")
+    rest = [m for m in messages if m["role"] != "system"]
+    for i, m in enumerate(rest):
+        if m["role"] == "user":
+            return rest[:i] + [{**m, "content": f"{system}\n\n{m['content']}"}] + rest[i + 1 :]
+    return [{"role": "user", "content": system}] + rest
+
+
+def fit_dataset(dataset, tokenizer):
+    """A training data set's `prompt` column through `fit_prompt` (IntuitorTrainer calls it; TRL then applies the
+    template), so training sees what evaluation renders. Unchanged where the template takes the prompts as they are."""
+    if getattr(tokenizer, "chat_template", None) and not refuses_system_role(tokenizer):
+        return dataset
+    return dataset.map(lambda row: {"prompt": fit_prompt(tokenizer, row["prompt"])})
+
+
 def render_prompt(tokenizer, messages) -> tuple[str, list[int]]:
     """Rendered text and token ids of a prompt (chat messages, or a plain string taken as is). A last message of
     role "assistant" is a pre-fill: the rendered text ends with its content, and the model continues it.
@@ -153,21 +234,18 @@ def render_prompt(tokenizer, messages) -> tuple[str, list[int]]:
     >>> render_prompt(Plain(), [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "2+2?"}])
     ('Be brief.\\n\\n2+2?', [1, 66, 101, 32, 98, 114, 105, 101, 102, 46, 10, 10, 50, 43, 50, 63])
     """
-    if isinstance(messages, str):
+    messages = fit_prompt(tokenizer, messages)
+    if isinstance(messages, str):  # a plain prompt, given or from a tokenizer without a chat template
         return messages, encode(tokenizer, messages, add_special_tokens=True)
-    if getattr(tokenizer, "chat_template", None):
-        messages = list(messages)
-        if messages and messages[-1]["role"] == "assistant":
-            # A pre-filled assistant turn (EvalPlus's chat prompt): render it, then cut at the end of its content,
-            # as EvalPlus does with its magic splitter (`make_raw_chat_prompt`), so the model continues that text.
-            last = {**messages[-1], "content": messages[-1]["content"] + _PREFILL_SPLITTER}
-            text = tokenizer.apply_chat_template(messages[:-1] + [last], tokenize=False)
-            text = text.split(_PREFILL_SPLITTER)[0]
-        else:
-            text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        return text, encode(tokenizer, text, add_special_tokens=False)
-    text = "\n\n".join(m["content"] for m in messages)
-    return text, encode(tokenizer, text, add_special_tokens=True)
+    if messages and messages[-1]["role"] == "assistant":
+        # A pre-filled assistant turn (EvalPlus's chat prompt): render it, then cut at the end of its content,
+        # as EvalPlus does with its magic splitter (`make_raw_chat_prompt`), so the model continues that text.
+        last = {**messages[-1], "content": messages[-1]["content"] + _PREFILL_SPLITTER}
+        text = tokenizer.apply_chat_template(messages[:-1] + [last], tokenize=False)
+        text = text.split(_PREFILL_SPLITTER)[0]
+    else:
+        text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    return text, encode(tokenizer, text, add_special_tokens=False)
 
 
 BACKENDS = ("hf", "vllm")

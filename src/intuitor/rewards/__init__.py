@@ -4,6 +4,10 @@ Each reward lives in one file of this package and registers a factory under its 
 them. Adding a reward is one new file with `@register_reward`. A factory receives the run's `IntuitorConfig`
 (or None, stand-alone) and returns the callable; its `__name__` becomes the metric key `rewards/<name>/mean`.
 
+Rewards that read gold answers (accuracy) say so: `register_reward(..., needs_golds=True)` and `needs_golds = True`
+on the callable. `intuitor train` refuses such a reward on data without golds before any model loads, and withholds
+the task's gold columns from the rewards when no such reward is named (test-time training stays label-free).
+
 Rewards that need the policy's own statistics (self-certainty, entropy) set `needs_policy_statistics = True`:
 inside `IntuitorTrainer` they read the statistics recorded while the rollouts were generated (no extra forward);
 on a stock `GRPOTrainer` they score with the model they were given.
@@ -31,13 +35,15 @@ class RewardEntry:
     factory: Callable
     summary: str
     origin: str
+    needs_golds: bool = False  # reads the data set's gold answers (the `answer` column)
 
 
-def register_reward(name: str, summary: str, origin: str):
-    """Register `factory(config) -> callable` (or a plain reward function) under `name`."""
+def register_reward(name: str, summary: str, origin: str, needs_golds: bool = False):
+    """Register `factory(config) -> callable` (or a plain reward function) under `name`; `needs_golds`: it reads
+    the gold answers, so label-free data cannot feed it."""
 
     def wrap(factory):
-        REWARDS[name] = RewardEntry(name, factory, summary, origin)
+        REWARDS[name] = RewardEntry(name, factory, summary, origin, needs_golds)
         return factory
 
     return wrap
@@ -152,6 +158,18 @@ def factory(fn):
     """Mark a function as a factory `fn(config) -> reward` rather than a reward itself."""
     fn._reward_factory = True
     return fn
+
+
+def gold_rewards(specs: list[str]) -> list[str]:
+    """The names among NAME[:WEIGHT] specs of rewards that read gold answers (whatever their weight: `accuracy:0`
+    still reads them, to log).
+
+    >>> gold_rewards(["self_certainty", "accuracy:0"])
+    ['accuracy']
+    """
+    load_all()
+    names = [parse_reward_spec(s)[0] for s in specs]
+    return [n for n in names if n in REWARDS and REWARDS[n].needs_golds]
 
 
 def build_rewards(specs: list[str], config=None) -> tuple[list[Callable], list[float]]:

@@ -29,6 +29,7 @@ class AccuracyReward:
     """
 
     __name__ = "accuracy"
+    needs_golds = True
 
     def __init__(self, task: str | None = None, timeout_s: float = 5.0, gold_column: str = "answer"):
         self.task, self.timeout_s, self.gold_column = task, timeout_s, gold_column
@@ -79,7 +80,7 @@ class AccuracyReward:
 
 
 @register_reward("accuracy", "1 if the response states the gold answer (math-verify), else 0", "RLVR / GRPO "
-                 "(Shao et al. 2024; Lambert et al. 2024)")
+                 "(Shao et al. 2024; Lambert et al. 2024)", needs_golds=True)
 @factory
 def build(config=None):
     if config is None:

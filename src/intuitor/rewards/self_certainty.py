@@ -42,9 +42,10 @@ class PolicyStatisticReward:
 
     def _prompt_ids(self, prompts) -> list[list[int]]:
         tok = self.tokenizer
-        if prompts and isinstance(prompts[0], list):  # conversational: render like TRL does
-            out = [tok.apply_chat_template(p, add_generation_prompt=True, tokenize=True) for p in prompts]
-            return [list(o["input_ids"]) if hasattr(o, "keys") else list(o) for o in out]
+        if prompts and isinstance(prompts[0], list):  # conversational: the template, as TRL and evaluation render it
+            from intuitor.generation.base import render_prompt
+
+            return [render_prompt(tok, p)[1] for p in prompts]
         return [tok(p, add_special_tokens=False)["input_ids"] for p in prompts]
 
     def __call__(self, prompts, completions, completion_ids, **kwargs) -> list[float]:

@@ -204,11 +204,11 @@ class AlpacaEval(Task):
                              f"{len(records)} instructions")
         rows = []
         for i, (where, r) in enumerate(records):
-            require_fields(r, ("instruction",), where)
+            require_fields(r, (), where, text=("instruction",))
             reference = r.get("output", "")  # the hub's baseline file has the outputs inline
             if references is not None:
                 ref_where, ref = references[i]
-                require_fields(ref, ("instruction", "output"), ref_where)
+                require_fields(ref, (), ref_where, text=("instruction", "output"))
                 if ref["instruction"] != r["instruction"]:
                     raise ValueError(f"{ref_where}: reference output is for another instruction than {where}")
                 reference = ref["output"]

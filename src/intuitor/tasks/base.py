@@ -58,12 +58,17 @@ def read_jsonl(path: str | Path) -> list[dict]:
 def read_records(path: str | Path, limit: int | None = None) -> list[tuple[str, dict]]:
     """(where, record) pairs of a local data file, `where` being "file:line" (or "file#index") for error messages.
 
-    Reads JSON lines (.jsonl, optionally .gz), a JSON array (.json), or every *.jsonl / *.jsonl.gz of a folder
-    (sorted by name). Stops after `limit` records. A malformed line raises ValueError with file and line.
+    Reads JSON lines (.jsonl, optionally .gz), a JSON array (.json; JSON lines in a .json file too, as
+    `datasets.load_dataset("json")` reads both), Parquet (.parquet, rows "file#index"), CSV (.csv, every cell text,
+    an empty cell ""), or every *.jsonl / *.jsonl.gz of a folder (sorted by name). Stops after `limit` records. A
+    malformed line, an element that is not an object, an unreadable file or a file without any row raises ValueError
+    with the file (and line): one line, never a parser's traceback.
     """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"data file not found: {path}")
+    if limit is not None and limit <= 0:
+        return []
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.name.endswith((".jsonl", ".jsonl.gz")))
         if not files:
@@ -75,14 +80,22 @@ def read_records(path: str | Path, limit: int | None = None) -> list[tuple[str, 
                 break
         return out
     if path.suffix == ".json":
-        with open(path, encoding="utf-8") as f:
-            try:
-                data = json.load(f)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{e.lineno}: malformed JSON ({e.msg})") from None
-        if not isinstance(data, list):
-            raise ValueError(f"{path}: expected a JSON array of records, found {type(data).__name__}")
-        return [(f"{path}#{i}", r) for i, r in enumerate(data[:limit] if limit is not None else data)]
+        out = _read_json(path)
+    elif path.suffix == ".parquet":
+        out = _read_parquet(path)
+    elif path.suffix == ".csv":
+        out = _read_csv(path)
+    else:
+        out = _read_json_lines(path, limit)
+    if not out:
+        raise ValueError(f"{path}: no rows (the file is empty)")
+    for where, record in out:
+        if not isinstance(record, dict):
+            raise ValueError(f"{where}: expected a JSON object, found {value_kind(record)}")
+    return out[:limit] if limit is not None else out
+
+
+def _read_json_lines(path: Path, limit: int | None = None) -> list[tuple[str, Any]]:
     opener = gzip.open if path.suffix == ".gz" else open
     out = []
     with opener(path, "rt", encoding="utf-8") as f:
@@ -92,13 +105,64 @@ def read_records(path: str | Path, limit: int | None = None) -> list[tuple[str, 
             if not line.strip():
                 continue
             try:
-                record = json.loads(line)
+                out.append((f"{path}:{lineno}", json.loads(line)))
             except json.JSONDecodeError as e:
                 raise ValueError(f"{path}:{lineno}: malformed JSON row ({e.msg})") from None
-            if not isinstance(record, dict):
-                raise ValueError(f"{path}:{lineno}: expected a JSON object, found {type(record).__name__}")
-            out.append((f"{path}:{lineno}", record))
     return out
+
+
+def _read_json(path: Path) -> list[tuple[str, Any]]:
+    text = path.read_text(encoding="utf-8")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        if e.msg == "Extra data":  # several values: JSON lines in a .json file
+            return _read_json_lines(path)
+        raise ValueError(f"{path}:{e.lineno}: malformed JSON ({e.msg})") from None
+    if not isinstance(data, list):
+        raise ValueError(f"{path}: expected a JSON array of records, found {value_kind(data)}")
+    return [(f"{path}#{i}", r) for i, r in enumerate(data)]
+
+
+def _read_parquet(path: Path) -> list[tuple[str, Any]]:
+    import pyarrow.parquet as pq
+
+    try:
+        rows = pq.read_table(path).to_pylist()
+    except Exception as e:  # pyarrow's own message is long and names no field: one line instead
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        raise ValueError(f"{path}: not a readable Parquet file ({type(e).__name__}: {first[:200]})") from None
+    return [(f"{path}#{i}", r) for i, r in enumerate(rows)]
+
+
+def _read_csv(path: Path) -> list[tuple[str, Any]]:
+    import csv
+
+    with open(path, encoding="utf-8", newline="") as f:
+        reader = csv.DictReader(f)
+        out = []
+        for record in reader:
+            if None in record:  # more cells than the header has columns
+                raise ValueError(f"{path}:{reader.line_num}: row has more cells than the header's columns")
+            out.append((f"{path}:{reader.line_num}", {k: ("" if v is None else v) for k, v in record.items()}))
+    return out
+
+
+def value_kind(value) -> str:
+    """A value's JSON kind for error messages: null, text, number, boolean, list, object."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return f"a number ({value!r})"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
 
 
 def load_records(
@@ -127,18 +191,63 @@ def load_records(
         data = load_dataset(task.hub_id, hub_name, split=split, **hub_kwargs)
     except Exception as e:  # offline, unknown id, no network: say what to pass instead
         local = f"no local file at {path}, and " if path is not None else ""
+        first = (str(e).strip().splitlines() or [""])[0][:300]  # one line: hub errors run to many
         raise FileNotFoundError(
-            f"{task.name}: {local}the hub data set {task.hub_id} could not be loaded ({type(e).__name__}: {e}); {hint}"
+            f"{task.name}: {local}the hub data set {task.hub_id} could not be loaded ({type(e).__name__}: {first}); "
+            f"{hint}"
         ) from e
     if limit is not None:
         data = data.select(range(min(limit, len(data))))
     return [(f"{task.hub_id}[{split}]#{i}", dict(r)) for i, r in enumerate(data)]
 
 
-def require_fields(row: dict, fields: tuple[str, ...], where: str) -> None:
-    missing = [f for f in fields if f not in row]
+def require_fields(row: dict, fields: tuple[str, ...], where: str, text: tuple[str, ...] = ()) -> None:
+    """Refuse a row that lacks one of `fields` or `text` or holds null in one; the `text` fields must hold a string.
+
+    One line names the file:row and the field, so a null or a number never becomes the text "None" or "3" of a
+    prompt.
+
+    >>> require_fields({"problem": None}, ("problem",), "f.jsonl:3")
+    Traceback (most recent call last):
+    ...
+    ValueError: f.jsonl:3: field 'problem' is null
+    >>> require_fields({"problem": [1]}, ("problem",), "f.jsonl:3", text=("problem",))
+    Traceback (most recent call last):
+    ...
+    ValueError: f.jsonl:3: field 'problem' is a list, expected text
+    """
+    missing = [f for f in fields + text if f not in row]
     if missing:
-        raise ValueError(f"{where}: row is missing field(s) {', '.join(missing)}")
+        raise ValueError(f"{where}: row is missing field(s) {', '.join(dict.fromkeys(missing))}")
+    for f in fields + text:
+        if row[f] is None:
+            raise ValueError(f"{where}: field '{f}' is null")
+    for f in text:
+        if not isinstance(row[f], str):
+            raise ValueError(f"{where}: field '{f}' is {value_kind(row[f])}, expected text")
+
+
+def gold_text(row: dict, field: str, where: str, required: bool = True) -> str:
+    """The gold answer of a row as text: a string, or a number written as text (`42` -> "42"). Without the field
+    (or with ""), "" when golds are optional (a label-free training row), else an error; null, a boolean, a list or
+    an object is refused either way, naming the field.
+
+    >>> gold_text({"answer": 42}, "answer", "f:1"), gold_text({}, "answer", "f:1", required=False)
+    ('42', '')
+    """
+    value = row.get(field, "")
+    if value is None:
+        raise ValueError(
+            f"{where}: field '{field}' is null (leave the field out, or write \"\", for a row without a gold answer)"
+        )
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise ValueError(f"{where}: field '{field}' is {value_kind(value)}, expected text or a number")
+    value = str(value)
+    if required and field not in row:
+        raise ValueError(f"{where}: row is missing field(s) {field} (evaluation needs every row's gold answer)")
+    if required and not value.strip():
+        raise ValueError(f"{where}: field '{field}' is empty (evaluation needs every row's gold answer)")
+    return value
 
 
 class Task:
@@ -151,10 +260,16 @@ class Task:
     metric: ClassVar[str] = "accuracy"
     # strings that end generation, as the task's reference stops it (both backends; the text ends before them)
     stop_sequences: ClassVar[tuple[str, ...]] = ()
+    # the columns of a loaded row that hold gold knowledge (answers, worked solutions): training withholds them from
+    # the rewards unless a reward that uses golds is named (test-time training on an evaluation task stays label-free)
+    gold_fields: ClassVar[tuple[str, ...]] = ("answer",)
 
     def __init__(self, path: str | None = None, data_dir: str | None = None):
         self.path = path
         self.data_dir = data_dir
+        # Evaluation needs every row's gold; training does not (label-free rewards): `intuitor train` sets this to
+        # False, and a row without a gold answer then loads with answer "".
+        self.golds_required = True
 
     def resolve_path(self) -> Path | None:
         if self.path:

@@ -76,7 +76,9 @@ class CodeContests(Task):
             if limit is not None and len(rows) >= limit:
                 break
             require_fields(row, ("description",), f"{path or self.hub_id}:{i + 1}")
-            if not str(row["description"]).strip():
+            if not isinstance(row["description"], str):
+                raise ValueError(f"{path or self.hub_id}:{i + 1}: field 'description' is not text")
+            if not row["description"].strip():
                 continue  # the authors skip empty descriptions too
             prompt = [{"role": "system", "content": SYSTEM_PROMPT},
                       {"role": "user", "content": user_prompt(row["description"], i)}]

@@ -29,7 +29,7 @@ import json
 import re
 from typing import Any
 
-from intuitor.tasks.base import Task, load_records, register_task, require_fields
+from intuitor.tasks.base import Task, gold_text, load_records, register_task, require_fields
 
 # ZeroEval data_prep/crux.py `make_direct_output_prompt` (its trailing space after "incomplete." included), stripped.
 QUESTION_TEMPLATE = (
@@ -166,13 +166,14 @@ class CruxEvalO(Task):
     def load(self, limit: int | None = None) -> list[dict[str, Any]]:
         rows = []
         for where, r in load_records(self, limit, split="test"):
-            require_fields(r, ("code", "input", "output", "id"), where)
+            require_fields(r, ("id",), where, text=("code", "input"))
+            output = gold_text(r, "output", where, required=self.golds_required)
             question = QUESTION_TEMPLATE.format(code=r["code"], input=r["input"])
             rows.append(
                 {
                     "id": str(r["id"]),
                     "prompt": [{"role": "user", "content": ZEROEVAL_TEMPLATE.format(question=question)}],
-                    "answer": str(r["output"]),
+                    "answer": output,
                     "code": r["code"],
                     "input": str(r["input"]),
                 }

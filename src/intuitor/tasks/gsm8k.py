@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from intuitor.tasks.base import load_records, register_task, require_fields
+from intuitor.tasks.base import gold_text, load_records, register_task, require_fields
 from intuitor.tasks.math_train import MathTask
 from intuitor.tasks.mathverify import extract_gsm8k_gold
 
@@ -37,17 +37,19 @@ class GSM8K(MathTask):
     version = 3  # 2: lighteval's "Question: ...\nAnswer:" user message and its "Question:" stop
     # 3: shared answer extraction (intuitor.tasks.mathverify): `#### N` beats a later remark, thin-space thousands
     stop_sequences = ("Question:",)
+    gold_fields = ("answer", "solution")
     default_path = "gsm8k/test.jsonl"
     hub_id = "openai/gsm8k"
 
     def load(self, limit: int | None = None) -> list[dict[str, Any]]:
         rows = []
         for i, (where, r) in enumerate(load_records(self, limit, split="test", hub_name="main")):
-            require_fields(r, ("question", "answer"), where)
+            require_fields(r, (), where, text=("question",))
+            solution = gold_text(r, "answer", where, required=self.golds_required)
             try:
-                gold = extract_gsm8k_gold(r["answer"])
+                gold = extract_gsm8k_gold(solution) if solution.strip() else ""
             except ValueError as e:
                 raise ValueError(f"{where}: {e}") from None
             prompt = self.prompt(QUERY_TEMPLATE.format(question=r["question"]))
-            rows.append({"id": str(i), "prompt": prompt, "answer": gold, "solution": r["answer"]})
+            rows.append({"id": str(i), "prompt": prompt, "answer": gold, "solution": solution})
         return rows

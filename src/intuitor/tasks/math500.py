@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from intuitor.tasks.base import load_records, register_task, require_fields
+from intuitor.tasks.base import gold_text, load_records, register_task, require_fields
 from intuitor.tasks.math_train import MathTask
 
 
@@ -27,12 +27,12 @@ class Math500(MathTask):
     def load(self, limit: int | None = None) -> list[dict[str, Any]]:
         rows = []
         for where, r in load_records(self, limit, split="test"):
-            require_fields(r, ("problem", "answer", "unique_id"), where)
+            require_fields(r, ("unique_id",), where, text=("problem",))
             rows.append(
                 {
                     "id": str(r["unique_id"]),
                     "prompt": self.prompt(r["problem"]),
-                    "answer": str(r["answer"]),
+                    "answer": gold_text(r, "answer", where, required=self.golds_required),
                     "subject": str(r.get("subject", "")),
                     "level": str(r.get("level", "")),
                 }

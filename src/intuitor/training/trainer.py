@@ -17,6 +17,9 @@ Rewards that need these statistics (`needs_policy_statistics`) are bound to the 
 else about GRPO (loss, KL, vLLM, accelerate, DeepSpeed, PEFT) is TRL's. `tests/test_trl_contract.py` pins the TRL
 behaviour this relies on, and `tests/trl_suite/` runs TRL's own GRPO tests against this class.
 
+Besides, the training prompts are fitted to the chat template where it refuses the system role or is missing
+(`_fit_prompts_to_template`, the same `fit_prompt` evaluation renders with), which TRL would otherwise fail on.
+
 Drop-in means TRL's behaviour wherever the user did not ask for INTUITOR: a plain `GRPOConfig` is accepted (carried
 into an `IntuitorConfig`), `reward_funcs` strings that are not registry names are reward models as in TRL,
 streaming datasets work with `max_steps`. The recorder reads one logits row per sequence per decoding step, so it is
@@ -90,6 +93,7 @@ class IntuitorTrainer(GRPOTrainer):
         from intuitor.training.precision import check_weight_precision
 
         check_weight_precision(self.model, args, self.accelerator.distributed_type)
+        self._fit_prompts_to_template()
         self._rollout: tuple[list[list[int]], ResponseStatistics] | None = None
         self.annotator = self._load_annotator() if args.annotator == "offline" else None
         self._statistics_source = scoring.statistics_source(self, _one_row_per_step(self.generation_config))
@@ -113,6 +117,15 @@ class IntuitorTrainer(GRPOTrainer):
             self.model.tie_weights()
             load_result = load_result._replace(missing_keys=really)
         super()._issue_warnings_after_load(load_result)
+
+    def _fit_prompts_to_template(self) -> None:
+        """Training prompts fitted to the chat template as evaluation fits them (`generation.base.fit_prompt`): a
+        template that refuses the system role gets the system text in the first user turn (Gemma 2's raises on
+        the first step otherwise); a tokenizer without a template gets the plain format."""
+        from intuitor.generation.base import fit_dataset
+
+        if "prompt" in (getattr(self.train_dataset, "column_names", None) or ()):  # streaming data: as TRL has it
+            self.train_dataset = fit_dataset(self.train_dataset, self.processing_class)
 
     def _post_init_rewards(self) -> None:
         """Hook for reward wrappers that need the trainer (group-aware rewards gather across processes)."""
