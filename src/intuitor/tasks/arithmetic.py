@@ -81,7 +81,7 @@ class Arithmetic(MathTask):
     """One- and two-digit +, -, * questions (held-out split, for evaluation); strict last-number scoring."""
 
     name = "arithmetic"
-    version = 1
+    version = 2  # 2: a final expression cut off mid-way is not read (`40 - 20 =` never answers 20)
     split = "test"
     size = 2000
 
