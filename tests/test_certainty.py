@@ -219,6 +219,15 @@ def test_masked_vocabulary_model_scores_finite_in_every_path(masked_tiny, tiny_m
         assert torch.allclose(got.self_certainty.double(), ref_sc, atol=1e-4)
         assert torch.allclose(got.entropy.double(), ref_ent, atol=1e-4)
     assert ref_sc.min() > 0.5  # a peaked model: the check is not vacuous
+    # The rewards read from these statistics, and a group's advantages, stay finite (they were +inf and NaN).
+    from intuitor.rewards.negative_entropy import NegativeEntropyReward
+    from intuitor.rewards.self_certainty import SelfCertaintyReward
+
+    group = completions * 2  # (4,) one prompt's group
+    for reward in (SelfCertaintyReward(model=model, tokenizer=tok), NegativeEntropyReward(model=model, tokenizer=tok)):
+        values = torch.tensor(reward(prompts=["2+2="] * 4, completions=[""] * 4, completion_ids=group))
+        advantages = (values - values.mean()) / (values.std() + 1e-4)
+        assert torch.isfinite(values).all() and torch.isfinite(advantages).all() and values.std() > 0
 
 
 # --- response-level, on a real forward pass -------------------------------------------------------------------

@@ -166,9 +166,9 @@ _DELIMITED = re.compile(r"\$|\\\(|\\\[")
 # A response cut off inside an expression (`so the total is 26 * 4 =`): its last sign, spaces and math delimiters
 # aside, is an operator (not `**`, markdown bold). The unfinished expression is the run of math before it on the
 # last line: numbers, operators, LaTeX commands, one-letter variables, up to a word or a sentence's end.
-_DANGLING_END = re.compile(r"(?:=|\+|-|(?<!\*)\*|/|×|÷|\^|\\(?:times|cdot|div|pm|mp))[\s$]*(?:\\[)\]][\s$]*)?$")
+_DANGLING_END = re.compile(r"(?:=|\+|[-–−]|(?<!\*)\*|/|[×÷·⋅]|\^|\\(?:times|cdot|div|pm|mp))[\s$]*(?:\\[)\]][\s$]*)?$")
 _MATH_RUN = re.compile(
-    r"(?:[ \t\d+\-*/×÷^=()<>\[\]{}$|!_]|[.,](?=\S)|\\[a-zA-Z]+|\\[(){}\[\],;:! ]|(?<![a-zA-Z\\])[a-zA-Z](?![a-zA-Z]))*+$"
+    r"(?:[ \t\d+\-–−*/×÷·⋅^=()<>\[\]{}$|!_]|[.,](?=\S)|\\[a-zA-Z]+|\\[(){}\[\],;:! ]|(?<![a-zA-Z\\])[a-zA-Z](?![a-zA-Z]))*+$"
 )
 
 
