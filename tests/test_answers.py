@@ -270,8 +270,8 @@ def test_power_towers_are_wrong_within_the_time_limit(tower, caplog):
     with caplog.at_level("WARNING", logger="intuitor.tasks.mathverify"):
         assert math_equal(rf"\boxed{{{tower}}}", "4", timeout_s=1.0) is False
     took = time.monotonic() - start
-    assert took < 1.0 + mathverify.DEADLINE_GRACE_S + 1.0, took  # + 1 s for a loaded machine, not 7.5 s
-    if took > 0.9:  # it hit the limit: the row says so, naming the answer
+    assert took < 1.0 + 0.5, took  # the limit, + 0.5 s for a loaded machine (it was 7.5 s past a 5 s limit)
+    if took > 0.4:  # it hit the limit (the helper's timer is at 0.5 s of 1 s): the row says so, naming the answer
         assert any(tower[:10] in r.getMessage() and "counted as wrong" in r.getMessage() for r in caplog.records)
     assert math_equal(r"\boxed{\frac{1}{2}}", "0.5") is True  # the helper (or a new one) still answers
 
@@ -297,7 +297,7 @@ def test_a_stuck_helper_is_killed_at_the_deadline_and_replaced(caplog):
     start = time.monotonic()
     with caplog.at_level("WARNING", logger="intuitor.tasks.mathverify"):
         assert math_equal(r"\boxed{7}", r"\sqrt{49}", timeout_s=0.5) is False  # equal, but never answered
-    assert time.monotonic() - start < 0.5 + mathverify.DEADLINE_GRACE_S + 1.0
+    assert time.monotonic() - start < 0.5 + 0.5
     assert any("helper killed and restarted" in r.getMessage() and "counted as wrong" in r.getMessage()
                for r in caplog.records)
     assert mathverify._helper is None  # killed; the next check starts a fresh one
@@ -308,7 +308,7 @@ def test_a_stuck_helper_is_killed_at_the_deadline_and_replaced(caplog):
     start = time.monotonic()
     with caplog.at_level("WARNING", logger="intuitor.tasks.mathverify"):
         assert answer_classes([r"\sqrt{2}", "5", r"\frac{2}{\sqrt{2}}", "5.0"], timeout_s=0.5) == [0, 1, 2, 1]
-    assert time.monotonic() - start < 0.5 + mathverify.DEADLINE_GRACE_S + 1.0
+    assert time.monotonic() - start < 0.5 + 0.5
     assert any("grouping answers" in r.getMessage() for r in caplog.records)
 
 

@@ -47,8 +47,9 @@ Time limit. math-verify bounds each `parse`/`verify` step with `signal.alarm`, w
 thread (it raises `ValueError` inside TRL's or any other worker thread) and (b) cannot interrupt long C-level work:
 `\\boxed{9^{9^{9^{9}}}}` makes SymPy build a 370-million-digit integer and the alarm never fires. So by default
 each check runs in one persistent helper process (started on first use, about a second; the start is not charged to
-a check): the helper bounds each step with its own timer and reports after each one, and the caller kills it when a
-step goes `DEADLINE_GRACE_S` (0.5 s) past `timeout_s` without a report; the next check starts a new one. The helper's
+a check): the helper bounds each step with its own timer, set `DEADLINE_GRACE_S` (0.5 s) short of `timeout_s`, and
+reports after each one; when a step reaches `timeout_s` without a report (C-level work no signal interrupts), the
+caller kills the helper, so no step takes longer than `timeout_s`; the next check starts a new helper. The helper's
 address space is capped (`HELPER_MEMORY_BYTES`, 512 MiB, RLIMIT_AS): a power tower (`2^{2^{2^{2^{2^{2}}}}}`) raises
 MemoryError or ends the helper instead of growing to gigabytes. A check stopped by either limit counts as wrong and
 is logged (a warning naming the answer, the gold and the limit). That works
@@ -410,7 +411,7 @@ class _CheckTimeout(BaseException):
 
 logger = logging.getLogger(__name__)
 HELPER_MEMORY_BYTES = 512 << 20  # the helper's address space (RLIMIT_AS; it needs ~70 MB): towers fail, not swap
-DEADLINE_GRACE_S = 0.5  # past a step's `timeout_s` without a reply, the helper is killed (its own timer fires first)
+DEADLINE_GRACE_S = 0.5  # the helper's own timer fires this much before `timeout_s`; at `timeout_s` it is killed
 
 
 class _DropTimeoutDisabledWarning(logging.Filter):
@@ -717,7 +718,8 @@ def _in_helper(req: dict):
     with _helper_lock:  # one request at a time; the protocol is strictly request -> reply
         if _helper is None or _helper.owner != os.getpid():  # a forked child must not share its parent's pipes
             _helper = _Helper()
-        result = _helper.request(req, req["timeout"] + DEADLINE_GRACE_S)  # its own timer fires first
+        limit = req["timeout"]  # the helper's own timer fires a little earlier, so that its reply is in time
+        result = _helper.request({**req, "timeout": max(limit - DEADLINE_GRACE_S, limit / 2)}, limit)
         if result is None:
             _helper.kill()
             _helper = None
