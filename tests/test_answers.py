@@ -152,6 +152,166 @@ def test_assignments_follow_math_verify_when_graded():
     assert answer_classes(["x=3", "3", "y=3"]) == [0, 0, 0]  # the vote: all state the value 3
 
 
+# ------------------------------------------------------------------------------------------ issue 26's kinds
+
+MATH_TASKS = ("gsm8k", "math500", "math")  # "math": the math_train module's training task
+
+
+def every_verdict(response: str, gold: str) -> set[bool]:
+    """The verdict of each consumer of the math checker: the math tasks, the accuracy reward, math_equal."""
+    verdicts = {get_task(name).score(response, {"answer": gold}) for name in MATH_TASKS}
+    verdicts.add(AccuracyReward()(prompts=["q"], completions=[response], answer=[gold])[0] == 1.0)
+    verdicts.add(math_equal(response, gold))
+    return verdicts
+
+
+@pytest.mark.parametrize(
+    "response, gold, shown",
+    [
+        ("so the total is 26 * 4 =", "104", None),
+        ("Each box holds 4 apples, so the total is 26 * 4 =", "104", "4"),  # read as if it ended before the cut
+        ("so the total is 26 * 4 =", "4", None),  # nor an operand
+        (r"so the total is $26 \times 4 = $", "104", None),
+        ("Total: 26 * 4 = 104 apples, then 104 + 5 =", "109", "104"),  # a finished step stays, not the cut one
+        ("The answer is 104.\nLet me double-check: 26 * 4 =", "104", "104"),  # what was stated before stays
+        (r"\[ 3 \cdot 17 + \]", "51", None),
+        ("the area is 6^", "6", None),
+    ],
+)
+def test_a_response_cut_off_mid_expression_is_not_credited_with_it(response, gold, shown):
+    assert extract_answer(response) == shown
+    assert every_verdict(response, gold) == {shown is not None and shown == gold}
+    for name in MATH_TASKS:
+        assert get_task(name).extract(response) == shown
+
+
+def test_cut_off_expression_reference_and_other_tasks():
+    assert reference("so the total is 26 * 4 =", "104") is True  # lighteval credits the expression's value
+    arithmetic = get_task("arithmetic")
+    row = {"answer": "20"}
+    assert arithmetic.extract("40 - 20 =") is None and arithmetic.score("So 40 - 20 =", row) is False
+    assert arithmetic.score("It is 20; check: 40 - 20 =", row) is True
+    # Not cut off: markdown bold, a finished line, a final rule.
+    assert extract_answer("The answer is **104**") == "104" and math_equal("So the answer is **104**.", "104")
+    assert extract_answer("26 * 4 = 104") == "104" and math_equal("The answer is 5.\n---", "5")
+    # The vote never groups a cut-off response with the value of its unfinished expression.
+    r = PluralityVoteReward(num_generations=3)
+    assert r(prompts=["q"] * 3, completions=["so 26 * 4 =", r"\boxed{104}", "so 26 * 4 ="]) == [0.0, 1.0, 0.0]
+
+
+@pytest.mark.parametrize(
+    "response, gold",
+    [
+        (r"The solution set is $3 < x \le 4$.", "(3,4]"),
+        (r"$\boxed{3 < x \leq 4}$", r"(3, 4]"),
+        (r"$\boxed{x > 3}$", r"(3, \infty)"),
+        (r"$\boxed{1 \le x \le 2}$", "[1,2]"),
+        (r"$\boxed{(3,4]}$", r"3 < x \le 4"),  # the other way round, as before
+    ],
+)
+def test_an_inequality_answers_an_interval(response, gold):
+    assert every_verdict(response, gold) == {True}
+
+
+def test_inequality_versus_interval_reference():
+    from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse, verify
+
+    targets = [ExprExtractionConfig(), LatexExtractionConfig()]
+    gold, pred = parse("$(3,4]$", targets), parse(r"The solution set is $3 < x \le 4$.", targets)
+    assert verify(gold, pred, allow_set_relation_comp=True) is True  # math-verify's own comparison, which we use
+    assert reference(r"The solution set is $3 < x \le 4$.", "(3,4]") is False  # lighteval's call leaves it off
+    assert reference(r"$(3,4]$", r"3 < x \le 4") is True  # ... and accepts the other way round only
+
+
+def test_inequality_versus_interval_still_needs_the_same_set():
+    for response, gold in [(r"$\boxed{3 < x < 4}$", "(3,4]"), (r"$\boxed{x \ge 3}$", r"(3, \infty)"),
+                           (r"$\boxed{3 < x \le 5}$", "(3,4]")]:
+        assert every_verdict(response, gold) == {False}
+    # The vote groups them both ways round, and keeps a different set apart.
+    assert answer_classes(["(3,4]", r"3 < x \le 4", "3<x<4"]) == [0, 0, 2]
+    assert answer_classes([r"3 < x \le 4", "(3,4]", "(3,4)"]) == [0, 0, 2]
+
+
+@pytest.mark.parametrize(
+    "response, gold, ours",
+    [
+        ("The answer is 2 2/3.", "8/3", True),
+        ("She needs 2 2/3 cups of flour.", r"\frac{8}{3}", True),
+        ("#### 2 2/3", "8/3", True),
+        (r"\boxed{2 2/3}", "8/3", True),
+        ("$x = -1 1/2$", "-3/2", True),
+        ("The answer is 2 2/3.", "2", False),  # never the leading integer
+        ("The answer is 2 2/3.", r"\frac{4}{3}", False),  # nor 2 * 2/3, math-verify's plain-text reading
+        ("The answer is 2 2/3.", "22/3", False),  # nor the digits glued
+        ("#### 2 2/3", "2", False),
+    ],
+)
+def test_plain_text_mixed_numbers_are_their_value(response, gold, ours):
+    assert every_verdict(response, gold) == {ours}
+
+
+def test_mixed_numbers_keys_and_votes():
+    assert reference(r"\boxed{2 2/3}", "8/3") is False  # math-verify reads 2 * 2/3
+    assert extract_answer("#### 2 2/3") == "2 2/3"
+    assert quick_key("2 2/3") == quick_key(r"2\frac{2}{3}") == quick_key("8/3") == ("q", "8/3")
+    assert quick_key("1 2") != quick_key("12")  # digits split by a space are not one number
+    assert answer_equal("1 2", "12") is False
+    assert answer_classes(["2 2/3", "8/3", r"\frac{8}{3}", "2", r"2\frac{2}{3}"]) == [0, 0, 0, 3, 0]
+    # Ambiguous forms are left to math-verify as written: an improper fraction, a thousands group.
+    assert mathverify.normalize_answer("2 5/3") == "2 5/3" and mathverify.normalize_answer("1 234/567") == "1234/567"
+
+
+@pytest.mark.parametrize("tower", [r"2^{2^{2^{2^{2^{2}}}}}", "9^9^9^9", r"9^{9^{9^{9}}}", r"10^{10^{10}}"])
+def test_power_towers_are_wrong_within_the_time_limit(tower, caplog):
+    import time
+
+    assert math_equal(r"\boxed{\sqrt{4}}", "2")  # the helper is up: its start is not part of a check's limit
+    start = time.monotonic()
+    with caplog.at_level("WARNING", logger="intuitor.tasks.mathverify"):
+        assert math_equal(rf"\boxed{{{tower}}}", "4", timeout_s=1.0) is False
+    took = time.monotonic() - start
+    assert took < 1.0 + 0.5, took  # the limit, + 0.5 s for a loaded machine (it was 7.5 s past a 5 s limit)
+    if took > 0.4:  # it hit the limit (the helper's timer is at 0.5 s of 1 s): the row says so, naming the answer
+        assert any(tower[:10] in r.getMessage() and "counted as wrong" in r.getMessage() for r in caplog.records)
+    assert math_equal(r"\boxed{\frac{1}{2}}", "0.5") is True  # the helper (or a new one) still answers
+
+
+def test_helper_address_space_is_capped():
+    from pathlib import Path
+
+    assert math_equal(r"\boxed{\sqrt{4}}", "2")  # needs SymPy: the helper is up
+    limits = Path(f"/proc/{mathverify._helper.proc.pid}/limits").read_text()
+    line = next(ln for ln in limits.splitlines() if ln.startswith("Max address space"))
+    assert int(line.split()[3]) == mathverify.HELPER_MEMORY_BYTES == 512 << 20
+
+
+def test_a_stuck_helper_is_killed_at_the_deadline_and_replaced(caplog):
+    """C-level work no signal interrupts (simulated: the helper is stopped) ends at timeout + grace, logged."""
+    import os
+    import signal
+    import time
+
+    assert math_equal(r"\boxed{\sqrt{4}}", "2")  # needs SymPy: the helper is up
+    stuck = mathverify._helper.proc.pid
+    os.kill(stuck, signal.SIGSTOP)
+    start = time.monotonic()
+    with caplog.at_level("WARNING", logger="intuitor.tasks.mathverify"):
+        assert math_equal(r"\boxed{7}", r"\sqrt{49}", timeout_s=0.5) is False  # equal, but never answered
+    assert time.monotonic() - start < 0.5 + 0.5
+    assert any("helper killed and restarted" in r.getMessage() and "counted as wrong" in r.getMessage()
+               for r in caplog.records)
+    assert mathverify._helper is None  # killed; the next check starts a fresh one
+    with caplog.at_level("WARNING", logger="intuitor.tasks.mathverify"):
+        assert answer_classes([r"\sqrt{2}", r"\frac{2}{\sqrt{2}}"], timeout_s=0.5) == [0, 0]
+    assert mathverify._helper.proc.pid != stuck
+    os.kill(mathverify._helper.proc.pid, signal.SIGSTOP)  # the vote's grouping: per step, the quick keys decide
+    start = time.monotonic()
+    with caplog.at_level("WARNING", logger="intuitor.tasks.mathverify"):
+        assert answer_classes([r"\sqrt{2}", "5", r"\frac{2}{\sqrt{2}}", "5.0"], timeout_s=0.5) == [0, 1, 2, 1]
+    assert time.monotonic() - start < 0.5 + 0.5
+    assert any("grouping answers" in r.getMessage() for r in caplog.records)
+
+
 # -------------------------------------------------------------------------------------------- votes: grouping
 
 EQUAL_PAIRS = [

@@ -16,13 +16,15 @@ from intuitor.certainty import (
 
 
 def reference_sc(logits: torch.Tensor) -> torch.Tensor:
+    """KL(U_F || p) in float64, U_F uniform over the finite logits F (all V of them when none is -inf)."""
     z = logits.double()
-    return torch.logsumexp(z, -1) - z.mean(-1) - math.log(z.size(-1))
+    finite = z > -math.inf
+    v_f = finite.sum(-1).double()
+    return torch.logsumexp(z, -1) - torch.where(finite, z, 0.0).sum(-1) / v_f - v_f.log()
 
 
 def reference_entropy(logits: torch.Tensor) -> torch.Tensor:
-    logp = torch.log_softmax(logits.double(), -1)
-    return -(logp.exp() * logp).sum(-1)
+    return torch.distributions.Categorical(logits=logits.double()).entropy()  # -inf logits: probability 0
 
 
 def test_uniform_logits_have_zero_self_certainty_and_max_entropy():
@@ -80,6 +82,152 @@ def test_chunking_does_not_change_results_and_temperature_scales():
     assert torch.allclose(token_self_certainty(logits, temperature=2.0).double(), reference_sc(logits / 2.0), atol=1e-5)
     with pytest.raises(ValueError, match="temperature"):
         token_self_certainty(logits, temperature=0.0)
+
+
+# --- -inf logits: a masked vocabulary, float16 overflow -------------------------------------------------------
+
+def masked_logits(rows: int, vocab: int, seed: int) -> torch.Tensor:
+    """Random peaked logits; row 0 unmasked, row 1 all but one token -inf, the others random masks of -inf."""
+    g = torch.Generator().manual_seed(seed)
+    z = torch.randn(rows, vocab, generator=g) * 3
+    z[torch.arange(rows), torch.randint(0, vocab, (rows,), generator=g)] += 8.0
+    z[2:][torch.rand(rows - 2, vocab, generator=g) < 0.4] = -math.inf
+    z[1, 1:] = -math.inf
+    return z
+
+
+def test_masked_row_by_hand():
+    # support {0, 1}, p = (1/4, 3/4): the same as the two-token distribution, whatever the -inf tokens
+    z = torch.tensor([[0.0, math.log(3.0), -math.inf, -math.inf, -math.inf]])
+    sc, ent = token_statistics(z)
+    assert sc.item() == pytest.approx(0.5 * (math.log(2.0) + math.log(2.0 / 3.0)), abs=1e-6)
+    assert ent.item() == pytest.approx(-(0.25 * math.log(0.25) + 0.75 * math.log(0.75)), abs=1e-6)
+    one = token_statistics(torch.tensor([[-math.inf, 4.0, -math.inf]]))  # a single possible token: certain
+    assert one[0].item() == 0.0 and one[1].item() == 0.0
+
+
+@pytest.mark.parametrize("vocab", [7, 1000, 50_000])
+def test_neg_inf_logits_match_categorical_and_finite_support_kl(vocab):
+    """Entropy equals torch's Categorical (float64), self-certainty the finite-support KL; both finite."""
+    logits = masked_logits(6, vocab, seed=vocab)
+    for temperature in (1.0, 0.7):
+        sc, ent = token_statistics(logits, temperature)
+        assert torch.isfinite(sc).all() and torch.isfinite(ent).all()
+        assert (sc.double() - reference_sc(logits / temperature)).abs().max() < 1e-5
+        assert (ent.double() - reference_entropy(logits / temperature)).abs().max() < 1e-4
+        assert sc[1].item() == 0.0 and ent[1].item() == 0.0
+    # Without the -inf tokens, a row scores the same as its finite logits alone (the mask removes tokens).
+    row = logits[3]
+    alone = token_statistics(row[row > -math.inf])
+    assert token_statistics(row)[0].item() == pytest.approx(alone[0].item(), abs=1e-5)
+    assert token_statistics(row)[1].item() == pytest.approx(alone[1].item(), abs=1e-5)
+
+
+def test_neg_inf_logits_in_every_kernel_path():
+    """Chunked, sub-chunked on several threads, float16 with overflow to -inf, SC-only: the same numbers."""
+    vocab = 151_936
+    logits = masked_logits(9, vocab, seed=5)
+    sc, ent = token_statistics(logits)
+    chunked = token_statistics(logits, chunk_elements=vocab * 2)
+    assert torch.allclose(chunked[0], sc, atol=1e-6) and torch.allclose(chunked[1], ent, atol=1e-6)
+    assert torch.allclose(token_self_certainty(logits), sc, atol=1e-6)
+    assert torch.allclose(token_entropy(logits), ent, atol=1e-6)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)  # the parallel sub-chunk path (issue 21)
+        par = token_statistics(logits)
+    finally:
+        torch.set_num_threads(before)
+    assert torch.equal(par[0], sc) and torch.equal(par[1], ent)
+    assert (sc.double() - reference_sc(logits)).abs().max() < 1e-4
+    assert (ent.double() - reference_entropy(logits)).abs().max() < 1e-4
+    half = (torch.randn(4, 3000) * 3).half()
+    half[:2, :50] = torch.tensor(-70000.0).half()  # float16 overflow: -inf
+    assert half.isneginf().sum() == 100
+    sc16, ent16 = token_statistics(half)
+    assert (sc16.double() - reference_sc(half)).abs().max() < 1e-5
+    assert (ent16.double() - reference_entropy(half)).abs().max() < 1e-4
+
+
+@pytest.mark.parametrize("value, what", [(float("nan"), "NaN"), (math.inf, r"\+inf")])
+def test_nan_and_pos_inf_logits_are_an_error_naming_them(value, what):
+    logits = masked_logits(5, 100, seed=0)
+    logits[3, 7] = value
+    with pytest.raises(ValueError, match=f"logits hold {what} at 1 position"):
+        token_statistics(logits)
+    with pytest.raises(ValueError, match=f"logits hold {what}"):
+        token_self_certainty(logits.bfloat16())
+    logits[3, 7] = 0.0
+    logits[4] = -math.inf
+    with pytest.raises(ValueError, match=r"logits hold only -inf \(no possible token\) at 1 position"):
+        token_statistics(logits)
+
+
+@pytest.fixture(scope="module")
+def masked_tiny(tiny):
+    """The tiny model with a masked vocabulary: an LM head whose bias is -inf on a third of the tokens."""
+    import copy
+
+    model = copy.deepcopy(tiny)
+    old = model.get_output_embeddings()
+    head = torch.nn.Linear(old.in_features, old.out_features, bias=True)
+    with torch.no_grad():
+        head.weight.copy_(old.weight)
+        head.bias.zero_()
+        masked = torch.arange(old.out_features) % 3 == 1
+        masked[[model.config.eos_token_id, model.config.pad_token_id]] = False
+        head.bias[masked] = -math.inf
+    model.set_output_embeddings(head)
+    model.config.tie_word_embeddings = False
+    return model
+
+
+def test_masked_vocabulary_model_scores_finite_in_every_path(masked_tiny, tiny_model_dir):
+    """Hidden-state path, the trainer's separate pass, and the generation recorder agree with the float64
+    finite-support reference on a model whose logits hold -inf; nothing is NaN or inf."""
+    from transformers import AutoTokenizer
+
+    from intuitor.training.scoring import pass_statistics
+
+    model = masked_tiny
+    prompts = [[5, 6, 7, 8], [9, 10]]
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    input_ids = torch.tensor([[5, 6, 7, 8], [tok.pad_token_id] * 2 + [9, 10]])
+    mask = torch.tensor([[1, 1, 1, 1], [0, 0, 1, 1]])
+    torch.manual_seed(3)
+    with record_generation(model) as rec, torch.no_grad():
+        out = model.generate(input_ids=input_ids, attention_mask=mask, do_sample=True, max_new_tokens=10,
+                             temperature=1.0, top_k=0, pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
+    completions = []
+    for row in out[:, 4:].tolist():
+        completions.append(row[: row.index(tok.eos_token_id) + 1] if tok.eos_token_id in row else row)
+    assert all(c and not any(t % 3 == 1 for t in c if t not in (tok.eos_token_id, tok.pad_token_id))
+               for c in completions)  # masked tokens are never sampled: the mask is real
+    recorded = rec.statistics([len(c) for c in completions])
+    hidden = response_statistics(model, prompts, completions)
+    separate = pass_statistics(model, prompts, completions, batch_size=1, chunk_elements=259 * 2)
+    ref_sc, ref_ent = [], []
+    for p, c in zip(prompts, completions):
+        with torch.no_grad():
+            logits = model(torch.tensor([p + c])).logits[0, len(p) - 1 : len(p) - 1 + len(c)]  # (|c|, V)
+        assert logits.isneginf().any(-1).all()
+        ref_sc.append(reference_sc(logits).mean().item())
+        ref_ent.append(reference_entropy(logits).mean().item())
+    ref_sc, ref_ent = torch.tensor(ref_sc, dtype=torch.float64), torch.tensor(ref_ent, dtype=torch.float64)
+    for got in (recorded, hidden, separate):
+        assert torch.isfinite(got.self_certainty).all() and torch.isfinite(got.entropy).all()
+        assert torch.allclose(got.self_certainty.double(), ref_sc, atol=1e-4)
+        assert torch.allclose(got.entropy.double(), ref_ent, atol=1e-4)
+    assert ref_sc.min() > 0.5  # a peaked model: the check is not vacuous
+    # The rewards read from these statistics, and a group's advantages, stay finite (they were +inf and NaN).
+    from intuitor.rewards.negative_entropy import NegativeEntropyReward
+    from intuitor.rewards.self_certainty import SelfCertaintyReward
+
+    group = completions * 2  # (4,) one prompt's group
+    for reward in (SelfCertaintyReward(model=model, tokenizer=tok), NegativeEntropyReward(model=model, tokenizer=tok)):
+        values = torch.tensor(reward(prompts=["2+2="] * 4, completions=[""] * 4, completion_ids=group))
+        advantages = (values - values.mean()) / (values.std() + 1e-4)
+        assert torch.isfinite(values).all() and torch.isfinite(advantages).all() and values.std() > 0
 
 
 # --- response-level, on a real forward pass -------------------------------------------------------------------

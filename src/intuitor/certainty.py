@@ -19,6 +19,12 @@ Departures from the authors' code (open-r1 fork), on purpose:
   process slows the reduction down instead of stalling it at every op (issue 21; benchmarks/README.md).
 
 An empty completion has self-certainty 0.0 and entropy 0.0 (no token, no evidence), never NaN.
+
+Logits of -inf (a masked vocabulary, float16 overflow) mean probability 0: entropy is then torch's
+`Categorical(logits=z).entropy()`, and self-certainty is taken over the finite support F of each position,
+KL(U_F || p) = logsumexp(z) - mean_F(z) - log |F| with U_F uniform over the |F| finite logits (over all V it would be
++inf, and a group's advantages NaN). A position whose only finite logit is one token has SC 0 and entropy 0.
+NaN or +inf logits, or a position with no finite logit, raise a ValueError naming them: no reward is made up.
 """
 
 from __future__ import annotations
@@ -77,6 +83,12 @@ def _stats_rows(z: torch.Tensor, temperature: float, entropy: bool) -> tuple[tor
     e = exp(z - m), s = sum(e), log Z = m + log s; SC = log Z - mean(z) - log V; H = log Z - <e, z> / s. Dividing
     by the same s as log Z keeps H exact to float32 rounding (log Z - sum(softmax(z) * z) inherits softmax's
     normalisation error, ~1e-3 at V = 151,936), and neither softmax nor p * z is materialised.
+
+    A row holding -inf logits (a masked vocabulary, float16 overflow) is scored over its finite support: those
+    tokens have probability 0, so H is torch's `Categorical(logits=z).entropy()`, and SC is KL(U_F || p) with U_F
+    uniform over the V_F finite logits: log Z - mean over F - log V_F (the uniform over all V would put mass on
+    impossible tokens: +inf). Such rows (their mean is -inf) are recomputed with the -inf entries masked, so rows
+    without -inf cost nothing more. NaN or +inf logits, or a row with no finite logit, are an error naming them.
     """
     z32 = z.float()  # (n, V): a private copy for bf16/fp16 logits, the input itself for float32
     if temperature != 1.0:
@@ -88,9 +100,33 @@ def _stats_rows(z: torch.Tensor, temperature: float, entropy: bool) -> tuple[tor
     s = e.sum(dim=-1)  # (n,)
     log_z = m.squeeze(-1) + s.log()  # (n,) logsumexp
     sc = log_z - mean - math.log(z.size(-1))  # KL(U || softmax(z))
-    if not entropy:
-        return sc, None
-    return sc, log_z - torch.linalg.vecdot(e, z32) / s  # H(p) = log Z - E_p[z]
+    ent = log_z - torch.linalg.vecdot(e, z32) / s if entropy else None  # H(p) = log Z - E_p[z]
+    odd = ~torch.isfinite(mean)  # (n,) -inf: masked logits; NaN or +inf: invalid
+    if bool(odd.any()):  # one host sync per chunk
+        rows = odd.nonzero().squeeze(-1)  # (k,)
+        zr = z[rows].float() / temperature  # (k, V): the rows again (z32 may have been overwritten)
+        _check_logits(zr)
+        finite = zr != -math.inf  # (k, V)
+        zf = zr.masked_fill(~finite, 0.0)  # -inf -> 0: they carry weight 0 in every sum below
+        v_f = finite.sum(dim=-1)  # (k,) size of the finite support
+        sc = sc.index_put((rows,), log_z[rows] - zf.sum(dim=-1) / v_f - v_f.float().log())
+        if entropy:
+            ent = ent.index_put((rows,), log_z[rows] - torch.linalg.vecdot(e[rows], zf) / s[rows])
+    return sc, ent
+
+
+def _check_logits(z: torch.Tensor) -> None:
+    """Raise, naming the problem, for logits rows [k, V] whose statistics are undefined (NaN, +inf, all -inf)."""
+    for bad, what in (
+        (z.isnan().any(dim=-1), "NaN"),
+        (z.isposinf().any(dim=-1), "+inf"),
+        ((z == -math.inf).all(dim=-1), "only -inf (no possible token)"),
+    ):
+        if bool(bad.any()):
+            raise ValueError(
+                f"logits hold {what} at {int(bad.sum())} position(s): self-certainty and entropy are undefined there "
+                "(float16 overflow or diverged weights; compute the LM head in float32 or bfloat16)"
+            )
 
 
 # ---- CPU: a parallel loop over sub-chunks, each reduced single-threaded ------------------------------------------

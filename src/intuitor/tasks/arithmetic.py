@@ -31,7 +31,7 @@ from typing import Any
 
 from intuitor.tasks.base import register_task
 from intuitor.tasks.math_train import MathTask
-from intuitor.tasks.mathverify import extract_boxed
+from intuitor.tasks.mathverify import extract_boxed, strip_unfinished
 
 HELDOUT_PERCENT = 50  # RL here uses a few hundred prompts; half of the small one-digit pools is held out
 # operands: one digit (0), two and one (1), two and two (2); add3 = d + e + f, muladd = d * e + f
@@ -81,7 +81,7 @@ class Arithmetic(MathTask):
     """One- and two-digit +, -, * questions (held-out split, for evaluation); strict last-number scoring."""
 
     name = "arithmetic"
-    version = 1
+    version = 2  # 2: a final expression cut off mid-way is not read (`40 - 20 =` never answers 20)
     split = "test"
     size = 2000
 
@@ -114,16 +114,20 @@ class Arithmetic(MathTask):
         return rows
 
     def extract(self, response: str) -> str | None:
-        """The last `\\boxed{}`, else the last number (lm-eval's flexible-extract), as written.
+        """The last `\\boxed{}`, else the last number (lm-eval's flexible-extract), as written; a response cut off
+        inside an expression is read without it (`mathverify.strip_unfinished`: `40 - 20 =` never answers 20).
 
         >>> task = Arithmetic()
         >>> task.extract("19 + 22 = 34. In short, 19 + 22 is simple."), task.extract(r"so \\boxed{41}. 3 more")
         ('22', '41')
+        >>> task.extract("So 40 - 20 ="), task.extract("It is 20; check: 40 - 20 =")
+        (None, '20')
         """
-        boxed = extract_boxed(response or "")
+        response = strip_unfinished(response or "")
+        boxed = extract_boxed(response)
         if boxed is not None:
             return boxed.strip()
-        found = _LAST_NUMBER.findall(response or "")
+        found = _LAST_NUMBER.findall(response)
         if not found:
             return None
         return next(g for g in found[-1] if g).strip()

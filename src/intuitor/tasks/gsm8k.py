@@ -34,8 +34,9 @@ class GSM8K(MathTask):
     """GSM8K test split, scored by math-verify against the `#### N` number."""
 
     name = "gsm8k"
-    version = 3  # 2: lighteval's "Question: ...\nAnswer:" user message and its "Question:" stop
+    version = 4  # 2: lighteval's "Question: ...\nAnswer:" user message and its "Question:" stop
     # 3: shared answer extraction (intuitor.tasks.mathverify): `#### N` beats a later remark, thin-space thousands
+    # 4: no credit for an expression cut off mid-way, mixed numbers `2 2/3`, inequalities answer intervals
     stop_sequences = ("Question:",)
     gold_fields = ("answer", "solution")
     default_path = "gsm8k/test.jsonl"

@@ -20,7 +20,8 @@ class Math500(MathTask):
     """MATH500, scored by math-verify."""
 
     name = "math500"
-    version = 2  # 2: shared answer extraction (intuitor.tasks.mathverify: lists, bare LaTeX, exactness)
+    version = 3  # 2: shared answer extraction (intuitor.tasks.mathverify: lists, bare LaTeX, exactness)
+    # 3: no credit for an expression cut off mid-way, mixed numbers `2 2/3`, inequalities answer intervals
     default_path = "math500/test.jsonl"
     hub_id = "HuggingFaceH4/MATH-500"
 

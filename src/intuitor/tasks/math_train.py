@@ -88,7 +88,8 @@ class MathTrain(MathTask):
     """MATH train split: prompts for RL training (the paper's training set), answers for the accuracy reward."""
 
     name = "math"
-    version = 2  # 2: shared answer extraction (intuitor.tasks.mathverify: lists, ####, bare LaTeX, exactness)
+    version = 3  # 2: shared answer extraction (intuitor.tasks.mathverify: lists, ####, bare LaTeX, exactness)
+    # 3: no credit for an expression cut off mid-way, mixed numbers `2 2/3`, inequalities answer intervals
     default_path = "math_full/train.jsonl"
     hub_id = "DigitalLearningGmbH/MATH-lighteval"
 

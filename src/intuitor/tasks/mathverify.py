@@ -32,12 +32,27 @@ Departures from lighteval, each on purpose (a careful human grader overrules the
   digits relative. Floats keep math-verify's rounding to 6 decimals (0.333333 = 1/3).
 - Math-verify tries the next match when the rightmost one does not parse; step 4 takes the rightmost match that can
   parse (balanced braces) without parsing it, so the answer shown is the answer graded.
+- A response cut off inside an expression (`so the total is 26 * 4 =`, last sign an operator: `strip_unfinished`)
+  is read without that expression: it states no value of it (lighteval credits 26 * 4 = 104). What comes before it
+  is read as usual (`The answer is 104. Check: 26 * 4 =` -> 104).
+- An inequality answers an interval (`3 < x \\le 4` for `(3,4]`, `x > 3` for `(3,\\infty)`): we call math-verify's
+  `verify` with its `allow_set_relation_comp=True` (Math-Verify@5d148cfa `grader.py`, `sympy_expr_eq`: the relation
+  is turned into its solution set), so the comparison is symmetric; lighteval's default call only reads an
+  inequality *gold* as a set.
+- A plain-text mixed number `2 2/3` (the whole answer, a proper fraction, not a thousands group like `1 234/567`) is
+  2 + 2/3, as math-verify reads LaTeX's `2\\frac{2}{3}`; math-verify reads the text as 2 * 2/3, and `#### 2 2/3`
+  as 2. Never the leading integer.
 
 Time limit. math-verify bounds each `parse`/`verify` step with `signal.alarm`, which (a) only works in the main
 thread (it raises `ValueError` inside TRL's or any other worker thread) and (b) cannot interrupt long C-level work:
 `\\boxed{9^{9^{9^{9}}}}` makes SymPy build a 370-million-digit integer and the alarm never fires. So by default
-each check runs in one persistent helper process (started on first use, about a second): the helper bounds each
-check with its own timer, and the caller kills and restarts it when an answer overruns `timeout_s` anyway. That works
+each check runs in one persistent helper process (started on first use, about a second; the start is not charged to
+a check): the helper bounds each step with its own timer, set `DEADLINE_GRACE_S` (0.5 s) short of `timeout_s`, and
+reports after each one; when a step reaches `timeout_s` without a report (C-level work no signal interrupts), the
+caller kills the helper, so no step takes longer than `timeout_s`; the next check starts a new helper. The helper's
+address space is capped (`HELPER_MEMORY_BYTES`, 512 MiB, RLIMIT_AS): a power tower (`2^{2^{2^{2^{2^{2}}}}}`) raises
+MemoryError or ends the helper instead of growing to gigabytes. A check stopped by either limit counts as wrong and
+is logged (a warning naming the answer, the gold and the limit). That works
 from any thread and any process (TRL reward calls, evaluation threads, DataLoader workers). `isolate=False` checks
 in this process instead: faster for bulk offline scoring, bounded by a SIGALRM timer in the main thread (in other
 threads, or when another ITIMER_REAL is running, it falls back to the helper). A check that times out counts as wrong.
@@ -63,7 +78,7 @@ from pathlib import Path
 
 __all__ = [
     "math_equal", "answer_equal", "extract_answer", "extract_boxed", "extract_gsm8k_gold", "normalize_answer", "answer_classes",
-    "quick_key",
+    "quick_key", "strip_unfinished",
 ]
 
 _BOX = re.compile(r"\\(?:boxed|fbox)(?![a-zA-Z])")
@@ -143,10 +158,34 @@ _BETWEEN_BOXES = re.compile(
     r"(?:\s|\$|\\[()\[\]]|[,;]|\\[,;:! ]|~|\\q?quad|\b(?:and|or)\b|\\text\{\s*(?:and|or|,)?\s*\}"
     r"|[a-zA-Z](?:_\{?\w+\}?)?\s*=)*"
 )
-_GSM8K_FINAL = re.compile(r"####\s*\$?\s*((?:-|\u2212)?\d[\d,]*(?:\.\d+)?)")
+_GSM8K_FINAL = re.compile(r"####\s*\$?\s*((?:-|\u2212)?\d[\d,]*(?:\.\d+)?(?:[ \t]+\d+/\d+(?![\d/]))?)")  # `2 2/3` whole
 _ANSWER_PHRASE = re.compile(r"(?i:answer)\s*(?:is|:|=)\s*:?[ \t]*(?P<span>[^\n]*)")
 _LATEX_COMMAND = re.compile(r"\\[a-zA-Z]+")
 _DELIMITED = re.compile(r"\$|\\\(|\\\[")
+
+
+# A response cut off inside an expression (`so the total is 26 * 4 =`): its last sign, spaces and math delimiters
+# aside, is an operator (not `**`, markdown bold). The unfinished expression is the run of math before it on the
+# last line: numbers, operators, LaTeX commands, one-letter variables, up to a word or a sentence's end.
+_DANGLING_END = re.compile(r"(?:=|\+|[-–−]|(?<!\*)\*|/|[×÷·⋅]|\^|\\(?:times|cdot|div|pm|mp))[\s$]*(?:\\[)\]][\s$]*)?$")
+_MATH_RUN = re.compile(
+    r"(?:[ \t\d+\-–−*/×÷·⋅^=()<>\[\]{}$|!_]|[.,](?=\S)|\\[a-zA-Z]+|\\[(){}\[\],;:! ]|(?<![a-zA-Z\\])[a-zA-Z](?![a-zA-Z]))*+$"
+)
+
+
+def strip_unfinished(text: str) -> str:
+    """`text` without the expression it was cut off in (an answer is never read from a half-written expression).
+
+    >>> strip_unfinished("Each box holds 4. So the total is 26 * 4 ="), strip_unfinished("The answer is **104**")
+    ('Each box holds 4. So the total is', 'The answer is **104**')
+    >>> strip_unfinished("The answer is 104.\\nCheck: $26 \\\\times 4 = $")
+    'The answer is 104.\\nCheck:'
+    """
+    if not text or not _DANGLING_END.search(text[-200:]):
+        return text
+    body = text.rstrip()
+    tail = _MATH_RUN.search(body, max(body.rfind("\n") + 1, len(body) - 400))  # on the last line
+    return body[: tail.start()].rstrip() if tail else text
 
 
 def _balanced(answer: str) -> bool:
@@ -202,7 +241,8 @@ def _match_string(match: re.Match, config) -> str | None:
             parts.append(text)
         return ", ".join(parts) or None
     if groups.get("expr"):
-        return groups["expr"].strip().rstrip(".").strip()  # the expression's characters include a final stop
+        # The expression's characters include a final stop and markdown bold (`**104**` -> `104**`).
+        return groups["expr"].strip().rstrip(".").strip().strip("*").strip() or None
     integer = next((v for k, v in groups.items() if k.startswith("integer") and v), "")
     decimal = next((v for k, v in groups.items() if k.startswith("decimal") and v), "")
     number = (integer + decimal).strip()
@@ -240,6 +280,7 @@ def extract_answer(text: str | None) -> str | None:
     """
     if not text or not text.strip():
         return None
+    text = strip_unfinished(text)  # cut off mid-expression: that expression is no answer (departure, above)
     boxes = _boxes(text)
     if boxes:
         start, _, content = boxes[-1]
@@ -279,15 +320,29 @@ _THOUSANDS = re.compile(
     r"(?<![\d.,])(\d{1,3})((?:(?:\\[,;:! ]|~|\{,\}|[ \u00a0\u2009\u202f])\d{3})+)(?![\d])"
 )
 _MINUS = str.maketrans({"\u2212": "-", "\ufe63": "-", "\uff0d": "-"})
+# A plain-text mixed number as the whole answer (`2 2/3`, `x = -1 1/2`): whole part, space, proper fraction.
+_MIXED = re.compile(r"((?:[a-zA-Z]\s*=\s*)?-?)(\d+)[ \t]+(\d+)/(\d+)")
+
+
+def _mixed(m: re.Match) -> bool:
+    """Whether `a b/c` is unambiguously a mixed number: 0 < b < c, and not `1 234/567` (a thousands group)."""
+    return 0 < int(m[3]) < int(m[4]) and not (len(m[2]) <= 3 and len(m[3]) == 3)
 
 
 def normalize_answer(answer: str) -> str:
-    """What math-verify should parse: Unicode minus as `-`, thin-space / space thousands separators dropped.
+    """What math-verify should parse: Unicode minus as `-`, thin-space / space thousands separators dropped, and a
+    plain-text mixed number written as LaTeX's (`2 2/3` -> `2\\frac{2}{3}`, which math-verify reads as 8/3; as plain
+    text it reads 2 * 2/3).
 
     >>> normalize_answer(r"1\\,234"), normalize_answer("12 000"), normalize_answer("\\u22125"), normalize_answer("1 2")
     ('1234', '12000', '-5', '1 2')
+    >>> normalize_answer("2 2/3"), normalize_answer("x = -1 1/2"), normalize_answer("2 5/3")
+    ('2\\\\frac{2}{3}', 'x = -1\\\\frac{1}{2}', '2 5/3')
     """
     text = answer.translate(_MINUS).strip()
+    m = _MIXED.fullmatch(text)
+    if m and _mixed(m):
+        return f"{m[1]}{m[2]}\\frac{{{m[3]}}}{{{m[4]}}}"
     return _THOUSANDS.sub(lambda m: m.group(1) + re.sub(r"\D", "", m.group(2)), text)
 
 
@@ -306,17 +361,22 @@ def quick_key(answer: str | None) -> tuple[str, str] | None:
 
     Strips what never changes a value: `$`, `\\$`, spacing, `\\left`/`\\right`, a unit after a number
     (`13\\text{ cm}`), `\\text{13}`, a final `\\%` (as math-verify, 28% = 28), a leading `x =`, `\\dfrac`; reads
-    `\\frac{a}{b}`, `\\frac ab`, `a/b`, decimals and thousands commas exactly. Equal keys mean equal answers; different
-    keys that are both ("q", ...) mean different answers; anything else needs math-verify (`answer_classes`).
+    `\\frac{a}{b}`, `\\frac ab`, `a/b`, mixed numbers (`2\\frac{2}{3}`, `2 2/3`), decimals and thousands commas exactly;
+    digits split by a space (`1 2`) are never glued into one number. Equal keys mean equal answers; different keys that
+    are both ("q", ...) mean different answers; anything else needs math-verify (`answer_classes`).
 
     >>> quick_key(r"\\$18") == quick_key("18.0") == quick_key(r"\\text{18}") == quick_key(r"18\\text{ cm}")
     True
     >>> quick_key(r"\\dfrac12"), quick_key("x = 0.5"), quick_key("\\u22121,000"), quick_key(r"\\sqrt{2}")
     (('q', '1/2'), ('q', '1/2'), ('q', '-1000'), ('s', '\\\\sqrt{2}'))
+    >>> quick_key("2 2/3"), quick_key(r"-2\\frac{2}{3}"), quick_key("1 2")
+    (('q', '8/3'), ('q', '-8/3'), ('s', '1 2'))
     """
     if answer is None:
         return None
     s = normalize_answer(str(answer))
+    if re.search(r"\d\s+\d", s):  # `1 2`: not one plain number (math-verify reads 1 2 as a product or sum)
+        return ("s", re.sub(r"\s+", " ", s))
     s = _UNIT_TAIL.sub("", s.strip())
     for pattern, repl in _UNWRAP:
         s = pattern.sub(repl, s)
@@ -327,11 +387,11 @@ def quick_key(answer: str | None) -> tuple[str, str] | None:
         return None
     if re.fullmatch(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?", s):
         s = s.replace(",", "")
-    m = re.fullmatch(r"(-?)\\frac(?:\{(-?\d+)\}|(\d))(?:\{(\d+)\}|(\d))", s)
-    if m:
-        num, den = int(m.group(2) or m.group(3)), int(m.group(4) or m.group(5))
-        if den:
-            return ("q", str(Fraction(num, den) * (-1 if m.group(1) else 1)))
+    m = re.fullmatch(r"(-?)(\d*)\\frac(?:\{(-?\d+)\}|(\d))(?:\{(\d+)\}|(\d))", s)
+    if m and not (m[2] and m[3] and m[3].startswith("-")):
+        num, den = int(m[3] or m[4]), int(m[5] or m[6])
+        if den:  # `2\frac{2}{3}` is the mixed number 2 + 2/3, as math-verify reads it
+            return ("q", str((int(m[2] or 0) + Fraction(num, den)) * (-1 if m[1] else 1)))
     m = re.fullmatch(r"(-?\d+)/(\d+)", s)
     if m and int(m.group(2)):
         return ("q", str(Fraction(int(m.group(1)), int(m.group(2)))))
@@ -344,8 +404,14 @@ def quick_key(answer: str | None) -> tuple[str, str] | None:
 # The checks themselves (run in the helper process, or here with isolate=False)
 
 
-class _CheckTimeout(Exception):
-    pass
+class _CheckTimeout(BaseException):
+    """The helper's step timer. Not an Exception: math-verify's `parse` and SymPy swallow those (`except Exception`),
+    which would turn a timeout into an unbounded second attempt."""
+
+
+logger = logging.getLogger(__name__)
+HELPER_MEMORY_BYTES = 512 << 20  # the helper's address space (RLIMIT_AS; it needs ~70 MB): towers fail, not swap
+DEADLINE_GRACE_S = 0.5  # the helper's own timer fires this much before `timeout_s`; at `timeout_s` it is killed
 
 
 class _DropTimeoutDisabledWarning(logging.Filter):
@@ -396,7 +462,8 @@ def _verify(gold: tuple, pred: tuple) -> bool:
 
     for g in gold:
         for p in pred:
-            if not verify(g, p, timeout_seconds=None):  # type: ignore[arg-type]
+            # allow_set_relation_comp: `3 < x \le 4` answers `(3,4]` (math-verify's own option; see the docstring)
+            if not verify(g, p, allow_set_relation_comp=True, timeout_seconds=None):  # type: ignore[arg-type]
                 continue
             if isinstance(g, Basic) and isinstance(p, Basic) and _is_exact_number(g) and _is_exact_number(p) \
                     and not _is_percent(g) and not _is_percent(p) and not _exactly_equal(g, p):
@@ -504,9 +571,10 @@ def _alarm_usable() -> bool:
     )
 
 
-def _with_alarm(timeout_s: float):
+def _with_alarm(timeout_s: float, tick=None):
     """`bounded(fn, *args, default=...)`: fn(*args) under an ITIMER_REAL timer (main thread); default on timeout
-    or error (unparsable or incomparable answers are simply not equal)."""
+    or error (unparsable or incomparable answers are simply not equal). `bounded.limit` records the last limit hit
+    ("time" or "memory"); `tick()`, if given, runs after each step (the helper's heartbeat to its caller)."""
 
     def bounded(fn, *args, default):
         def on_alarm(signum, frame):
@@ -517,21 +585,30 @@ def _with_alarm(timeout_s: float):
         try:
             return fn(*args)
         except _CheckTimeout:
+            bounded.limit = "time"
+            return default
+        except MemoryError:  # the helper's address-space limit
+            bounded.limit = "memory"
             return default
         except Exception:
             return default
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, previous)
+            if tick is not None:
+                tick()
 
+    bounded.limit = None
     return bounded
 
 
-def _run_request(req: dict):
-    bounded = _with_alarm(req["timeout"])
+def _run_request(req: dict, tick=None):
+    """One request: a check gives True, False or the limit it hit ("time" / "memory"); classes give lists."""
+    bounded = _with_alarm(req["timeout"], tick)
     if req.get("op") == "classes":
         return [_classes_of(group, bounded) for group in req["groups"]]
-    return bounded(_check, req["pred"], req["gold"], default=False)
+    verdict = bounded(_check, req["pred"], req["gold"], default=False)
+    return bounded.limit or verdict
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -539,13 +616,19 @@ def _run_request(req: dict):
 
 
 def _serve() -> None:
-    """Helper process main loop: one JSON request per stdin line, one JSON reply per stdout line."""
+    """Helper process main loop: one JSON request per stdin line; a `tick` line after each bounded step, then one
+    JSON reply line."""
     reply = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)  # stray prints from SymPy must not corrupt the protocol
+
+    def tick() -> None:
+        reply.write("tick\n")
+        reply.flush()
+
     try:
         import resource
 
-        cap = 4 << 30  # a runaway integer should raise MemoryError, not eat the machine
+        cap = HELPER_MEMORY_BYTES  # a runaway integer raises MemoryError (or GMP aborts the helper), never eats RAM
         soft, hard = resource.getrlimit(resource.RLIMIT_AS)
         if soft == resource.RLIM_INFINITY or soft > cap:
             resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
@@ -556,7 +639,7 @@ def _serve() -> None:
     reply.write("ready\n")
     reply.flush()
     for line in sys.stdin:
-        reply.write(json.dumps(_run_request(json.loads(line))) + "\n")
+        reply.write(json.dumps(_run_request(json.loads(line), tick)) + "\n")
         reply.flush()
 
 
@@ -599,15 +682,18 @@ class _Helper:
         line, self._buf = self._buf.split(b"\n", 1)
         return line.decode()
 
-    def request(self, req: dict, deadline_s: float):
-        """The helper's reply, or None when it overran `deadline_s` or died (then it must be replaced)."""
+    def request(self, req: dict, step_s: float):
+        """The helper's reply, or None when one step ran past `step_s` without a tick, or the helper died (then it
+        must be replaced)."""
         try:
             self.proc.stdin.write((json.dumps(req) + "\n").encode())
             self.proc.stdin.flush()
         except OSError:
             return None
-        line = self._readline(deadline_s)
-        return None if line is None else json.loads(line)
+        while True:
+            line = self._readline(step_s)
+            if line != "tick":
+                return None if line is None else json.loads(line)
 
     def kill(self) -> None:
         if self.proc.poll() is None:
@@ -624,14 +710,16 @@ _helper: _Helper | None = None
 _helper_lock = threading.Lock()
 
 
-def _in_helper(req: dict, n_steps: int):
-    """Run one request in the helper; None when it overran (C-level work its own timer could not stop) or died."""
+def _in_helper(req: dict):
+    """Run one request in the helper; None when a step overran its limit (C-level work the helper's own timer
+    could not stop) or the helper died (its memory limit): the helper is then killed, and a new one starts on the
+    next request (its start-up is not charged to that request's limit)."""
     global _helper
-    timeout_s = req["timeout"]
     with _helper_lock:  # one request at a time; the protocol is strictly request -> reply
         if _helper is None or _helper.owner != os.getpid():  # a forked child must not share its parent's pipes
             _helper = _Helper()
-        result = _helper.request(req, n_steps * timeout_s + 1.0 + 0.5 * timeout_s)  # its own timers fire first
+        limit = req["timeout"]  # the helper's own timer fires a little earlier, so that its reply is in time
+        result = _helper.request({**req, "timeout": max(limit - DEADLINE_GRACE_S, limit / 2)}, limit)
         if result is None:
             _helper.kill()
             _helper = None
@@ -646,9 +734,13 @@ def _stop_helper() -> None:
 
 def _answers_equal(pred_answer: str, gold: str, timeout_s: float, isolate: bool) -> bool:
     req = {"pred": pred_answer, "gold": gold, "timeout": timeout_s}
-    if not isolate and _alarm_usable():
-        return bool(_run_request(req))
-    return bool(_in_helper(req, 1))
+    verdict = _run_request(req) if not isolate and _alarm_usable() else _in_helper(req)
+    if isinstance(verdict, bool):
+        return verdict
+    why = {"time": f"ran past its {timeout_s:g} s limit", "memory": "ran out of its memory limit"}.get(
+        verdict, f"ran past its {timeout_s:g} s limit or its memory limit (helper killed and restarted)")
+    logger.warning("math check of answer %.80r against gold %.80r %s: counted as wrong", pred_answer, gold, why)
+    return False
 
 
 def answer_equal(answer: str | None, gold: str, timeout_s: float = 5.0, isolate: bool = True) -> bool:
@@ -716,12 +808,10 @@ def answer_classes(
     if not pending:
         return out
     req = {"op": "classes", "groups": [[str(answers[i]) for i in reps] for reps in pending], "timeout": timeout_s}
-    steps = sum(len(r) * (len(r) + 3) // 2 for r in pending)  # parses + keys + pairwise checks, at most
-    if not isolate and _alarm_usable():
-        merged = _run_request(req)
-    else:
-        merged = _in_helper(req, steps)
+    merged = _run_request(req) if not isolate and _alarm_usable() else _in_helper(req)
     if merged is None:
+        logger.warning("grouping answers %.200r: a step ran past its %g s limit or the memory limit (helper killed "
+                       "and restarted): plain-number keys alone group this call", req["groups"], timeout_s)
         return out
     remap = {}
     for reps, classes in zip(pending, merged):
