@@ -245,3 +245,20 @@ def test_config_raises_no_deprecation_warning_nobody_can_act_on():
         config = IntuitorConfig(output_dir="unused", gradient_checkpointing=False)
     assert config.activation_checkpointing is False and config.gradient_checkpointing is False
     assert IntuitorConfig(output_dir="unused").activation_checkpointing is True  # GRPOConfig's default, carried over
+
+
+def test_model_init_kwargs_reach_the_policy(tiny_model_dir):
+    """intuitor loads the policy itself, so the recipe's `model_init_kwargs` must be applied there (TRL, handed a
+    loaded model, uses them for the reference model only)."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from intuitor.models import load_model_and_tokenizer
+    from intuitor.training.run import policy_init_kwargs
+
+    config = SimpleNamespace(model_init_kwargs={"attn_implementation": "eager", "dtype": "bfloat16"})
+    kwargs = policy_init_kwargs(SimpleNamespace(model_dtype="float32"), config)
+    model, _ = load_model_and_tokenizer(str(tiny_model_dir), **kwargs)
+    assert model.config._attn_implementation == "eager" and model.dtype == torch.bfloat16
+    assert config.model_init_kwargs == {"attn_implementation": "eager", "dtype": "bfloat16"}  # the reference's too

@@ -145,14 +145,16 @@ def load_tokenizer(name: str):
     return tok
 
 
-def load_model_and_tokenizer(name: str, dtype: str | torch.dtype | None = None, device: str | None = None):
-    """Load a causal LM and its tokenizer from a hub id, folder, checkpoint or GGUF file."""
+def load_model_and_tokenizer(name: str, dtype: str | torch.dtype | None = None, device: str | None = None,
+                             **init_kwargs):
+    """Load a causal LM and its tokenizer from a hub id, folder, checkpoint or GGUF file. `init_kwargs` go to
+    `from_pretrained` (a recipe's `model_init_kwargs`, e.g. `attn_implementation`)."""
     from transformers import AutoModelForCausalLM
 
     check_model_path(name)
     if isinstance(dtype, str) and dtype != "auto":
         dtype = getattr(torch, dtype)
-    model = AutoModelForCausalLM.from_pretrained(_local_name(name), dtype=dtype or torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(_local_name(name), dtype=dtype or torch.float32, **init_kwargs)
     if device:
         model.to(device)
     return model, load_tokenizer(name)

@@ -494,11 +494,27 @@ def run_training(config_path: str | None, overrides: list[str], resume: bool = F
         check_resume(checkpoint, config)
     dataset = load_train_dataset(run_args, config.rewards)  # refuses a gold reward on label-free data, here
     model_name = resolve_model(run_args.model_name_or_path)
-    model, tokenizer = load_model_and_tokenizer(model_name, dtype=run_args.model_dtype)
+    model, tokenizer = load_model_and_tokenizer(model_name, **policy_init_kwargs(run_args, config))
     trainer = IntuitorTrainer(model=model, args=config, train_dataset=dataset, processing_class=tokenizer)
     trainer.train(resume_from_checkpoint=checkpoint)
     trainer.save_model(config.output_dir)
     return trainer
+
+
+def policy_init_kwargs(run_args: RunArguments, config) -> dict:
+    """`from_pretrained` arguments of the policy: `model_dtype` plus the recipe's `model_init_kwargs`. intuitor loads
+    the policy itself (GGUF files, local aliases), and TRL, handed a loaded model, applies `model_init_kwargs` to
+    the reference model only (its warning that they "will be ignored" is about the policy): they are applied to
+    the policy here. A `dtype` (or the older `torch_dtype`) among them wins over `model_dtype`.
+
+    >>> from types import SimpleNamespace as N
+    >>> config = N(model_init_kwargs={"attn_implementation": "eager", "torch_dtype": "bfloat16"})
+    >>> policy_init_kwargs(N(model_dtype="float32"), config)
+    {'attn_implementation': 'eager', 'dtype': 'bfloat16'}
+    """
+    kwargs = dict(config.model_init_kwargs or {})
+    dtype = kwargs.pop("dtype", None) or kwargs.pop("torch_dtype", None) or run_args.model_dtype
+    return {**kwargs, "dtype": dtype}
 
 
 # --- Effective values: what the trainer receives -------------------------------------------------------------------
