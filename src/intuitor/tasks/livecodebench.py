@@ -29,11 +29,13 @@ stay in this process. Stdin tests: each input runs the program as __main__ in a 
 (LCB patches `sys.stdin` in-process instead); its stdout comes back and is compared here line by line after
 stripping, a line also matching when all its tokens are equal as decimals; SystemExit ends the program normally
 and stderr is ignored, as in LCB; an uncaught exception is a runtime error. Functional tests: the program is loaded
-once (an exit or error while loading fails), each test calls `Solution().<func_name>(*args)` (a plain function when
-the code has no `class Solution`, as LCB decides) with one JSON argument per input line in a forked child, and the
-returned value, which must be plain data, is compared here (a tuple read as a list) with the JSON output; a method
-that exits instead of returning fails (in LCB the SystemExit escapes the grader). `test_timeout_s` seconds per test
-(LCB: 6). Departure: LCB calls one `Solution()` instance for all tests; we make a fresh one per test.
+once (an exit or error while loading fails) into a process of its own, one `Solution()` serves every test (as LCB's
+`compile_code`; a plain function when the code has no `class Solution`, as LCB decides), each test calls
+`<func_name>(*args)` with one JSON argument per input line, and the returned value, which must be plain data or
+numpy (it crosses as numpy), is compared here (a tuple read as a list) with the JSON output as LCB compares it: a
+comparison that raises (a numpy array against a list) is a runtime error, a fail; a method that exits instead of
+returning fails (in LCB the SystemExit escapes the grader). `test_timeout_s` seconds per test (LCB: 6). A stdin
+test may print `output_cap(expected)` bytes (room for any right answer), the session's cap at most.
 """
 
 from __future__ import annotations
