@@ -2,24 +2,32 @@
 
 Two ways in:
 - `run_python(code, stdin)` runs one program and returns what it did (`SandboxResult`); `run_many` runs a batch.
-- `SandboxSession` runs our small server inside the sandbox; the server loads the model's program and answers
-  requests (call this function with these arguments; run the program on this stdin) with plain data only. Code
-  tasks decide verdicts in THIS process: expected outputs, assertions and the comparison never enter the sandbox,
-  so a program cannot read, trace or signal its way to a pass; anything that is not a well-formed answer (an exit,
-  a crash, a kill, a timeout, a value that is not plain data) raises `ProgramFailed`, which is a fail.
+- `SandboxSession` runs our small server inside the sandbox; the server runs the model's program in processes of
+  its own (a fresh child per stdin test; one "holder" that loads the program once and answers calls in turn) and
+  relays the answers (call this function with these arguments; run the program on this stdin). Code tasks decide
+  verdicts in THIS process: expected outputs, assertions and the comparison never enter the sandbox, so a program
+  cannot read, trace or signal its way to a pass; anything that is not a well-formed answer (an exit, a crash, a
+  kill, a timeout, a value that is not plain data) raises `ProgramFailed`, which is a fail. Every wait here has a
+  deadline (writing a request, reading and decoding an answer), so no program can stall the harness.
   `plain_encode`/`plain_decode` are that data format: JSON with tagged containers, so tuples, sets, dicts with
-  non-string keys, bytes, inf and nan survive, and decoding builds only built-in types (an object "equal to
-  everything" cannot cross).
+  non-string keys, bytes, inf and nan survive, and numpy arrays and scalars stay numpy (so `==` against a list
+  behaves as in the references, which compare the real object); decoding builds only built-in and numpy values
+  (an object "equal to everything" cannot cross), refuses keys built to collide, and stops at its deadline.
 
 Isolation is bubblewrap (`apt-get install bubblewrap`): new PID, network, IPC, UTS and cgroup namespaces; a root
 file system holding only /usr, the interpreter's folders, a generated /etc/passwd with the sandbox user, all
-read-only, and size-capped tmpfs /tmp and /dev/shm; no_new_privs; a fresh session keyring; killing bwrap kills its
-PID namespace. As root the program runs as a fresh unused uid (root ignores RLIMIT_NPROC, and a uid of its own
-lets us kill every process it left). Memory is bounded for the whole program by a memory cgroup where one is
-writable (root, cgroup v1 memory or a v2 tree with the memory controller): every process, tmpfs/memfd page and
-kernel object (inodes of a million empty files) counts against `memory_mb`. Without one, `memory_mb` is an
-address-space limit per process, so the bound is `processes * memory_mb` plus the two tmpfs (`memory_scope()`
-says which holds; a warning says so once). Setrlimit limits also cap CPU seconds, tasks, open files and file size.
+read-only, and size-capped tmpfs /tmp and /dev/shm; no_new_privs; a seccomp filter refusing keyrings (a channel
+between runs), ptrace and every socket but AF_UNIX (loopback TCP buffers escape a cgroup v1 memory limit); killing
+bwrap kills its PID namespace. As root the program runs as a fresh unused uid (root ignores RLIMIT_NPROC, and a uid
+of its own lets us kill every process it left); a session's server stays root, not dumpable, with only
+CAP_SETUID/SETGID/KILL, so the program (another uid, no capabilities) cannot signal or trace it. Memory is bounded
+for the whole program by a memory cgroup where one is writable (root, cgroup v1 memory or a v2 tree with the
+memory controller): every process, tmpfs/memfd page and kernel object (inodes of a million empty files) counts
+against `memory_mb`. Without one, `memory_mb` is an address-space limit per process, so the bound is
+`processes * memory_mb` plus the two tmpfs (`memory_scope()` says which holds; a warning says so once). A cpu
+cgroup, where writable, gives the whole run `cpus` CPUs (`cpu_scope()`), so a program of many busy processes is
+one contender. Setrlimit limits also cap CPU seconds, tasks, open files and file size; stdout is capped at
+MAX_OUTPUT (64 MiB), stderr kept to MAX_STDERR (1 MiB).
 
 The only other backend, "rlimit", runs the program with resource limits and no isolation; it is used only when the
 user opts in with `INTUITOR_CONFIRM_RUN_UNSAFE_CODE=1` or `allow_unsafe_code()` (`intuitor eval
@@ -178,7 +186,8 @@ def _numpy_decode(tag, rest, deadline, depth):
             dtype = np.dtype(rest[0])
         except (TypeError, ValueError):
             raise ValueError("not plain data: numpy dtype") from None
-        if dtype.kind not in _NUMPY_KINDS or dtype.fields is not None or dtype.subdtype is not None:
+        if dtype.kind not in _NUMPY_KINDS or dtype.fields is not None or dtype.subdtype is not None \
+                or dtype.itemsize == 0:  # numpy itself never makes a zero-width array: a forged one
             raise ValueError("not plain data: numpy dtype")
         shape = rest[1]
     else:
@@ -196,7 +205,7 @@ def _numpy_decode(tag, rest, deadline, depth):
         raw = _b64.b64decode(rest[2].encode(), validate=True)
         if len(raw) != count * dtype.itemsize:
             raise ValueError("not plain data: numpy size")
-        flat = np.frombuffer(raw, dtype).copy() if dtype.itemsize else np.zeros(count, dtype)
+        flat = np.frombuffer(raw, dtype).copy()
     else:
         if len(rest[1]) != count:
             raise ValueError("not plain data: numpy size")
@@ -847,12 +856,13 @@ class SandboxSession:
         left = self.timeout - (time.monotonic() - self._start)
         self._deadline = time.monotonic() + max(0.0, min(timeout, left))
         self._send(json.dumps(message).encode() + b"\n")
-        while b"\n" not in self._buffer:
+        scanned = 0  # where the search for the newline resumes: a long answer is scanned once, not per chunk
+        while (end := self._buffer.find(b"\n", scanned)) < 0:
+            scanned = len(self._buffer)
             self._receive()
             if len(self._buffer) > limit:
                 self._fail("answer too long")
-        line, _, rest = bytes(self._buffer).partition(b"\n")
-        self._buffer = bytearray(rest)
+        line, self._buffer = bytes(self._buffer[:end]), self._buffer[end + 1:]
         try:
             return json.loads(line)
         except (ValueError, RecursionError):
