@@ -258,6 +258,34 @@ exec(compile(_CODEC, __name__ + "._CODEC", "exec"), _codec)  # one source for th
 plain_encode = _codec["plain_encode"]
 plain_decode = _codec["plain_decode"]
 
+# Writing to a pipe against a deadline, on both sides of the session's pipes.
+_PIPES = r'''
+import os
+import select
+import time
+
+
+def _write_all(fd, data, deadline=None):
+    """Write everything to `fd` (non-blocking when a deadline is given); False if it could not in time."""
+    view = memoryview(data)
+    while view:
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([], [fd], [], min(left, 0.5))[1]:
+                if left <= 0:
+                    return False
+                continue
+        try:
+            view = view[os.write(fd, view):]
+        except BlockingIOError:
+            continue
+        except OSError:
+            return False
+    return True
+'''
+exec(compile(_PIPES, __name__ + "._PIPES", "exec"), _codec)
+_write_all = _codec["_write_all"]
+
 
 # ---------------------------------------------------------------------------------------------------------------
 # Runs inside the sandbox as `python -I -c _LAUNCHER <json>`: it must import only the stdlib.
@@ -407,7 +435,7 @@ def run_many(programs: list[dict | tuple], max_workers: int | None = None) -> li
 # trace the server (root, not dumpable). Without root they share its uid: ptrace stays blocked (seccomp, not
 # dumpable) but a signal can stop it, which only fails their own run, since every harness wait has a deadline.
 # Whatever the program does, it can only change answers, and answers are judged outside.
-_SERVER = _CODEC + r'''
+_SERVER = _CODEC + _PIPES + r'''
 import ctypes, io, json, os, select, signal, sys, time, traceback
 
 _uid = int(sys.argv[1]) if len(sys.argv) > 2 and sys.argv[1] != "-" else None  # the program's uid (we are root)
@@ -438,25 +466,6 @@ def _become_program():
         os.setgid(_uid)
         os.setuid(_uid)
     _prctl(4, 1, 0, 0, 0)
-
-
-def _write_all(fd, data, deadline=None):
-    """Write everything to `fd` (non-blocking when a deadline is given); False if it could not in time."""
-    view = memoryview(data)
-    while view:
-        if deadline is not None:
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([], [fd], [], min(left, 0.5))[1]:
-                if left <= 0:
-                    return False
-                continue
-        try:
-            view = view[os.write(fd, view):]
-        except BlockingIOError:
-            continue
-        except OSError:
-            return False
-    return True
 
 
 def _collect(pid, fd, timeout, max_bytes):
@@ -880,16 +889,8 @@ class SandboxSession:
     def _send(self, data: bytes) -> None:
         """Write a request without ever blocking: a server that stopped reading (stopped, hung) meets the deadline
         instead of holding this thread for ever once the pipe's buffer is full."""
-        fd, view = self._proc.stdin.fileno(), memoryview(data)
-        while view:
-            if not self._wait(fd, write=True):
-                continue
-            try:
-                view = view[os.write(fd, view):]
-            except BlockingIOError:
-                continue
-            except OSError:
-                self._fail("the program ended")
+        if not _write_all(self._proc.stdin.fileno(), data, self._deadline):
+            self._fail("time limit exceeded" if time.monotonic() >= self._deadline else "the program ended")
 
     def _receive(self) -> None:
         fd = self._proc.stdout.fileno()
