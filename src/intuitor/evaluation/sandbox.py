@@ -748,7 +748,8 @@ while True:
     else:
         reply = {"error": f"unknown op {op!r}"}
     data = reply.replace(b"\n", b" ") if isinstance(reply, bytes) else json.dumps(reply).encode()
-    _tx.write(data + b"\n" + tail)
+    _tx.write(data + b"\n")
+    _tx.write(tail)  # a stdin run's stdout, as it is: no copy, no escaping
     _tx.flush()
 '''
 
