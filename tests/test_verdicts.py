@@ -502,6 +502,23 @@ def test_numpy_values_cross_as_numpy_and_forged_numpy_payloads_are_refused():
             plain_decode(bad)
 
 
+def test_exact_numbers_cross_as_themselves():
+    from decimal import Decimal
+    from fractions import Fraction
+
+    for value in (Fraction(1, 3), Decimal("0.1"), [Fraction(-7, 2), {Decimal("2.50"): 1}]):
+        back = plain_decode(plain_encode(value))
+        assert back == value and repr(back) == repr(value)
+    assert plain_decode(plain_encode(Fraction(1, 2))) == 0.5  # as the reference compares the real object
+    for bad in (["fr", 1, 0], ["fr", 1.5, 2], ["dec", "x"], ["dec", "1" * 20_000]):
+        with pytest.raises(ValueError, match="not plain data"):
+            plain_decode(bad)
+    half = {"id": "toy/half", "stub": "def half(x):\n    'x / 2'\n", "entry_point": "half",
+            "test": "def check(candidate):\n    assert candidate(3) == 1.5\n"}
+    assert check_outside("from fractions import Fraction\ndef half(x):\n    return Fraction(x, 2)\n", half) is True
+    assert check_outside("from fractions import Fraction\ndef half(x):\n    return Fraction(x, 3)\n", half) is False
+
+
 def test_livecodebench_call_based_numpy_answers():
     pair = [{"input": "[1, 2]", "output": "[2, 1]"}]
     swap = "import numpy as np\nclass Solution:\n    def swap(self, xs):\n        return {}\n"

@@ -10,8 +10,8 @@ Two ways in:
   kill, a timeout, a value that is not plain data) raises `ProgramFailed`, which is a fail. Every wait here has a
   deadline (writing a request, reading and decoding an answer), so no program can stall the harness.
   `plain_encode`/`plain_decode` are that data format: JSON with tagged containers, so tuples, sets, dicts with
-  non-string keys, bytes, inf and nan survive, and numpy arrays and scalars stay numpy (so `==` against a list
-  behaves as in the references, which compare the real object); decoding builds only built-in and numpy values
+  non-string keys, bytes, inf, nan, Fraction and Decimal survive, and numpy arrays and scalars stay numpy (so `==` against a list
+  behaves as in the references, which compare the real object); decoding builds only those types
   (an object "equal to everything" cannot cross), refuses keys built to collide, and stops at its deadline.
 
 Isolation is bubblewrap (`apt-get install bubblewrap`): new PID, network, IPC, UTS and cgroup namespaces; a root
@@ -121,8 +121,8 @@ def _numpy_for(value):
 
 
 def plain_encode(value, _depth=0):
-    """A JSON-able form of built-in data and numpy values; subclasses are read through their base type's own
-    methods (an overridden __eq__ does not cross)."""
+    """A JSON-able form of built-in data, numpy values, Fraction and Decimal; subclasses are read through their
+    base type's own methods (an overridden __eq__ does not cross)."""
     if _depth > 200:
         raise ValueError("nested too deeply")
     if value is None or value is True or value is False:
@@ -138,6 +138,11 @@ def plain_encode(value, _depth=0):
         if arr.dtype.kind == "O":
             return [tag + "o", list(arr.shape), [plain_encode(v, _depth + 1) for v in arr.ravel().tolist()]]
         raise TypeError(f"not plain data: numpy {arr.dtype}")
+    fractions, decimal = _sys.modules.get("fractions"), _sys.modules.get("decimal")
+    if fractions is not None and isinstance(value, fractions.Fraction):  # exact numbers, compared as exact numbers
+        return ["fr", int.__int__(value.numerator), int.__int__(value.denominator)]
+    if decimal is not None and isinstance(value, decimal.Decimal):
+        return ["dec", decimal.Decimal.__str__(value)]
     if isinstance(value, bool):
         return bool.__bool__(value)
     if isinstance(value, int):
@@ -236,6 +241,15 @@ def plain_decode(data, deadline=None, _depth=0):
         return bytes.fromhex(rest[0])
     if tag in ("na", "ns", "nao", "nso"):
         return _numpy_decode(tag, rest, deadline, _depth)
+    if tag == "fr" and len(rest) == 2 and type(rest[0]) is int and type(rest[1]) is int and rest[1] > 0:
+        from fractions import Fraction
+        return Fraction(rest[0], rest[1])
+    if tag == "dec" and len(rest) == 1 and type(rest[0]) is str and len(rest[0]) < 10_000:
+        from decimal import Decimal, InvalidOperation
+        try:
+            return Decimal(rest[0])
+        except InvalidOperation:
+            raise ValueError("not plain data: decimal") from None
     if len(rest) != 1 or type(rest[0]) is not list:
         raise ValueError(f"not plain data: tag {tag!r}")
     items = rest[0]
