@@ -18,7 +18,13 @@ import time
 import pytest
 
 from intuitor.evaluation import sandbox
-from intuitor.sandbox import SandboxResult, run_many, run_python, run_tests, sandbox_backend
+from intuitor.sandbox import (
+    SandboxResult,
+    run_many,
+    run_python,
+    run_tests,
+    sandbox_backend,
+)
 
 NAMESPACED = [b for b in ("bwrap",) if shutil.which(b) and sandbox._works(b)]
 # In CI (CI=true) a missing namespace sandbox must fail loudly, not skip: .ci/run installs bubblewrap.

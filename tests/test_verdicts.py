@@ -17,7 +17,13 @@ import time
 import pytest
 
 from intuitor.evaluation import sandbox
-from intuitor.sandbox import ProgramFailed, SandboxSession, plain_decode, plain_encode, run_python
+from intuitor.sandbox import (
+    ProgramFailed,
+    SandboxSession,
+    plain_decode,
+    plain_encode,
+    run_python,
+)
 from intuitor.tasks import get_task
 from intuitor.tasks.humaneval import check_outside
 from intuitor.tasks.livecodebench import judge, same_output

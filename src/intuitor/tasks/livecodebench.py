@@ -321,8 +321,9 @@ def judge(code: str, tests: list[dict], fn_name: str | None, *, test_timeout: fl
                     got = session.call(fn_name, *args, cls=cls, timeout=test_timeout)
                     if isinstance(got, tuple):  # LCB: "don't penalize model if it produces tuples instead of lists"
                         got = list(got)
-                    try:  # a numpy array vs a list: an array of bools, whose truth raises; in LCB a runtime error
-                        if not got == want:
+                    try:  # as lcb_runner: `tmp_result = prediction == gt_out; if not tmp_result` (an array's truth
+                        same = got == want  # raises there: a runtime error, a fail)
+                        if not same:
                             return False
                     except Exception:
                         return False
