@@ -1002,7 +1002,8 @@ def sandbox_backend() -> str:
         if _bwrap_works is None:
             _bwrap_works = _works("bwrap")
             if _bwrap_works:
-                logger.info("intuitor sandbox: using bwrap; memory bound: %s", memory_scope())
+                logger.info("intuitor sandbox: using bwrap; memory bound: %s; cpu share: %s", memory_scope(),
+                            cpu_scope())
     if _bwrap_works:
         return "bwrap"
     if forced == "bwrap":
