@@ -424,6 +424,14 @@ def test_session_stderr_is_cut_never_fatal():
     assert result.status == "ok" and result.stderr.startswith("e" * 10_000) and "stderr cut" in result.stderr
 
 
+def test_tracebacks_show_the_programs_own_lines():
+    with SandboxSession(timeout=20) as session:
+        session.store("x = 1\nraise ValueError('from the program')\n")
+        with pytest.raises(ProgramFailed):
+            session.run_stdin("")
+    assert "raise ValueError('from the program')" in session.close().stderr
+
+
 def test_session_failure_is_sticky():
     with SandboxSession(timeout=20) as session:
         session.load("def f():\n    raise KeyError('x')\ndef g():\n    return 1\n")
@@ -664,6 +672,9 @@ print(a + b)
         ("output written by an atexit function",
          "import atexit, sys\nout = []\natexit.register(lambda: sys.stdout.write(''.join(out)))\n"
          "a, b = map(int, input().split())\nout.append(f'{a + b}\\n')\n"),
+        ("a multiprocessing Pool over the program's own function (pickled through __main__)",
+         "from multiprocessing import Pool\ndef add(a, b):\n    return a + b\nif __name__ == '__main__':\n"
+         "    with Pool(2) as pool:\n        print(pool.starmap(add, [map(int, input().split())])[0])\n"),
         ("open(0) and the stream names",
          "import sys\nassert sys.stdin.name == '<stdin>' and sys.stdout.name == '<stdout>'\n"
          "assert sys.stdin.mode == 'r' and sys.stdout.mode == 'w' and sys.__stdout__ is sys.stdout\n"

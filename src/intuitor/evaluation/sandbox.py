@@ -587,8 +587,10 @@ def _hold(req, rfd, wfd):
     """The holder's life: load the program once (as a module, not __main__), then answer each call in a child."""
     _ns.clear()
     _ns.update({"__name__": req["module"], "__builtins__": __builtins__})
+    import linecache
+    linecache.cache["<solution>"] = (len(req["source"]), None, req["source"].splitlines(True), "<solution>")
     try:
-        exec(compile(req["source"], "main.py", "exec"), _ns)
+        exec(compile(req["source"], "<solution>", "exec"), _ns)
         out = {"ok": True}
     except SystemExit:
         out = {"error": "SystemExit while loading"}
@@ -720,12 +722,15 @@ def _stdin(req):
         os.close(fd)
         os.close(w)
         _real_stdio()
-        import atexit
+        import atexit, linecache, types
         atexit._clear()  # the server's own, if any
-        namespace = {"__name__": "__main__", "__builtins__": __builtins__}
+        main = types.ModuleType("__main__")  # a real __main__, as `python main.py` has: pickle (multiprocessing)
+        main.__builtins__ = __builtins__  # finds the program's functions in it
+        sys.modules["__main__"] = main
+        linecache.cache["<solution>"] = (len(_source), None, _source.splitlines(True), "<solution>")  # tracebacks
         code = 0
         try:
-            exec(compile(_source, "main.py", "exec"), namespace)
+            exec(compile(_source, "<solution>", "exec"), main.__dict__)
         except SystemExit:
             pass  # lcb_runner: SystemExit ends the program normally, its output so far counts
         except BaseException:
