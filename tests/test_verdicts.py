@@ -425,6 +425,9 @@ def test_session_stderr_is_cut_never_fatal():
 
 
 def test_tracebacks_show_the_programs_own_lines():
+    with SandboxSession(timeout=20) as session:  # and __file__ is the program's own source, as under a judge
+        session.store("# own-line\nprint(open(__file__).read().count('own-line'))\n")
+        assert session.run_stdin("") == "2\n"
     with SandboxSession(timeout=20) as session:
         session.store("x = 1\nraise ValueError('from the program')\n")
         with pytest.raises(ProgramFailed):

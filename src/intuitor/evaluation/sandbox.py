@@ -463,7 +463,22 @@ _null = os.open(os.devnull, os.O_RDONLY)
 os.dup2(_null, 0)
 os.dup2(2, 1)
 _ns = {}
-_source = None
+_source = _source_path = None
+_files = os.path.abspath(f"intuitor-{os.getpid()}")  # ours, made before any model code runs: it cannot plant here
+os.mkdir(_files, 0o755)
+_loads = 0
+
+
+def _source_file(source):
+    """The program as a file of its own (read-only to it), so its tracebacks show its lines and
+    `open(__file__)` reads it, as under a judge."""
+    global _loads
+    _loads += 1
+    path = os.path.join(_files, f"solution{_loads}.py")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(source)
+    os.chmod(path, 0o444)
+    return path
 _holder = None  # [pid, request fd, answer fd, unread bytes] of the process holding the loaded program
 
 
@@ -586,11 +601,9 @@ def _call(req, instances):
 def _hold(req, rfd, wfd):
     """The holder's life: load the program once (as a module, not __main__), then answer each call in a child."""
     _ns.clear()
-    _ns.update({"__name__": req["module"], "__builtins__": __builtins__})
-    import linecache
-    linecache.cache["<solution>"] = (len(req["source"]), None, req["source"].splitlines(True), "<solution>")
+    _ns.update({"__name__": req["module"], "__builtins__": __builtins__, "__file__": req["path"]})
     try:
-        exec(compile(req["source"], "<solution>", "exec"), _ns)
+        exec(compile(req["source"], req["path"], "exec"), _ns)
         out = {"ok": True}
     except SystemExit:
         out = {"error": "SystemExit while loading"}
@@ -613,6 +626,7 @@ def _hold(req, rfd, wfd):
 def _load(req):
     global _holder
     _stop_holder()
+    req["path"] = _source_file(req["source"])
     down_r, down_w = os.pipe()
     up_r, up_w = os.pipe()
     sys.stdout.flush(); sys.stderr.flush()
@@ -722,15 +736,14 @@ def _stdin(req):
         os.close(fd)
         os.close(w)
         _real_stdio()
-        import atexit, linecache, types
+        import atexit, types
         atexit._clear()  # the server's own, if any
         main = types.ModuleType("__main__")  # a real __main__, as `python main.py` has: pickle (multiprocessing)
-        main.__builtins__ = __builtins__  # finds the program's functions in it
+        main.__builtins__, main.__file__ = __builtins__, _source_path  # finds the program's functions in it
         sys.modules["__main__"] = main
-        linecache.cache["<solution>"] = (len(_source), None, _source.splitlines(True), "<solution>")  # tracebacks
         code = 0
         try:
-            exec(compile(_source, "<solution>", "exec"), main.__dict__)
+            exec(compile(_source, _source_path, "exec"), main.__dict__)
         except SystemExit:
             pass  # lcb_runner: SystemExit ends the program normally, its output so far counts
         except BaseException:
@@ -754,7 +767,7 @@ while True:
     if op == "load":
         reply = _load(req)
     elif op == "store":
-        _source = req["source"]
+        _source, _source_path = req["source"], _source_file(req["source"])
         try:
             exec(compile(req.get("warm", ""), "<warm>", "exec"), {})  # our prelude's imports, cached for each child
         except BaseException:
