@@ -9,6 +9,7 @@ programs, and faked verdicts are in tests/test_verdicts.py.
 import os
 import secrets
 import shutil
+import signal
 import socket
 import sys
 import tempfile
@@ -17,7 +18,13 @@ import time
 import pytest
 
 from intuitor.evaluation import sandbox
-from intuitor.sandbox import SandboxResult, run_many, run_python, run_tests, sandbox_backend
+from intuitor.sandbox import (
+    SandboxResult,
+    run_many,
+    run_python,
+    run_tests,
+    sandbox_backend,
+)
 
 NAMESPACED = [b for b in ("bwrap",) if shutil.which(b) and sandbox._works(b)]
 # In CI (CI=true) a missing namespace sandbox must fail loudly, not skip: .ci/run installs bubblewrap.
@@ -310,3 +317,136 @@ def test_rlimit_fallback_refuses_root_or_refuses_sockets(monkeypatch):
     )
     result = run_python(code, backend="rlimit")
     assert (result.status, result.stdout) == ("ok", "1\n")
+
+
+# ------------------------------------------------------------------- issue 26: the session server is out of reach
+
+REACH_SERVER = r'''
+import ctypes, os, signal
+libc = ctypes.CDLL(None, use_errno=True)
+server = os.getppid()
+out = []
+for sig in (signal.SIGSTOP, signal.SIGKILL):
+    try:
+        os.kill(server, sig)
+        out.append("signalled")
+    except OSError as e:
+        out.append(e.errno)
+out.append("traced" if libc.ptrace(16, server, 0, 0) == 0 else ctypes.get_errno())  # PTRACE_ATTACH
+try:
+    open(f"/proc/{server}/mem", "rb").close()
+    out.append("mem")
+except OSError as e:
+    out.append(e.errno)
+'''
+
+
+def test_model_code_cannot_signal_or_trace_the_session_server():
+    root = os.geteuid() == 0  # without root the program shares the server's uid: signals reach it (README)
+    with sandbox.SandboxSession(timeout=30) as session:
+        session.store(REACH_SERVER + "print(out)\n" + "print(sum(map(int, input().split())))\n")
+        first = session.run_stdin("2 3\n").splitlines()
+        assert eval(first[0])[2:] == [1, 13] and first[1] == "5"  # EPERM (seccomp), EACCES (not dumpable)
+        if root:
+            assert eval(first[0])[:2] == [1, 1]
+            assert session.run_stdin("4 5\n").splitlines()[1] == "9"  # the server still serves
+    with sandbox.SandboxSession(timeout=30) as session:  # a call-based program runs in a holder, not the server
+        session.load(REACH_SERVER + "def f(x):\n    return [out, x + 1]\n")
+        reached, answer = session.call("f", 1)
+        assert reached[2:] == [1, 13] and answer == 2 and (not root or reached[:2] == [1, 1])
+        assert session.call("f", 2)[1] == 3
+
+
+def test_a_request_to_a_stopped_server_meets_its_deadline():
+    with sandbox.SandboxSession(timeout=60) as session:
+        session.load("def size(x):\n    return len(x)\n")
+        big = "x" * (4 << 20)  # far over a pipe's buffer
+        assert session.call("size", big) == 4 << 20  # the twin: answered while the server runs
+        for group in session._launch.cgroups:
+            for pid in group.pids():
+                os.kill(pid, signal.SIGSTOP)
+        start = time.monotonic()
+        with pytest.raises(sandbox.ProgramFailed, match="time limit"):
+            session.call("size", big, timeout=1)
+        assert time.monotonic() - start < 5
+    assert session.close().status == "timeout"
+
+
+def test_only_unix_sockets_open_so_no_loopback_buffers_escape_the_memory_limit(backend):
+    code = (
+        "import socket, multiprocessing as mp\nout = []\n"
+        "for family in (socket.AF_INET, socket.AF_INET6, socket.AF_NETLINK):\n"
+        "    try:\n        socket.socket(family); out.append('made')\n"
+        "    except OSError as e:\n        out.append(e.errno)\n"
+        "a, b = socket.socketpair()\na.sendall(b'hi')\nout.append(b.recv(2).decode())\n"
+        "if __name__ == '__main__':\n"
+        "    with mp.Pool(2) as pool:\n        out.append(sum(pool.map(abs, [-1, -2, 3])))\n"
+        "    print(out)\n"
+    )
+    result = run_python(code, backend=backend, timeout=20)
+    assert (result.status, result.stdout) == ("ok", "[13, 13, 13, 'hi', 6]\n"), result.stderr[-800:]
+
+
+_libc = __import__("ctypes").CDLL(None, use_errno=True)
+_KEYCTL = {"x86_64": (248, 250), "aarch64": (217, 219)}.get(os.uname().machine)
+
+
+def test_runs_cannot_pass_notes_through_a_keyring(backend):
+    if _KEYCTL is None:
+        pytest.skip("keyring syscall numbers known for x86_64 and aarch64 only")
+    add_key, keyctl = _KEYCTL
+    token = secrets.token_hex(8)
+    writer = (  # a key in the uid's user keyring (@u), readable by all: it would outlive the run
+        "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+        f"k = libc.syscall({add_key}, b'user', b'note', b'{token}', 16, ctypes.c_int(-4))\n"
+        f"if k > 0:\n    libc.syscall({keyctl}, 5, k, 0x3f3f3f3f)\n"
+        "print(k, ctypes.get_errno())\n"
+    )
+    reader = "import os\nprint(open('/proc/keys').read() if os.path.exists('/proc/keys') else '')\n"
+    wrote = run_python(writer, backend=backend)
+    read = run_python(reader, backend=backend)
+    assert wrote.stdout == "-1 1\n"  # add_key refused (EPERM)
+    assert token not in read.stdout and "note" not in read.stdout
+    # the twin: the kernel does keep keys (the harness may use them), so the refusal is the sandbox's
+    key = _libc.syscall(add_key, b"user", b"intuitor-twin", token.encode(), 16, __import__("ctypes").c_int(-3))
+    if key > 0:
+        _libc.syscall(keyctl, 3, key)  # KEYCTL_REVOKE
+
+
+SPIN = r'''
+import os, time
+end = time.monotonic() + 2
+for _ in range({extra}):
+    if os.fork() == 0:
+        while time.monotonic() < end:
+            pass
+        os._exit(0)
+while time.monotonic() < end:
+    pass
+for _ in range({extra}):
+    os.wait()
+t = os.times()
+print(round(t.user + t.system + t.children_user + t.children_system, 2))
+'''
+
+
+def test_a_run_gets_its_cpu_share_however_many_processes_it_runs(monkeypatch):
+    if sandbox.cpu_scope() == "process":
+        if os.environ.get("CI"):
+            pytest.fail("CI runs as root and must have a writable cpu cgroup")
+        pytest.skip("no writable cpu cgroup here: only RLIMIT_CPU per process holds")
+    throttled = []  # the kernel's own account of the quota, read from the run's cpu cgroup before it is removed
+    remove = sandbox._Cgroup.remove
+
+    def read_then_remove(group):
+        stat = dict(line.split() for line in group._read("cpu.stat").splitlines())
+        if "nr_throttled" in stat:
+            throttled.append(int(stat["nr_throttled"]))
+        remove(group)
+
+    monkeypatch.setattr(sandbox._Cgroup, "remove", read_then_remove)
+    busy = run_python(SPIN.format(extra=3), cpus=0.1, timeout=20)  # four spinners, a tenth of a CPU for all
+    assert busy.status == "ok" and throttled[-1] > 5, (busy, throttled)
+    assert float(busy.stdout) <= 0.1 * 2 * 1.5 + 0.1  # CPU seconds of all four over 2 s of wall time
+    alone = run_python(SPIN.format(extra=0), cpus=8, timeout=20)  # the twin: a quota it never reaches
+    assert alone.status == "ok" and throttled[-1] == 0, (alone, throttled)

