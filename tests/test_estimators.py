@@ -253,3 +253,46 @@ def test_mixed_run_logs_every_estimator_and_its_alignment(tiny_model_dir, tmp_pa
         expected = alignment(values, gold, 4)
         assert train_rows[1][f"alignment/{name}/auroc"] == pytest.approx(expected["auroc"]), name
         assert train_rows[1][f"alignment/{name}/top1"] == pytest.approx(expected["top1"]), name
+
+
+def test_curves_plot_the_alignment_of_every_reward(tmp_path):
+    from intuitor.analysis.curves import plot_curves, summarize_metrics
+
+    rows = [{"step": s, "alignment/self_certainty/auroc": 0.7 - 0.1 * s, "alignment/trajectory_entropy/auroc": 0.6,
+             "alignment/self_certainty/top1": 0.5, "alignment/cluster_frequency/top1": 0.25 * s} for s in (1, 2)]
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    written = plot_curves([tmp_path / "run"], tmp_path / "plots")
+    assert {"alignment_auroc", "alignment_top1", "grid"} <= set(written)
+    families = summarize_metrics(rows)["families"]
+    assert families["alignment_auroc"] == ["alignment/self_certainty/auroc", "alignment/trajectory_entropy/auroc"]
+    assert families["alignment_top1"] == ["alignment/self_certainty/top1", "alignment/cluster_frequency/top1"]
+
+
+@pytest.mark.slow
+def test_demo_compares_the_estimators(tmp_path):
+    """`intuitor demo --estimators` at toy sizes: one run per estimator, each with its alignment and guard record,
+    and the README table rendered from demo.json's numbers."""
+    from rich.console import Console
+
+    from intuitor.demo.runner import ESTIMATORS, DemoConfig, estimator_markdown, run_demo
+
+    cfg = DemoConfig(output_dir=str(tmp_path), seeds=1, steps=3, eval_items=8, sampled_k=2, precondition_items=4,
+                     precondition_k=4, prompts_per_step=4, num_generations=4, estimators=True, alignment_window=2)
+    console = Console(record=True, width=200)
+    report = run_demo(cfg, console=console)
+    saved = json.loads((tmp_path / "demo.json").read_text())
+    assert [row["estimator"] for row in saved["estimators"]] == list(ESTIMATORS)
+    for row in saved["estimators"]:
+        run_dir = tmp_path / f"{row['run']}-seed0"
+        rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+        key = f"alignment/{row['estimator']}/top1"
+        values = [r[key] for r in rows if r.get(key) is not None]
+        assert values and row["alignment_top1_start"] == pytest.approx(sum(values[:2]) / len(values[:2]))
+        assert row["alignment_top1_end"] == pytest.approx(sum(values[-2:]) / len(values[-2:]))
+        assert all(f"rewards/{row['estimator']}/mean" in r for r in rows if "loss" in r)
+        assert row["steps_run"] == [3]
+    table = estimator_markdown(saved)
+    assert table.count("\n") == len(ESTIMATORS) + 1 and "`trajectory_entropy`" in table
+    assert "| `cluster_frequency` |" in console.export_text()
+    assert report["estimators"] == saved["estimators"]
