@@ -296,3 +296,38 @@ def test_demo_compares_the_estimators(tmp_path):
     assert table.count("\n") == len(ESTIMATORS) + 1 and "`trajectory_entropy`" in table
     assert "| `cluster_frequency` |" in console.export_text()
     assert report["estimators"] == saved["estimators"]
+
+
+def test_token_estimators_train_under_the_std_floor(tiny_model_dir, tmp_path):
+    """Wrapped by the std floor, a token-level reward still makes the trainer record per-token statistics."""
+    from intuitor.models import load_model_and_tokenizer
+    from intuitor.training import IntuitorConfig, IntuitorTrainer
+
+    model, tok = load_model_and_tokenizer(str(tiny_model_dir))
+    args = IntuitorConfig(output_dir=str(tmp_path), max_steps=1, per_device_train_batch_size=4, num_generations=4,
+                          max_completion_length=6, logging_steps=1, report_to="none", save_strategy="no", use_cpu=True,
+                          beta=0.0, gradient_checkpointing=False, seed=0, advantage_std_floor=0.05,
+                          rewards=["trajectory_entropy", "last_chunk_entropy:0.5"])
+    data = Dataset.from_list([{"prompt": f"What is {i} + {i}?"} for i in range(4)])
+    trainer = IntuitorTrainer(model=model, args=args, train_dataset=data, processing_class=tok)
+    assert trainer._needs_token_statistics()
+    trainer.train()
+    (row,) = [h for h in trainer.state.log_history if "rewards/trajectory_entropy/raw_mean" in h]
+    completions, stats = trainer._rollout
+    want = sum(lp.double().mean().item() for lp in stats.token_log_probs) / len(completions)
+    assert row["rewards/trajectory_entropy/raw_mean"] == pytest.approx(want, abs=1e-5)
+
+
+def test_token_estimators_without_the_recorder_say_what_to_change(tiny_model_dir, tmp_path):
+    from intuitor.models import load_model_and_tokenizer
+    from intuitor.training import IntuitorConfig, IntuitorTrainer
+
+    model, tok = load_model_and_tokenizer(str(tiny_model_dir))
+    args = IntuitorConfig(output_dir=str(tmp_path), max_steps=1, per_device_train_batch_size=4, num_generations=4,
+                          max_completion_length=4, report_to="none", save_strategy="no", use_cpu=True, beta=0.0,
+                          gradient_checkpointing=False, self_certainty_source="separate_pass",
+                          rewards=["self_certainty", "sequence_probability:0"])
+    trainer = IntuitorTrainer(model=model, args=args, processing_class=tok,
+                              train_dataset=Dataset.from_list([{"prompt": "What is 1 + 1?"}] * 4))
+    with pytest.raises(RuntimeError, match="sequence_probability needs per-token log-probabilities.*generation"):
+        trainer.train()
