@@ -14,12 +14,14 @@ from intuitor.certainty import (
     TokenRecorder,
     TokenStatistics,
     record_generation_tokens,
-    response_statistics,
     response_token_statistics,
     token_log_probs,
 )
 from intuitor.rewards import get_reward, load_all
-from intuitor.rewards.cluster_frequency import ClusterFrequencyReward, cluster_frequencies
+from intuitor.rewards.cluster_frequency import (
+    ClusterFrequencyReward,
+    cluster_frequencies,
+)
 from intuitor.rewards.last_chunk_entropy import LastChunkEntropyReward
 from intuitor.rewards.sequence_probability import SequenceProbabilityReward
 from intuitor.rewards.trajectory_entropy import TrajectoryEntropyReward
@@ -275,7 +277,12 @@ def test_demo_compares_the_estimators(tmp_path):
     and the README table rendered from demo.json's numbers."""
     from rich.console import Console
 
-    from intuitor.demo.runner import ESTIMATORS, DemoConfig, estimator_markdown, run_demo
+    from intuitor.demo.runner import (
+        ESTIMATORS,
+        DemoConfig,
+        estimator_markdown,
+        run_demo,
+    )
 
     cfg = DemoConfig(output_dir=str(tmp_path), seeds=1, steps=3, eval_items=8, sampled_k=2, precondition_items=4,
                      precondition_k=4, prompts_per_step=4, num_generations=4, estimators=True, alignment_window=2)
@@ -331,3 +338,17 @@ def test_token_estimators_without_the_recorder_say_what_to_change(tiny_model_dir
                               train_dataset=Dataset.from_list([{"prompt": "What is 1 + 1?"}] * 4))
     with pytest.raises(RuntimeError, match="sequence_probability needs per-token log-probabilities.*generation"):
         trainer.train()
+
+
+def test_readme_estimator_table_is_the_committed_runs_numbers():
+    """The README's comparison is `estimator_markdown` of the committed demo.json, not typed by hand."""
+    from pathlib import Path
+
+    from intuitor.demo.runner import ESTIMATORS, estimator_markdown
+
+    root = Path(__file__).resolve().parents[1]
+    report = json.loads((root / "docs" / "demo_estimators.json").read_text())
+    assert report["config"]["estimators"] and report["config"]["seeds"] == 3
+    assert [row["estimator"] for row in report["estimators"]] == list(ESTIMATORS)
+    assert all(row["seeds"] == 3 for row in report["estimators"])
+    assert estimator_markdown(report) in (root / "README.md").read_text()

@@ -288,9 +288,9 @@ def estimator_markdown(report: dict) -> str:
         return "n/a" if a is None or b is None else f"{a:.2f} → {b:.2f}"
 
     steps = report["config"]["steps"]
-    lines = ["| estimator (trained alone) | greedy % | sampled % | length | direct % | worked % | restate % | "
-             "AUROC start → end | top-1 start → end | guard |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    header = ("| estimator (trained alone) | greedy % | sampled % | length | direct % | worked % | restate % | "
+              "AUROC start → end | top-1 start → end | guard |")
+    lines = [header, "|---|---|---|---|---|---|---|---|---|---|"]
     for row in report.get("estimators") or estimator_rows(report):
         stopped = [s for s in row["steps_run"] if s < steps]
         alarms = sum(bool(a) for a in row["guard_alarms"])

@@ -7,6 +7,7 @@ our prototype self-certainty-only runs decayed while the answers of a group stop
 from __future__ import annotations
 
 import functools
+import math
 import re
 from collections import Counter
 from typing import Callable
@@ -175,7 +176,7 @@ def alignment(scores: list[float], correct: list[float], group_size: int) -> dic
     aurocs, tops = [], []
     for start in range(0, len(scores), group_size):
         pairs = [(s, c) for s, c in zip(scores[start : start + group_size], correct[start : start + group_size])
-                 if s == s and c == c]
+                 if not (math.isnan(s) or math.isnan(c))]
         if not pairs:
             continue
         best = max(s for s, _ in pairs)

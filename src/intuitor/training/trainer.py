@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 from contextlib import nullcontext
 
 import torch
@@ -38,7 +39,12 @@ from transformers.utils import logging
 from trl import GRPOConfig, GRPOTrainer
 
 from intuitor import check_trl_version
-from intuitor.certainty import RecordingMismatch, ResponseStatistics, record_generation, record_generation_tokens
+from intuitor.certainty import (
+    RecordingMismatch,
+    ResponseStatistics,
+    record_generation,
+    record_generation_tokens,
+)
 from intuitor.rewards import build_rewards, resolve_reward_func
 from intuitor.training import metrics as rollout_metrics
 from intuitor.training import scoring
@@ -213,7 +219,7 @@ class IntuitorTrainer(GRPOTrainer):
                 if name == "accuracy":
                     continue
                 for key, value in rollout_metrics.alignment(table[:, k].tolist(), correct, group).items():
-                    if value == value:  # NaN: no group holds both a right and a wrong sample this step
+                    if not math.isnan(value):  # NaN: no group holds both a right and a wrong sample this step
                         self._metrics[mode][f"alignment/{name}/{key}"].append(value)
         return rewards_per_func
 
