@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import math
 from contextlib import nullcontext
 
 import torch
@@ -219,8 +218,8 @@ class IntuitorTrainer(GRPOTrainer):
                 if name == "accuracy":
                     continue
                 for key, value in rollout_metrics.alignment(table[:, k].tolist(), correct, group).items():
-                    if not math.isnan(value):  # NaN: no group holds both a right and a wrong sample this step
-                        self._metrics[mode][f"alignment/{name}/{key}"].append(value)
+                    # NaN (null in metrics.jsonl) when no group qualifies, e.g. none holds both right and wrong
+                    self._metrics[mode][f"alignment/{name}/{key}"].append(value)
         return rewards_per_func
 
     def rollout_statistics(self, completion_ids) -> ResponseStatistics:
