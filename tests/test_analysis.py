@@ -250,6 +250,8 @@ def test_curves_write_pngs_for_present_families(tmp_path):
         ("token_entropy/mean", "entropy"),
         ("completions/repetition_rate", "repetition"),
         ("completions/max_terminated_length", "length"),
+        ("alignment/trajectory_entropy/auroc", "alignment_auroc"),  # IntuitorTrainer, when golds exist
+        ("alignment/self_certainty/top1", "alignment_top1"),
         ("clip_ratio/region_mean", None),
         ("epoch", None),
     ],

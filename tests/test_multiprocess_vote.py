@@ -59,6 +59,15 @@ def test_split_group_vote_equals_single_process_vote(worker_results):
     assert worker_results[0]["vote_unattached"] + worker_results[1]["vote_unattached"] == expected
 
 
+def test_split_group_cluster_frequency_equals_single_process(worker_results):
+    from intuitor.rewards.cluster_frequency import ClusterFrequencyReward
+
+    completions = worker_module().VOTE_COMPLETIONS
+    expected = ClusterFrequencyReward(num_generations=4)(prompts=["q"] * len(completions), completions=completions)
+    assert worker_results[0]["cluster_frequency"] + worker_results[1]["cluster_frequency"] == expected
+    assert expected[4:8] == [0.25, 0.75, 0.75, 0.75]  # the split group: 5 three times of four, seen by gathering
+
+
 def test_split_group_std_floor_equals_single_process(worker_results):
     from intuitor.rewards.group import _FloorCoordinator
     w = worker_module()

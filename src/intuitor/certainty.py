@@ -600,3 +600,138 @@ def record_generation(model, temperature: float = 1.0):
         yield recorder
     finally:
         handle.remove()
+
+
+# ---- token-level statistics: the log-probability of each sampled token and each position's entropy --------------
+# The estimators beyond self-certainty (trajectory entropy, sequence probability, last-chunk entropy; issue 30) need
+# per-token values, not per-response means. They come from the same logits: the recorder below keeps, for each
+# decoding step, log p(sampled token) = z[token] / T - logsumexp(z / T) next to the entropies it records anyway.
+
+
+def token_log_probs(logits: torch.Tensor, ids: torch.Tensor, temperature: float = 1.0,
+                    chunk_elements: int = CHUNK_ELEMENTS) -> torch.Tensor:
+    """log softmax(logits / T)[id] per position: float32 [...] for logits [..., V] and ids [...].
+
+    Reduced over the vocabulary in chunks of positions in float32 (no [.., V] float32 copy of all positions). A -inf
+    logit (a masked token) has probability 0; choosing it gives -inf, as `torch.distributions.Categorical.log_prob`.
+
+    >>> z = torch.tensor([[0.0, math.log(3.0)]])  # p = (1/4, 3/4)
+    >>> [round(v, 6) for v in token_log_probs(z, torch.tensor([1])).tolist()] == [round(math.log(0.75), 6)]
+    True
+    """
+    if temperature <= 0:
+        raise ValueError(f"temperature={temperature}: must be > 0")
+    shape, vocab = logits.shape[:-1], logits.size(-1)
+    flat, index = logits.reshape(-1, vocab), ids.reshape(-1, 1).to(logits.device)  # (N, V), (N, 1)
+    out = torch.empty(flat.size(0), dtype=torch.float32, device=logits.device)
+    step = _chunk_rows(vocab, chunk_elements)
+    for s in range(0, flat.size(0), step):
+        z = flat[s : s + step].float() / temperature  # (n, V)
+        out[s : s + step] = z.gather(1, index[s : s + step]).squeeze(1) - torch.logsumexp(z, dim=-1)
+    return out.view(shape)
+
+
+def _step_logits(output) -> torch.Tensor:
+    """The last-position logits [B, V] of one forward() output (a ModelOutput, a tuple, or a tensor)."""
+    logits = getattr(output, "logits", None)
+    if logits is None:
+        logits = output[0] if isinstance(output, (tuple, list)) else output
+    return logits[:, -1, :] if logits.dim() == 3 else logits
+
+
+class TokenRecorder(GenerationRecorder):
+    """A `GenerationRecorder` that also keeps the log-probability of every sampled token (for the token-level
+    estimators). Still no forward pass of its own: the token sampled at step t is the last input id of the forward
+    call of step t + 1, gathered from step t's logits, which are kept until then (one [B, V] row); the last step is
+    gathered from the completions themselves. The gathered ids are checked against the completions
+    (`RecordingMismatch` otherwise), so a recording is never read for other tokens than the ones generated.
+    """
+
+    def __init__(self, temperature: float = 1.0):
+        super().__init__(temperature)
+        self.steps_lp: list[torch.Tensor] = []  # (B,) log p of the token sampled at each step but the last
+        self.steps_id: list[torch.Tensor] = []  # (B,) that token
+        self._last: torch.Tensor | None = None  # (B, V) logits of the latest step
+
+    def _hook_with_kwargs(self, module, args, kwargs, output):
+        self._hook(module, args, output)  # self-certainty and entropy, as the plain recorder
+        ids = kwargs.get("input_ids", args[0] if args else None)
+        if self._last is not None and ids is not None:
+            sampled = ids[:, -1]  # (B,) the token sampled from the previous step's logits
+            self.steps_lp.append(token_log_probs(self._last, sampled, self.temperature))
+            self.steps_id.append(sampled.detach())
+        self._last = _step_logits(output).detach()
+
+    def token_statistics(self, completion_ids: list[list[int]]) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """(log p of each completion token, entropy at each completion position): float32 [len] per completion."""
+        lengths = [len(c) for c in completion_ids]
+        if not lengths or max(lengths) == 0:
+            return [torch.zeros(n) for n in lengths], [torch.zeros(n) for n in lengths]
+        if self._last is None:
+            raise RecordingMismatch(f"no decoding step was recorded for {len(lengths)} non-empty completions")
+        rows, steps = self._last.size(0), len(self.steps_ent)
+        if rows != len(lengths) or max(lengths) > steps or len(self.steps_lp) != steps - 1:
+            raise RecordingMismatch(f"recorded {rows} rows x {steps} steps for {len(lengths)} completions of up "
+                                    f"to {max(lengths)} tokens")
+        last_ids = torch.tensor([c[steps - 1] if len(c) == steps else 0 for c in completion_ids])
+        lp = torch.stack([*self.steps_lp, token_log_probs(self._last, last_ids, self.temperature)], 1).float().cpu()
+        ent = torch.stack(self.steps_ent, dim=1).float().cpu()  # (B, steps)
+        seen = torch.stack(self.steps_id, dim=1).cpu() if self.steps_id else torch.zeros(rows, 0, dtype=torch.long)
+        for b, c in enumerate(completion_ids):
+            n = min(len(c), steps - 1)  # tokens gathered from a later step's inputs
+            if seen[b, :n].tolist() != list(c[:n]):
+                raise RecordingMismatch(f"completion {b}: the recorded tokens are not the completion's tokens")
+        return [lp[b, :n].clone() for b, n in enumerate(lengths)], [ent[b, :n].clone() for b, n in enumerate(lengths)]
+
+    def with_tokens(self, stats: ResponseStatistics, completion_ids: list[list[int]]) -> ResponseStatistics:
+        """`stats` with the per-token log-probabilities and entropies of `completion_ids` attached."""
+        log_probs, entropies = self.token_statistics(completion_ids)
+        return TokenStatistics(stats.self_certainty, stats.entropy, log_probs, entropies)
+
+
+@dataclass
+class TokenStatistics(ResponseStatistics):
+    """ResponseStatistics plus per-token values of each response: log p of the sampled token and the entropy of
+    the position that sampled it, float32 [len(response)] per response (what the token-level estimators read)."""
+
+    token_log_probs: list[torch.Tensor] | None = None
+    token_entropies: list[torch.Tensor] | None = None
+
+
+@contextmanager
+def record_generation_tokens(model, temperature: float = 1.0):
+    """`record_generation` that also records per-token log-probabilities: `rec.with_tokens(rec.statistics(lens),
+    completion_ids)` gives a `TokenStatistics`."""
+    recorder = TokenRecorder(temperature)
+    handle = _unwrap(model).register_forward_hook(recorder._hook_with_kwargs, with_kwargs=True)
+    try:
+        yield recorder
+    finally:
+        handle.remove()
+
+
+@torch.no_grad()
+def response_token_statistics(model, prompt_ids: list[list[int]], completion_ids: list[list[int]],
+                              temperature: float = 1.0) -> TokenStatistics:
+    """Per-token log-probabilities and entropies of each completion under `model`, one forward per sequence.
+
+    For stand-alone use (a token-level reward on a stock GRPOTrainer, tests): it runs the model's own forward and
+    reads its logits, [T, V] per sequence; inside IntuitorTrainer the recorder gives the same values for free.
+    """
+    if len(prompt_ids) != len(completion_ids):
+        raise ValueError(f"{len(prompt_ids)} prompts but {len(completion_ids)} completions")
+    device = next(model.parameters()).device
+    sc, ent, lps, ents = [], [], [], []
+    for p, c in zip(prompt_ids, completion_ids):
+        if not c:
+            sc.append(0.0), ent.append(0.0), lps.append(torch.zeros(0)), ents.append(torch.zeros(0))
+            continue
+        if not p:
+            raise ValueError("an empty prompt has no position that predicts the first completion token")
+        ids = torch.tensor([list(p) + list(c)], device=device)
+        logits = model(input_ids=ids).logits[0, len(p) - 1 : len(p) + len(c) - 1]  # (|c|, V): each predicts c[i]
+        s, e = token_statistics(logits, temperature)
+        lps.append(token_log_probs(logits, torch.tensor(c, device=device), temperature).cpu())
+        ents.append(e.cpu())
+        sc.append(s.mean().item()), ent.append(e.mean().item())
+    return TokenStatistics(torch.tensor(sc), torch.tensor(ent), lps, ents)

@@ -141,8 +141,10 @@ def rewards():
     """List the reward registry, one line each."""
     from intuitor.rewards import load_all
 
-    for name, entry in sorted(load_all().items()):
-        typer.echo(f"{name:18s} {entry.summary}  [{entry.origin}]")
+    entries = sorted(load_all().items())
+    width = max(len(name) for name, _ in entries)
+    for name, entry in entries:
+        typer.echo(f"{name:{width}s} {entry.summary}  [{entry.origin}]")
 
 
 @app.command()

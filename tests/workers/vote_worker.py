@@ -65,6 +65,11 @@ def main(out_dir: str, model_dir: str) -> None:
     result["vote"] = vote(prompts=["q"] * n, completions=VOTE_COMPLETIONS[mine])
     unattached = PluralityVoteReward(num_generations=G)  # stand-alone: torch.distributed's layout
     result["vote_unattached"] = unattached(prompts=["q"] * n, completions=VOTE_COMPLETIONS[mine])
+    from intuitor.rewards.cluster_frequency import ClusterFrequencyReward
+
+    frequency = ClusterFrequencyReward()  # EMPO's cluster share: the same gathering as the vote
+    frequency.attach(FakeTrainer(state))
+    result["cluster_frequency"] = frequency(prompts=["q"] * n, completions=VOTE_COMPLETIONS[mine])
 
     floor = _FloorCoordinator([reward_a, reward_b], ["reward_a", "reward_b"], FLOOR_WEIGHTS, FLOOR)
     floor.attach(FakeTrainer(state))

@@ -19,7 +19,7 @@ from intuitor.analysis import new_figure, read_jsonl, save_figure, unique_labels
 # (family, title, patterns): a key joins the first family one of whose patterns it matches. Keys cover TRL's logs
 # (`reward`, `rewards/<f>/mean`, `completions/mean_length`, `entropy`, `kl`...) and IntuitorTrainer's
 # (`self_certainty/mean`, `token_entropy/mean`, `completions/repetition_rate`, `completions/agreement`,
-# `rewards/<f>/raw_mean`).
+# `rewards/<f>/raw_mean`, `alignment/<f>/auroc|top1`).
 FAMILIES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     (
         "accuracy",
@@ -39,6 +39,10 @@ FAMILIES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("kl", "KL to reference", ("kl", "kl/mean")),
     ("repetition", "Repetition rate", ("repetition_rate", "*/repetition_rate")),
     ("agreement", "Group answer agreement", ("agreement", "*/agreement")),
+    # Label-aware checks of every reward (IntuitorTrainer, when an `accuracy` reward gives the gold): within-group
+    # AUROC of the reward against correctness, and the share of groups whose top-rewarded sample is right.
+    ("alignment_auroc", "Alignment: within-group AUROC vs correctness", ("alignment/*/auroc",)),
+    ("alignment_top1", "Alignment: top-rewarded sample right", ("alignment/*/top1",)),
     ("loss", "Loss", ("loss",)),
     ("grad_norm", "Gradient norm", ("grad_norm",)),
     ("learning_rate", "Learning rate", ("learning_rate",)),

@@ -6,7 +6,9 @@ no answers) and GRPO on gold answers from the same base, per seed; (3) evaluate 
 held-out problems: greedy and sampled accuracy, response length, the share of each response style, mean
 self-certainty; (4) print one table and write demo.json, each run's metrics.jsonl, plots and an HTML report.
 `--full` adds GRPO-PV (plurality vote), the offline annotator, a random-reward null control and a long, aggressive
-INTUITOR run that shows the collapse and what the label-free guard makes of it.
+INTUITOR run that shows the collapse and what the label-free guard makes of it. `--estimators` trains every
+label-free estimator alone on the same budget and compares them, with each one's alignment with the gold answers
+at the start and end of training (`estimator_markdown`: the README's table).
 
 Nothing here is a separate toy trainer: every run is an `IntuitorTrainer`, every evaluation `intuitor.evaluation`.
 """
@@ -34,7 +36,17 @@ FULL_METHODS = {
     # only warns here, so that the null control runs the same budget as the others.
     "random": {"rewards": ["random", "accuracy:0"], "guard": "warn"},
 }
+# `--estimators` (issue 30): every label-free estimator trained alone, with `accuracy:0` for label accuracy and the
+# alignment metrics, on the INTUITOR run's budget and guard. Self-certainty alone is the INTUITOR run itself and
+# plurality vote alone is GRPO-PV; the others are new runs.
+ESTIMATORS = ("self_certainty", "negative_entropy", "trajectory_entropy", "sequence_probability",
+              "last_chunk_entropy", "plurality_vote", "cluster_frequency")
+ESTIMATOR_RUN = {name: {"self_certainty": "intuitor", "plurality_vote": "grpo_pv"}.get(name, f"est_{name}")
+                 for name in ESTIMATORS}
+ESTIMATOR_METHODS = {run: {"rewards": [name, "accuracy:0"]} for name, run in ESTIMATOR_RUN.items()
+                     if run != "intuitor"}
 LABELS = {
+    **{f"est_{name}": name for name in ESTIMATORS},
     "base": "base",
     "intuitor": "INTUITOR",
     "grpo_gold": "GRPO gold",
@@ -49,6 +61,8 @@ class DemoConfig:
     output_dir: str = "runs/demo"
     seeds: int = 3
     full: bool = False
+    estimators: bool = False  # also train every label-free estimator alone (ESTIMATORS) and compare them
+    alignment_window: int = 10  # alignment "at start" / "at end": mean over the first / last this many steps
     steps: int = 80  # INTUITOR peaks by ~50 steps and collapses past ~150 at this lr (see README)
     prompts_per_step: int = 8
     num_generations: int = 8
@@ -158,7 +172,7 @@ def _summary(per_seed: list[dict]) -> dict:
     keys = [k for k, v in per_seed[0].items() if isinstance(v, (int, float))]
     out = {}
     for k in keys:
-        vals = [r[k] for r in per_seed]
+        vals = [r[k] for r in per_seed if isinstance(r.get(k), (int, float))]  # alignment: a seed may have none
         out[k] = {"mean": statistics.fmean(vals), "std": statistics.pstdev(vals) if len(vals) > 1 else 0.0,
                   "values": vals}
     return out
@@ -188,7 +202,7 @@ def run_demo(cfg: DemoConfig, console=None) -> dict:
     console = console or Console(width=max(Console().width, 120))
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    methods = {**METHODS, **(FULL_METHODS if cfg.full else {})}
+    methods = {**METHODS, **(FULL_METHODS if cfg.full else {}), **(ESTIMATOR_METHODS if cfg.estimators else {})}
     seeds = list(range(cfg.seeds))
     stages = 2 + len(methods) * len(seeds) + (2 if cfg.full else 0)
     started = time.time()
@@ -209,6 +223,7 @@ def run_demo(cfg: DemoConfig, console=None) -> dict:
                 trained, tok, trainer = train(method, spec, cfg, seed, run_dir)
                 result = _evaluate(trained, tok, cfg, run_dir / "eval" / "final", seed=seed)
                 result["steps"] = trainer.state.global_step
+                result.update(_alignment_ends(run_dir, spec["rewards"][0], cfg.alignment_window))
                 report["runs"][method].append(result)
         if cfg.full:
             progress.update(bar, advance=1, description="long INTUITOR runs (guard warns only): the collapse")
@@ -220,7 +235,71 @@ def run_demo(cfg: DemoConfig, console=None) -> dict:
     (out / "demo.json").write_text(json.dumps(report, indent=2) + "\n")
     _plots(out, methods, seeds)
     print_table(report, console)
+    if cfg.estimators:
+        report["estimators"] = estimator_rows(report)
+        (out / "demo.json").write_text(json.dumps(report, indent=2) + "\n")
+        console.print(estimator_markdown(report))
     return report
+
+
+def _alignment_ends(run_dir: Path, reward: str, window: int) -> dict:
+    """The trained reward's alignment with the gold (`alignment/<reward>/auroc|top1`, logged when `accuracy:0` is
+    among the rewards) at the start and end of training: means over the first and last `window` logged steps that
+    have it (each step's value is already a mean over the step's groups), and the guard's alarms (guard.jsonl)."""
+    from intuitor.analysis.curves import read_metrics
+
+    out = {}
+    if reward != "accuracy":
+        rows = read_metrics(run_dir)
+        for key in ("auroc", "top1"):
+            values = [r[f"alignment/{reward}/{key}"] for r in rows if r.get(f"alignment/{reward}/{key}") is not None]
+            if values:
+                out[f"alignment_{key}_start"] = statistics.fmean(values[:window])
+                out[f"alignment_{key}_end"] = statistics.fmean(values[-window:])
+    guard = run_dir / "guard.jsonl"
+    events = [json.loads(line) for line in guard.read_text().splitlines() if line.strip()] if guard.exists() else []
+    out["guard_alarms"] = [[e["step"], e["condition"]] for e in events if "condition" in e]
+    return out
+
+
+def estimator_rows(report: dict) -> list[dict]:
+    """One row per estimator (trained alone, every seed): held-out numbers, alignment at start and end, guard."""
+    rows = []
+    for name, run in ESTIMATOR_RUN.items():
+        if run not in report["summary"]:
+            continue
+        summary, seeds = report["summary"][run], report["runs"][run]
+        row = {"estimator": name, "run": run, "seeds": len(seeds),
+               **{k: v["mean"] for k, v in summary.items()},
+               **{f"{k}_std": v["std"] for k, v in summary.items()},
+               "steps_run": [r["steps"] for r in seeds],
+               "guard_alarms": [r.get("guard_alarms", []) for r in seeds]}
+        rows.append(row)
+    return rows
+
+
+def estimator_markdown(report: dict) -> str:
+    """The README's estimator table, from a demo.json's numbers (`intuitor demo --estimators`)."""
+    def pct(row, key):
+        return f"{100 * row[key]:.1f}±{100 * row[key + '_std']:.1f}" if key in row else "n/a"
+
+    def ends(row, key):
+        a, b = row.get(f"alignment_{key}_start"), row.get(f"alignment_{key}_end")
+        return "n/a" if a is None or b is None else f"{a:.2f} → {b:.2f}"
+
+    steps = report["config"]["steps"]
+    header = ("| estimator (trained alone) | greedy % | sampled % | length | direct % | worked % | restate % | "
+              "AUROC start → end | top-1 start → end | guard |")
+    lines = [header, "|---|---|---|---|---|---|---|---|---|---|"]
+    for row in report.get("estimators") or estimator_rows(report):
+        stopped = [s for s in row["steps_run"] if s < steps]
+        alarms = sum(bool(a) for a in row["guard_alarms"])
+        guard = "no alarm" if not alarms else (f"alarm in {alarms}/{row['seeds']}" + (
+            f", stopped at {', '.join(map(str, stopped))}" if stopped else ""))
+        lines.append(f"| `{row['estimator']}` | {pct(row, 'greedy_accuracy')} | {pct(row, 'sampled_accuracy')} | "
+                     f"{row['mean_length']:.1f} | {pct(row, 'style_direct')} | {pct(row, 'style_worked')} | "
+                     f"{pct(row, 'style_restate')} | {ends(row, 'auroc')} | {ends(row, 'top1')} | {guard} |")
+    return "\n".join(lines)
 
 
 def collapse_study(cfg: DemoConfig, out: Path) -> dict:

@@ -15,6 +15,11 @@ sample scores 1.0 when its answer equals it, else 0.0. No gold answer is used. D
 - The vote needs the whole group, which TRL may split across processes: answers are gathered (`GroupAware`), the
   vote is taken on the global batch, and each process returns its own slice.
 
+- Votes are over the G trained samples only. TTRL votes over more samples than it trains on (64 votes, 32 trained);
+  TRL 1.16 has no seam for that: `_generate_single_turn` is the one place that sees the samples, and everything it
+  returns is scored, passed through the log-prob passes and trained on, so vote-only samples would need a second
+  generation path beside TRL's (README, "Label-free estimators").
+
 As TTRL, which grades each answer against the majority label with a math-equivalence checker; grouping is
 "equal to the group's earliest answer of that value" (math-verify equality is not always transitive:
 `28\\%` equals both `28` and `0.28`; exact numbers never chain that way here).

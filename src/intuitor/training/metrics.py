@@ -7,6 +7,7 @@ our prototype self-certainty-only runs decayed while the answers of a group stop
 from __future__ import annotations
 
 import functools
+import math
 import re
 from collections import Counter
 from typing import Callable
@@ -154,3 +155,36 @@ def vote_calibration(scores: list[float], answers: list, group_size: int, classe
         wins = sum(1.0 if x > y else 0.5 if x == y else 0.0 for x in agree for y in dissent)
         aurocs.append(wins / (len(agree) * len(dissent)))
     return sum(aurocs) / len(aurocs) if aurocs else float("nan")
+
+
+def alignment(scores: list[float], correct: list[float], group_size: int) -> dict[str, float]:
+    """How well a reward ranks right above wrong answers within each group (label-aware: gold answers judge it).
+
+    `auroc`: per group holding both right and wrong samples, the share of (right, wrong) pairs whose right sample
+    scores higher (ties count 1/2), averaged over those groups; 0.5 = the reward says nothing about correctness.
+    `top1`: the share of groups whose top-scored sample is right (a tie at the top counts the tied samples' mean
+    correctness, the expected value of breaking it at random), over every group with a scored sample. Samples whose
+    score or correctness is NaN (the reward or the gold gave none) are left out. NaN where no group qualifies.
+
+    >>> a = alignment([3.0, 2.0, 1.0, 2.0, 5.0, 5.0, 1.0, 0.0], [1, 0, 0, 1, 1, 0, 0, 0], 4)
+    >>> a["auroc"] == (3.5 / 4 + 2.5 / 3) / 2, a["top1"] == (1.0 + 0.5) / 2
+    (True, True)
+    """
+    nan = float("nan")
+    if group_size < 1 or len(scores) != len(correct) or len(scores) % group_size:
+        return {"auroc": nan, "top1": nan}
+    aurocs, tops = [], []
+    for start in range(0, len(scores), group_size):
+        pairs = [(s, c) for s, c in zip(scores[start : start + group_size], correct[start : start + group_size])
+                 if not (math.isnan(s) or math.isnan(c))]
+        if not pairs:
+            continue
+        best = max(s for s, _ in pairs)
+        top = [c > 0.5 for s, c in pairs if s == best]
+        tops.append(sum(top) / len(top))
+        right = [s for s, c in pairs if c > 0.5]
+        wrong = [s for s, c in pairs if c <= 0.5]
+        if right and wrong:
+            wins = sum(1.0 if x > y else 0.5 if x == y else 0.0 for x in right for y in wrong)
+            aurocs.append(wins / (len(right) * len(wrong)))
+    return {"auroc": sum(aurocs) / len(aurocs) if aurocs else nan, "top1": sum(tops) / len(tops) if tops else nan}

@@ -41,7 +41,12 @@ from transformers.utils import logging
 from trl import GRPOConfig, GRPOTrainer
 
 from intuitor import check_trl_version
-from intuitor.certainty import RecordingMismatch, ResponseStatistics, record_generation
+from intuitor.certainty import (
+    RecordingMismatch,
+    ResponseStatistics,
+    record_generation,
+    record_generation_tokens,
+)
 from intuitor.rewards import build_rewards, check_reward_specs, resolve_reward_func
 from intuitor.training import metrics as rollout_metrics
 from intuitor.training import scoring
@@ -162,7 +167,9 @@ class IntuitorTrainer(GRPOTrainer):
         # `generation` already means: online, not shifted, transformers generation with one logits row per step.
         capture = self._statistics_source == "generation"
         policy = self.accelerator.unwrap_model(self.model)
-        with record_generation(policy, args.self_certainty_temperature) if capture else nullcontext() as recorder:
+        tokens = self._needs_token_statistics()  # the token-level estimators: keep each sampled token's log p too
+        record = record_generation_tokens if tokens else record_generation
+        with record(policy, args.self_certainty_temperature) if capture else nullcontext() as recorder:
             completion_ids, logprobs = super()._generate_single_turn(
                 prompt_ids, images, multimodal_fields, num_generations, has_tool_images
             )
@@ -170,6 +177,8 @@ class IntuitorTrainer(GRPOTrainer):
         if capture:
             try:
                 stats = recorder.statistics([len(c) for c in completion_ids])
+                if tokens:
+                    stats = recorder.with_tokens(stats, completion_ids)
             except RecordingMismatch as err:  # never read a recording that does not match as zeros
                 logger.warning_once(
                     f"IntuitorTrainer: the generation-time recorder does not match the completions ({err}); "
@@ -217,6 +226,28 @@ class IntuitorTrainer(GRPOTrainer):
     # ---- what rewards and metrics read --------------------------------------------------------------------------
     def _needs_statistics(self) -> bool:
         return any(getattr(f, "needs_policy_statistics", False) for f in self.reward_funcs)
+
+    def _needs_token_statistics(self) -> bool:
+        return any(getattr(getattr(f, "func", f), "needs_token_statistics", False) for f in self.reward_funcs)
+
+    def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
+        """TRL's rewards (gathered: every process holds all groups), then, when a reward is named `accuracy` (the
+        gold answers, `accuracy:0` in every paper recipe), how well each other reward ranks right above wrong within
+        its group: `alignment/<reward>/auroc` and `alignment/<reward>/top1` (`intuitor.training.metrics`)."""
+        rewards_per_func = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
+        names = list(self.reward_func_names)
+        if "accuracy" in names:
+            mode = "train" if self.model.training else "eval"
+            group = self.num_generations if mode == "train" else self.num_generations_eval
+            table = rewards_per_func.float().cpu()
+            correct = table[:, names.index("accuracy")].tolist()
+            for k, name in enumerate(names):
+                if name == "accuracy":
+                    continue
+                for key, value in rollout_metrics.alignment(table[:, k].tolist(), correct, group).items():
+                    # NaN (null in metrics.jsonl) when no group qualifies, e.g. none holds both right and wrong
+                    self._metrics[mode][f"alignment/{name}/{key}"].append(value)
+        return rewards_per_func
 
     def rollout_statistics(self, completion_ids) -> ResponseStatistics:
         """Statistics of the current rollout; checks they belong to exactly these completions."""
