@@ -29,3 +29,15 @@ def test_demo_runs_end_to_end_and_writes_its_numbers(tmp_path):
     assert "INTUITOR" in text and "GRPO gold" in text and "AUROC" in text
     assert list((tmp_path / "plots").glob("*.png"))
     assert "data:image/png;base64," in (tmp_path / "report.html").read_text()
+    # files where intuitor.layout puts them, so that `intuitor report` finds them
+    for run in ("base", "intuitor-seed0", "grpo_gold-seed0"):
+        for setting in ("greedy", "sampled"):
+            assert (tmp_path / run / "eval" / setting / "samples.jsonl").is_file()
+    pre = json.loads((tmp_path / "base" / "eval" / "preflight" / "preflight.json").read_text())
+    assert pre["auroc"] == saved["precondition"]["auroc"] and pre["n_samples"] == 16 and pre["k"] == 4
+    rollouts = [json.loads(line) for line in (tmp_path / "intuitor-seed0" / "completions.jsonl").open()]
+    assert [r["step"] for r in rollouts] == [1] * 4 + [2] * 4  # 4 per logging step: one prompt's group of 4
+    assert {"prompt", "completion", "self_certainty", "accuracy", "advantage"} <= set(rollouts[0])
+    assert len({json.dumps(r["prompt"]) for r in rollouts[:4]}) == 1
+    compare = (tmp_path / "compare.html").read_text()
+    assert "McNemar" in compare and "grpo_gold-seed0" in compare and "No evaluation in" not in compare

@@ -22,10 +22,11 @@ import io
 import json
 import math
 import os
-import re
 import warnings
 from pathlib import Path
 from typing import Any
+
+from intuitor.layout import natural_key  # noqa: F401  (re-exported: the layout sorts checkpoints with it)
 
 __all__ = [
     "read_jsonl",
@@ -126,15 +127,6 @@ def write_json(obj: Any, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(jsonable(obj), indent=2, allow_nan=False) + "\n", encoding="utf-8")
     return path
-
-
-def natural_key(text: str) -> list:
-    """Sort key that orders embedded numbers numerically: checkpoint-100 before checkpoint-1000.
-
-    >>> sorted(["checkpoint-1000", "checkpoint-100", "base"], key=natural_key)
-    ['base', 'checkpoint-100', 'checkpoint-1000']
-    """
-    return [(0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.split(r"(\d+)", text) if p]
 
 
 def unique_labels(labels: list[str]) -> list[str]:
