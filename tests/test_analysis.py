@@ -383,7 +383,8 @@ def test_cli_commands_write_json_and_pngs(tmp_path):
 def test_cli_module_imports_no_torch_no_matplotlib():
     code = (
         "import sys, intuitor.analysis.cli, intuitor.analysis.calibration, intuitor.analysis.select, "
-        "intuitor.analysis.curves, intuitor.analysis.report, intuitor.analysis.answer_types\n"
+        "intuitor.analysis.curves, intuitor.analysis.report, intuitor.analysis.answer_types, "
+        "intuitor.analysis.compare, intuitor.analysis.preflight, intuitor.layout\n"
         "bad = [m for m in ('torch', 'matplotlib', 'scipy', 'trl', 'transformers') if m in sys.modules]\n"
         "assert not bad, bad"
     )

@@ -23,7 +23,17 @@ import math
 from pathlib import Path
 
 from intuitor.analysis import figure_png, png_data_uri, read_jsonl, unique_labels
-from intuitor.layout import COMPLETIONS_FILE, METRICS_FILE, PREFLIGHT_FILE, EvalRef, eval_hint, find_config, find_evals
+from intuitor.layout import (
+    COMPLETIONS_FILE,
+    METRICS_FILE,
+    PREFLIGHT_FILE,
+    PREFLIGHT_SETTING,
+    EvalRef,
+    eval_dir,
+    eval_hint,
+    find_config,
+    find_evals,
+)
 
 MAX_TEXT_CHARS = 3000
 
@@ -41,7 +51,7 @@ img{max-width:100%;height:auto;border:1px solid #eee}
 .note{color:#777;font-style:italic}.ok{color:#1a7f37}.bad{color:#cf222e}
 details{margin:.4rem 0}summary{cursor:pointer}
 .completion{border-left:3px solid #ccc;padding-left:.8rem;margin:.8rem 0}
-table.side{table-layout:fixed;width:100%}table.side td{vertical-align:top;text-align:left}
+table.side{table-layout:fixed;width:100%}table.side td,table.side th{vertical-align:top;text-align:left}
 table.side pre{max-height:14rem}code.cmd{background:#f4f4f4;padding:.1rem .3rem}
 """
 
@@ -121,6 +131,11 @@ class Run:
         for ref in self.evals:
             if (ref.path / PREFLIGHT_FILE).is_file():
                 self.preflight[ref.label] = json.loads((ref.path / PREFLIGHT_FILE).read_text(encoding="utf-8"))
+
+    @property
+    def has_model(self) -> bool:
+        """Whether the folder holds weights that `intuitor eval RUN` can load (the demo does not save its runs)."""
+        return any(any(self.path.glob(g)) for g in ("*.safetensors", "pytorch_model*.bin", "*.gguf"))
 
     @property
     def task_hint(self) -> str:
@@ -272,6 +287,20 @@ def _accuracy_of(run: Run, label: str) -> dict[str, dict]:
     return out
 
 
+def _fill_command(run_dir: Path, setting: str, task: str, config: dict | None) -> str:
+    """The command that writes RUN/eval/SETTING with the settings another run's results.json records."""
+    config = config if isinstance(config, dict) else {}
+    flags = ""
+    for key, flag in (("limit", "--limit"), ("samples", "--samples"), ("temperature", "--temperature"),
+                      ("max_new_tokens", "--max-new-tokens")):
+        if config.get(key) is not None:
+            flags += f" {flag} {config[key]:g}" if isinstance(config[key], float) else f" {flag} {config[key]}"
+    if setting == PREFLIGHT_SETTING:  # intuitor preflight takes the same flags (and --task)
+        out = eval_dir(run_dir, setting).as_posix()
+        return f"intuitor preflight {run_dir.as_posix()} --task {task}{flags} --output-dir {out}"
+    return eval_hint(run_dir, setting, task, flags)
+
+
 def _evaluation_section(runs: list[Run]) -> str:
     from intuitor.analysis.compare import paired
 
@@ -316,11 +345,13 @@ def _evaluation_section(runs: list[Run]) -> str:
                         if p else "<td>&ndash;</td><td>&ndash;</td><td>&ndash;</td>")
                 rows.append(f'<tr><td class="l">{name}</td>{cells}</tr>')
             evaluated = {r.label for r, _ in members}
-            for r in runs:  # a run without this evaluation: the command that adds it
+            first, first_ref = members[0]
+            for r in runs:  # a run without this evaluation: the command that adds it, with the same settings
                 if r.label not in evaluated:
-                    cmd = eval_hint(r.path, setting, task)
+                    cmd = _fill_command(r.path, setting, task, (first.results.get(first_ref.label) or {}).get("config"))
+                    weights = "" if r.has_model else ' <span class="note">(once the folder holds the model)</span>'
                     rows.append(f'<tr><td class="l">{_e(r.label)}</td><td colspan="{width}" class="l">'
-                                f'<span class="note">not evaluated: </span>{_cmd(cmd)}</td></tr>')
+                                f'<span class="note">not evaluated: </span>{_cmd(cmd)}{weights}</td></tr>')
             parts.append(f"<h3>{_e(task)} &middot; {_e(setting)}</h3>"
                          f'<table><tr><th class="l">run</th>{head}</tr>{"".join(rows)}</table>')
     return "".join(parts)
@@ -521,7 +552,7 @@ def build_report(
     from intuitor import __version__
 
     stamp = _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
-    where = " &middot; ".join(_e(p.resolve()) for p in paths)
+    where = " &middot; ".join(_e(p) for p in paths)
     page = (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
