@@ -408,8 +408,13 @@ def test_layout_writes_and_finds_every_documented_place(tmp_path):
 
     run = tmp_path / "run"
     row = [{"id": "a", "sample": 0, "correct": True}]
-    for where in (eval_dir(run, "greedy"), eval_dir(run, "sampled", "checkpoint-10"), run / "eval" / "checkpoint-2",
-                  eval_dir(run, "gsm8k", "final"), run / "eval" / "empty-not-an-eval"):
+    for where in (
+        eval_dir(run, "greedy"),
+        eval_dir(run, "sampled", "checkpoint-10"),
+        run / "eval" / "checkpoint-2",
+        eval_dir(run, "gsm8k", "final"),
+        run / "eval" / "empty-not-an-eval",
+    ):
         if "empty" in where.name:
             where.mkdir(parents=True)
         else:
@@ -456,23 +461,57 @@ def test_wilson_and_exact_mcnemar_by_hand():
 def _comparison_runs(tmp_path: Path) -> tuple[Path, Path, Path]:
     base, a, b = tmp_path / "base", tmp_path / "intuitor", tmp_path / "grpo"
     rows = lambda flags, sc: [  # noqa: E731
-        {"id": f"q{i}", "sample": 0, "correct": bool(c), "self_certainty": s, "prompt": f"<b>prompt {i}</b>",
-         "response": f"answer from {{}} {i}", "answer": str(i)} for i, (c, s) in enumerate(zip(flags, sc))]
+        {
+            "id": f"q{i}",
+            "sample": 0,
+            "correct": bool(c),
+            "self_certainty": s,
+            "prompt": f"<b>prompt {i}</b>",
+            "response": f"answer from {{}} {i}",
+            "answer": str(i),
+        }
+        for i, (c, s) in enumerate(zip(flags, sc))
+    ]
     for folder, flags in ((base, [1, 0, 0, 0, 1, 0]), (a, [1, 1, 1, 1, 1, 0]), (b, [1, 1, 0, 1, 1, 1])):
         data = rows(flags, [1.0 + f + 0.1 * i for i, f in enumerate(flags)])
         for r in data:
             r["response"] = r["response"].format(folder.name)
         _eval(folder / "eval" / "greedy", data)
     for folder, lr in ((a, 1e-5), (b, 2e-5)):
-        (folder / "config.json").write_text(json.dumps(
-            {"config": {"learning_rate": lr, "beta": 0.02, "output_dir": str(folder), "answer_extractor": "addition"},
-             "versions": {"trl": "1.16.0"}}))
-        (folder / "metrics.jsonl").write_text("".join(
-            json.dumps({"step": s, "reward": 0.1 * s, "completions/mean_length": 20 + s}) + "\n" for s in range(1, 6)))
-        (folder / "completions.jsonl").write_text("".join(
-            json.dumps({"step": s, "prompt": [{"role": "user", "content": "1 + 2"}],
+        (folder / "config.json").write_text(
+            json.dumps(
+                {
+                    "config": {
+                        "learning_rate": lr,
+                        "beta": 0.02,
+                        "output_dir": str(folder),
+                        "answer_extractor": "addition",
+                    },
+                    "versions": {"trl": "1.16.0"},
+                }
+            )
+        )
+        (folder / "metrics.jsonl").write_text(
+            "".join(
+                json.dumps({"step": s, "reward": 0.1 * s, "completions/mean_length": 20 + s}) + "\n"
+                for s in range(1, 6)
+            )
+        )
+        (folder / "completions.jsonl").write_text(
+            "".join(
+                json.dumps(
+                    {
+                        "step": s,
+                        "prompt": [{"role": "user", "content": "1 + 2"}],
                         "completion": [{"role": "assistant", "content": f"{folder.name} says {s}"}],
-                        "self_certainty": 9.5, "advantage": 0.5}) + "\n" for s in range(1, 6)))
+                        "self_certainty": 9.5,
+                        "advantage": 0.5,
+                    }
+                )
+                + "\n"
+                for s in range(1, 6)
+            )
+        )
     return base, a, b
 
 
@@ -487,12 +526,12 @@ def test_comparison_report_deltas_paired_tests_config_diff_and_side_by_side(tmp_
     assert "<td>0 / 3</td><td>0.25</td>" in page
     assert "<td>83.3%</td><td>43.6&ndash;97.0%</td>" in page
     # config diff: learning_rate differs, beta and output_dir (ignored) do not show
-    diff = page[page.index("Config differences"):]
+    diff = page[page.index("Config differences") :]
     diff = diff[: diff.index("</table>")]
     assert "learning_rate" in diff and "1e-05" in diff and "2e-05" in diff
     assert ">beta<" not in diff and "output_dir" not in diff
     # the same prompt answered by each run, in one row; training rollouts of both runs at steps 1, 3, 5
-    side = page[page.index("the same prompts, side by side"):]
+    side = page[page.index("the same prompts, side by side") :]
     assert side.index("answer from base 0") < side.index("answer from intuitor 0") < side.index("answer from grpo 0")
     assert "&lt;b&gt;prompt 0&lt;/b&gt;" in side
     assert all(f"<b>step {s}</b>" in page for s in (1, 3, 5)) and "<b>step 2</b>" not in page
@@ -517,8 +556,9 @@ def test_report_cli_takes_several_runs(tmp_path):
     from intuitor.analysis.cli import app
 
     base, a, b = _comparison_runs(tmp_path)
-    r = CliRunner().invoke(app, ["report", str(base), str(a), str(b), "-o", str(tmp_path / "c.html"),
-                                 "--json", str(tmp_path / "c.json")])
+    r = CliRunner().invoke(
+        app, ["report", str(base), str(a), str(b), "-o", str(tmp_path / "c.html"), "--json", str(tmp_path / "c.json")]
+    )
     assert r.exit_code == 0, r.output
     data = json.loads((tmp_path / "c.json").read_text())
     assert data["base"] == str(base) and data["runs"][str(a)]["evals"] == {"greedy": str(a / "eval" / "greedy")}
@@ -534,8 +574,18 @@ def _pf_rows(right_sc, wrong_sc, k):
     """Items of k samples: item i's samples are right (answer '1') or wrong (answer '2')."""
     rows, flat = [], [(True, s) for s in right_sc] + [(False, s) for s in wrong_sc]
     for n, (ok, s) in enumerate(flat):
-        rows.append({"task": "addition", "id": f"q{n // k}", "sample": n % k, "correct": ok, "self_certainty": s,
-                     "answer": "1" if ok else "2", "truncated": n == 0, "num_tokens": 10})
+        rows.append(
+            {
+                "task": "addition",
+                "id": f"q{n // k}",
+                "sample": n % k,
+                "correct": ok,
+                "self_certainty": s,
+                "answer": "1" if ok else "2",
+                "truncated": n == 0,
+                "num_tokens": 10,
+            }
+        )
     return rows
 
 
@@ -580,9 +630,12 @@ def test_completions_callback_is_bounded_once_per_step_and_resumable(tmp_path):
 
     from intuitor.training.callbacks import CompletionsJsonlCallback
 
-    logs = {"prompt": deque(["p1"] * 6), "completion": deque(["x" * 50] * 6),
-            "rewards": {"self_certainty": deque([0.5] * 6), "accuracy": deque([1.0] * 6)},
-            "advantages": deque([float("nan")] + [0.1] * 5)}
+    logs = {
+        "prompt": deque(["p1"] * 6),
+        "completion": deque(["x" * 50] * 6),
+        "rewards": {"self_certainty": deque([0.5] * 6), "accuracy": deque([1.0] * 6)},
+        "advantages": deque([float("nan")] + [0.1] * 5),
+    }
     cb = CompletionsJsonlCallback(logs, per_step=4, max_chars=10)
     args = SimpleNamespace(output_dir=str(tmp_path))
     state = SimpleNamespace(global_step=1, is_world_process_zero=True)
@@ -593,8 +646,14 @@ def test_completions_callback_is_bounded_once_per_step_and_resumable(tmp_path):
     cb.on_log(args, state, None, logs={"loss": 0.1})
     rows = read_jsonl(tmp_path / "completions.jsonl")
     assert [r["step"] for r in rows] == [1] * 4 + [2] * 4
-    assert rows[0] == {"step": 1, "prompt": "p1", "completion": "x" * 10, "self_certainty": 0.5, "accuracy": 1.0,
-                       "advantage": None}
+    assert rows[0] == {
+        "step": 1,
+        "prompt": "p1",
+        "completion": "x" * 10,
+        "self_certainty": 0.5,
+        "accuracy": 1.0,
+        "advantage": None,
+    }
     state.global_step = 1  # resumed from a checkpoint at step 1: step 2's rows belong to the abandoned run
     CompletionsJsonlCallback(logs).on_train_begin(args, state, None)
     assert [r["step"] for r in read_jsonl(tmp_path / "completions.jsonl")] == [1] * 4

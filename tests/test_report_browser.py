@@ -70,20 +70,32 @@ def _open(browser, out: Path):
 @pytest.fixture(scope="module")
 def tiny_demo(tmp_path_factory):
     """`intuitor demo` at toy sizes: base, INTUITOR and GRPO runs with evaluations and training completions."""
-    from intuitor.demo.runner import DemoConfig, run_demo
     from rich.console import Console
 
+    from intuitor.demo.runner import DemoConfig, run_demo
+
     out = tmp_path_factory.mktemp("demo")
-    cfg = DemoConfig(output_dir=str(out), seeds=1, steps=2, eval_items=6, sampled_k=2, precondition_items=4,
-                     precondition_k=4, prompts_per_step=2, num_generations=4)
+    cfg = DemoConfig(
+        output_dir=str(out),
+        seeds=1,
+        steps=2,
+        eval_items=6,
+        sampled_k=2,
+        precondition_items=4,
+        precondition_k=4,
+        prompts_per_step=2,
+        num_generations=4,
+    )
     run_demo(cfg, console=Console(quiet=True))
     return out
 
 
 def _section_texts(page) -> dict[str, str]:
     """{section id: its text without the heading}."""
-    js = ("els => Object.fromEntries(els.map(e => "
-          "[e.id, e.innerText.replace(e.querySelector('h2').innerText, '').trim()]))")
+    js = (
+        "els => Object.fromEntries(els.map(e => "
+        "[e.id, e.innerText.replace(e.querySelector('h2').innerText, '').trim()]))"
+    )
     return page.eval_on_selector_all("section", js)
 
 

@@ -215,8 +215,10 @@ def select(
 def report(
     run_dirs: Annotated[
         list[Path],
-        typer.Argument(help="Run folders (config, metrics.jsonl, completions.jsonl, eval/SETTING/...). With several, "
-                       "the FIRST is the base: deltas and paired tests are against it (e.g. runs/demo/base)."),
+        typer.Argument(
+            help="Run folders (config, metrics.jsonl, completions.jsonl, eval/SETTING/...). With several, "
+            "the FIRST is the base: deltas and paired tests are against it (e.g. runs/demo/base)."
+        ),
     ],
     output: Annotated[
         Path | None,
@@ -268,15 +270,18 @@ def preflight(
     device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1... (default: cuda when available).")] = None,
     output_dir: Annotated[
         Path | None,
-        typer.Option(help="Writes samples.jsonl, results.json and preflight.json here; a rerun resumes "
-                     "(default: runs/preflight/MODEL-TASK/eval/preflight, a run folder `intuitor report` reads)."),
+        typer.Option(
+            help="Writes samples.jsonl, results.json and preflight.json here; a rerun resumes "
+            "(default: runs/preflight/MODEL-TASK/eval/preflight, a run folder `intuitor report` reads)."
+        ),
     ] = None,
 ) -> dict:
     """Before training: does the model's self-certainty tell its right answers from its wrong ones? Samples K
     responses per prompt, then prints accuracy, AUROC right vs wrong (Mann-Whitney p), best-of-K by self-certainty vs
     one sample vs majority, agreement, truncation and length, and a verdict with its reasons. The defaults are the
     demo's precondition: `intuitor preflight demo-base --task addition` prints its line."""
-    from intuitor.analysis.preflight import MAX_NEW_TOKENS, preflight as run_preflight, summary_line
+    from intuitor.analysis.preflight import MAX_NEW_TOKENS, summary_line
+    from intuitor.analysis.preflight import preflight as run_preflight
     from intuitor.evaluation.cli import USER_ERRORS, _error_message
     from intuitor.layout import PREFLIGHT_FILE, PREFLIGHT_SETTING, eval_dir
     from intuitor.models import DEMO_BASE_ALIAS
@@ -291,22 +296,41 @@ def preflight(
     name = Path(model.rstrip("/")).name.removesuffix(".gguf")
     output_dir = output_dir or eval_dir(Path("runs/preflight") / f"{name}-{task}", PREFLIGHT_SETTING)
     try:
-        s = run_preflight(model, task, limit=limit, samples=samples, temperature=temperature,
-                          max_new_tokens=max_new_tokens, batch_size=batch_size, seed=seed, output_dir=output_dir,
-                          data_dir=data_dir, device=device)
+        s = run_preflight(
+            model,
+            task,
+            limit=limit,
+            samples=samples,
+            temperature=temperature,
+            max_new_tokens=max_new_tokens,
+            batch_size=batch_size,
+            seed=seed,
+            output_dir=output_dir,
+            data_dir=data_dir,
+            device=device,
+        )
     except USER_ERRORS as e:
         raise _fail(_error_message(e)) from None
     console = _console()
     k = s["k"]
-    console.print(f"{model} on {task} ({s['n_samples']} samples: {s['n_items']} prompts x {k}, temperature "
-                  f"{temperature:g}, up to {max_new_tokens} tokens): {summary_line(s)}", highlight=False,
-                  soft_wrap=True)
-    rows = [("accuracy (one sample)", s.get("accuracy"), True), (f"oracle pass@{k}", s.get(f"oracle_pass@{k}"), True),
-            (f"best of {k} by self-certainty", s.get(f"best_of_{k}_self_certainty"), True),
-            (f"majority of {k}", s.get(f"majority_of_{k}"), True), ("AUROC right vs wrong", s["auroc"], False),
-            ("Mann-Whitney p", s["p_value"], False), ("effect size r", s["effect_size_r"], False),
-            ("agreement within a prompt", s["agreement"], True), ("truncated", s["truncation_rate"], True),
-            ("mean length (tokens)", s["mean_length"], False)]
+    console.print(
+        f"{model} on {task} ({s['n_samples']} samples: {s['n_items']} prompts x {k}, temperature "
+        f"{temperature:g}, up to {max_new_tokens} tokens): {summary_line(s)}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    rows = [
+        ("accuracy (one sample)", s.get("accuracy"), True),
+        (f"oracle pass@{k}", s.get(f"oracle_pass@{k}"), True),
+        (f"best of {k} by self-certainty", s.get(f"best_of_{k}_self_certainty"), True),
+        (f"majority of {k}", s.get(f"majority_of_{k}"), True),
+        ("AUROC right vs wrong", s["auroc"], False),
+        ("Mann-Whitney p", s["p_value"], False),
+        ("effect size r", s["effect_size_r"], False),
+        ("agreement within a prompt", s["agreement"], True),
+        ("truncated", s["truncation_rate"], True),
+        ("mean length (tokens)", s["mean_length"], False),
+    ]
     for label, v, pct in rows:
         text = "n/a" if v is None or v != v else (f"{100 * v:.1f}%" if pct else _f(v, 3))
         console.print(f"  {label:32s} {text}", highlight=False)

@@ -79,12 +79,14 @@ def preflight_stats(rows: list[dict]) -> dict:
     scored = [r for r in rows if isinstance(r.get("correct"), bool)]
     if scored:
         picked = selection_accuracy(scored, methods=["self_certainty", "majority"], power=1.0)
-        out.update({
-            "pass@1": picked["pass@1"]["accuracy"],
-            f"best_of_{k}_self_certainty": picked["self_certainty"]["accuracy"],
-            f"majority_of_{k}": picked["majority"]["accuracy"],
-            f"oracle_pass@{k}": picked["pass@k"]["accuracy"],
-        })
+        out.update(
+            {
+                "pass@1": picked["pass@1"]["accuracy"],
+                f"best_of_{k}_self_certainty": picked["self_certainty"]["accuracy"],
+                f"majority_of_{k}": picked["majority"]["accuracy"],
+                f"oracle_pass@{k}": picked["pass@k"]["accuracy"],
+            }
+        )
     out["accuracy"] = out.get("pass@1")
     out["agreement"] = agreement_rate(rows)
     out["truncation_rate"] = _mean(bool(r.get("truncated")) for r in rows if "truncated" in r)
@@ -112,21 +114,29 @@ def verdict(s: dict) -> tuple[str, list[str]]:
         return "every sample is right: nothing to learn here", [f"{s['n_correct']} of {s['n_correct']} samples right"]
     auroc, p = s["auroc"], s["p_value"]
     separates = _ok(auroc) and auroc >= SEPARATES_AUROC and _ok(p) and p < SEPARATES_P
-    reasons.append(f"self-certainty AUROC right vs wrong {auroc:.2f} (Mann-Whitney p = {p:.1e}, r = "
-                   f"{s['effect_size_r']:.2f}; 0.5 = chance, {SEPARATES_AUROC} and p < {SEPARATES_P} needed)")
+    reasons.append(
+        f"self-certainty AUROC right vs wrong {auroc:.2f} (Mann-Whitney p = {p:.1e}, r = "
+        f"{s['effect_size_r']:.2f}; 0.5 = chance, {SEPARATES_AUROC} and p < {SEPARATES_P} needed)"
+    )
     best, one, major = s.get(f"best_of_{k}_self_certainty"), s.get("pass@1"), s.get(f"majority_of_{k}")
     if _ok(best) and _ok(one):
         better = "better" if best > one else "no better"
-        reasons.append(f"best of {k} by self-certainty {100 * best:.1f}% vs one sample {100 * one:.1f}% ({better}) "
-                       f"and majority of {k} {100 * major:.1f}%")
+        reasons.append(
+            f"best of {k} by self-certainty {100 * best:.1f}% vs one sample {100 * one:.1f}% ({better}) "
+            f"and majority of {k} {100 * major:.1f}%"
+        )
     if _ok(s.get("accuracy")) and s["accuracy"] > CEILING:
         reasons.append(f"accuracy is already {100 * s['accuracy']:.1f}%: little room to gain")
     if _ok(s.get("truncation_rate")) and s["truncation_rate"] > TRUNCATION:
-        reasons.append(f"{100 * s['truncation_rate']:.0f}% of samples hit max_new_tokens: raise --max-new-tokens, "
-                       "or their answers stay unseen")
+        reasons.append(
+            f"{100 * s['truncation_rate']:.0f}% of samples hit max_new_tokens: raise --max-new-tokens, "
+            "or their answers stay unseen"
+        )
     if _ok(s.get("agreement")):
-        reasons.append(f"samples of one prompt agree {100 * s['agreement']:.0f}% of the time (GRPO learns from "
-                       "the differences within a group)")
+        reasons.append(
+            f"samples of one prompt agree {100 * s['agreement']:.0f}% of the time (GRPO learns from "
+            "the differences within a group)"
+        )
     if separates:
         return f"self-certainty separates right from wrong (AUROC {auroc:.2f}): INTUITOR can help", reasons
     return f"self-certainty does not separate right from wrong (AUROC {auroc:.2f}): expect little", reasons
@@ -137,14 +147,26 @@ def summary_line(s: dict) -> str:
     k = s["k"]
     line = f"self-certainty AUROC right vs wrong = {s['auroc']:.2f} (p = {s['p_value']:.1e})"
     if _ok(s.get("pass@1")):
-        line += (f"; one sample {100 * s['pass@1']:.1f}%, best of {k} by self-certainty "
-                 f"{100 * s[f'best_of_{k}_self_certainty']:.1f}%, majority of {k} {100 * s[f'majority_of_{k}']:.1f}%")
+        line += (
+            f"; one sample {100 * s['pass@1']:.1f}%, best of {k} by self-certainty "
+            f"{100 * s[f'best_of_{k}_self_certainty']:.1f}%, majority of {k} {100 * s[f'majority_of_{k}']:.1f}%"
+        )
     return line
 
 
-def preflight(model, task, *, limit: int = LIMIT, samples: int = SAMPLES, temperature: float = TEMPERATURE,
-              max_new_tokens: int = MAX_NEW_TOKENS, batch_size: int = BATCH_SIZE, seed: int = 0,
-              output_dir: str | Path | None = None, **evaluate_kwargs) -> dict:
+def preflight(
+    model,
+    task,
+    *,
+    limit: int = LIMIT,
+    samples: int = SAMPLES,
+    temperature: float = TEMPERATURE,
+    max_new_tokens: int = MAX_NEW_TOKENS,
+    batch_size: int = BATCH_SIZE,
+    seed: int = 0,
+    output_dir: str | Path | None = None,
+    **evaluate_kwargs,
+) -> dict:
     """Sample `samples` responses to each of the first `limit` prompts of `task` and return `preflight_stats` of
     exactly those (a resumed output folder may hold more); writes OUTPUT_DIR/preflight.json when given.
 
@@ -156,14 +178,31 @@ def preflight(model, task, *, limit: int = LIMIT, samples: int = SAMPLES, temper
     from intuitor.evaluation.harness import evaluate, make_task
 
     task_obj = make_task(task, evaluate_kwargs.pop("data_dir", None)) if isinstance(task, str) else task
-    rows = evaluate(model, [task_obj], limit=limit, samples=samples, temperature=temperature,
-                    max_new_tokens=max_new_tokens, batch_size=batch_size, seed=seed, output_dir=output_dir,
-                    return_samples=True, **{"progress": False, **evaluate_kwargs})["samples"]
+    rows = evaluate(
+        model,
+        [task_obj],
+        limit=limit,
+        samples=samples,
+        temperature=temperature,
+        max_new_tokens=max_new_tokens,
+        batch_size=batch_size,
+        seed=seed,
+        output_dir=output_dir,
+        return_samples=True,
+        **{"progress": False, **evaluate_kwargs},
+    )["samples"]
     ids = {str(r["id"]) for r in task_obj.load(limit)}
     rows = [r for r in rows if r.get("task") == task_obj.name and str(r["id"]) in ids and int(r["sample"]) < samples]
     stats = preflight_stats(rows)
-    stats["settings"] = {"task": task_obj.name, "limit": limit, "samples": samples, "temperature": temperature,
-                         "max_new_tokens": max_new_tokens, "batch_size": batch_size, "seed": seed}
+    stats["settings"] = {
+        "task": task_obj.name,
+        "limit": limit,
+        "samples": samples,
+        "temperature": temperature,
+        "max_new_tokens": max_new_tokens,
+        "batch_size": batch_size,
+        "seed": seed,
+    }
     if output_dir is not None:
         write_json(stats, Path(output_dir) / PREFLIGHT_FILE)
     return stats

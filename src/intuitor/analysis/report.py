@@ -17,12 +17,12 @@ never an error.
 from __future__ import annotations
 
 import datetime as _dt
-import html
 import json
-import math
 from pathlib import Path
 
-from intuitor.analysis import figure_png, png_data_uri, read_jsonl, unique_labels
+from intuitor.analysis import read_jsonl, unique_labels
+from intuitor.analysis.report_html import CSP, CSS, SECTIONS, _cmd, _e, _hint, _img, _note, _num
+from intuitor.analysis.report_samples import _completions_section
 from intuitor.layout import (
     COMPLETIONS_FILE,
     METRICS_FILE,
@@ -34,72 +34,6 @@ from intuitor.layout import (
     find_config,
     find_evals,
 )
-
-MAX_TEXT_CHARS = 3000
-
-CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0 auto;max-width:1200px;padding:1rem 2rem;
-color:#222;line-height:1.45}
-h1{margin-bottom:.2rem}h2{border-bottom:1px solid #ddd;padding-bottom:.2rem;margin-top:2rem}
-.meta{color:#666;font-size:.9rem}nav a{margin-right:1rem}
-table{border-collapse:collapse;margin:.5rem 0;font-size:.9rem}
-th,td{border:1px solid #ddd;padding:.25rem .6rem;text-align:right}th{background:#f4f4f4}
-td.l,th.l{text-align:left}
-pre{background:#f7f7f7;border:1px solid #e3e3e3;padding:.6rem;overflow-x:auto;white-space:pre-wrap;
-word-break:break-word;font-size:.82rem;max-height:28rem;overflow-y:auto}
-img{max-width:100%;height:auto;border:1px solid #eee}
-.note{color:#777;font-style:italic}.ok{color:#1a7f37}.bad{color:#cf222e}
-details{margin:.4rem 0}summary{cursor:pointer}
-.completion{border-left:3px solid #ccc;padding-left:.8rem;margin:.8rem 0}
-table.side{table-layout:fixed;width:100%}table.side td,table.side th{vertical-align:top;text-align:left}
-table.side pre{max-height:14rem}code.cmd{background:#f4f4f4;padding:.1rem .3rem}
-"""
-
-# No script, no remote anything: only inline styles and data: images may load.
-CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
-
-SECTIONS = (
-    ("config", "Runs and configuration"),
-    ("curves", "Training curves"),
-    ("evaluation", "Evaluation"),
-    ("calibration", "Calibration of self-certainty"),
-    ("answer-types", "Answer types (code tasks)"),
-    ("completions", "Sample completions"),
-)
-
-
-def _e(text) -> str:
-    return html.escape(str(text), quote=True)
-
-
-def _truncate(text: str, limit: int = MAX_TEXT_CHARS) -> str:
-    return text if len(text) <= limit else text[:limit] + f"\n[... {len(text) - limit} more characters]"
-
-
-def _img(fig, alt: str) -> str:
-    return f'<img alt="{_e(alt)}" src="{png_data_uri(figure_png(fig))}">'
-
-
-def _note(text: str) -> str:
-    return f'<p class="note">{_e(text)}</p>'
-
-
-def _num(v, digits: int = 4) -> str:
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        return _e(v) if v is not None else "&ndash;"
-    if isinstance(v, float) and not math.isfinite(v):
-        return "&ndash;"
-    return f"{v:.{digits}g}" if isinstance(v, float) else str(v)
-
-
-def _text_of(value) -> str:
-    """Prompts may be strings or chat messages [{"role", "content"}]; completions likewise."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list) and all(isinstance(m, dict) for m in value):
-        return "\n\n".join(f"[{m.get('role', '?')}] {m.get('content', '')}" for m in value)
-    return json.dumps(value, ensure_ascii=False, indent=1)
-
 
 # ---------------------------------------------------------------- reading the runs
 
@@ -173,15 +107,6 @@ def _flatten(d: dict, prefix: str = "") -> dict:
     return out
 
 
-def _cmd(text: str) -> str:
-    return f'<code class="cmd">{_e(text)}</code>'
-
-
-def _hint(text: str, commands: list[str]) -> str:
-    cmds = "".join(f"<li>{_cmd(c)}</li>" for c in commands)
-    return f'<p class="note">{_e(text)}</p>' + (f"<ul>{cmds}</ul>" if cmds else "")
-
-
 # ---------------------------------------------------------------- sections
 
 
@@ -194,14 +119,17 @@ def _config_section(runs: list[Run]) -> str:
         for r in runs
     )
     role = "".join(f'<td class="l">{"base" if i == 0 and len(runs) > 1 else "run"}</td>' for i, r in enumerate(runs))
-    parts = [f'<table><tr><th class="l"></th>{head}</tr><tr><td class="l">folder</td>{where}</tr>'
-             f'<tr><td class="l">role</td>{role}</tr><tr><td class="l">holds</td>{kinds}</tr></table>']
+    parts = [
+        f'<table><tr><th class="l"></th>{head}</tr><tr><td class="l">folder</td>{where}</tr>'
+        f'<tr><td class="l">role</td>{role}</tr><tr><td class="l">holds</td>{kinds}</tr></table>'
+    ]
     flat = {r.label: _flatten(r.config) for r in runs if isinstance(r.config, dict)}
     if len(runs) > 1 and len(flat) > 1:
         keys = sorted({k for f in flat.values() for k in f} - IGNORED_CONFIG_KEYS)
         keys = [k for k in keys if len({json.dumps(f.get(k), sort_keys=True, default=str) for f in flat.values()}) > 1]
         keys = [k for k in keys if k.split(".")[-1] not in IGNORED_CONFIG_KEYS]
         if keys:
+
             def value(r: Run, k: str) -> str:
                 return _e(json.dumps(flat[r.label].get(k), default=str)) if r.label in flat else "&ndash;"
 
@@ -209,7 +137,7 @@ def _config_section(runs: list[Run]) -> str:
                 f'<tr><td class="l">{_e(k)}</td>' + "".join(f'<td class="l">{value(r, k)}</td>' for r in runs) + "</tr>"
                 for k in keys
             )
-            parts.append(f"<h3>Config differences</h3><table><tr><th class=\"l\">field</th>{head}</tr>{rows}</table>")
+            parts.append(f'<h3>Config differences</h3><table><tr><th class="l">field</th>{head}</tr>{rows}</table>')
         else:
             parts.append(_note("The configs of these runs are identical (output folders aside)."))
     for r in runs:
@@ -218,8 +146,10 @@ def _config_section(runs: list[Run]) -> str:
         text = json.dumps(r.config, indent=2, ensure_ascii=False) if isinstance(r.config, dict) else r.config
         if r.config_path.suffix != ".json":
             text = r.config_path.read_text(encoding="utf-8")
-        parts.append(f"<details><summary>{_e(r.label)}: full config from <code>{_e(r.config_path.name)}</code>"
-                     f"</summary><pre>{_e(text)}</pre></details>")
+        parts.append(
+            f"<details><summary>{_e(r.label)}: full config from <code>{_e(r.config_path.name)}</code>"
+            f"</summary><pre>{_e(text)}</pre></details>"
+        )
     if not any(r.config_path for r in runs):
         parts.append(_note("No config.json or config.yaml in the run folder(s): `intuitor train` writes one."))
     return "".join(parts)
@@ -230,8 +160,10 @@ def _curves_section(runs: list[Run]) -> str:
 
     with_metrics = {r.label: r.metrics for r in runs if r.metrics}
     if not with_metrics:
-        return _hint("No metrics.jsonl in the run folder(s): training writes one per run, e.g.",
-                     ["intuitor train recipes/tiny-cpu.yaml --output_dir RUN"])
+        return _hint(
+            "No metrics.jsonl in the run folder(s): training writes one per run, e.g.",
+            ["intuitor train recipes/tiny-cpu.yaml --output_dir RUN"],
+        )
     fig = curves_grid_figure(with_metrics)
     parts = [_img(fig, "training curves") if fig is not None else _note("No plottable metric in metrics.jsonl.")]
     skipped = [r.label for r in runs if not r.metrics]
@@ -282,8 +214,14 @@ def _accuracy_of(run: Run, label: str) -> dict[str, dict]:
         if isinstance(res, dict) and isinstance(res.get("score"), (int, float)) and isinstance(res.get("n"), int):
             k = round(res["score"] * res["n"])
             low, high = wilson_interval(k, res["n"])
-            out[task] = {"accuracy": res["score"], "k": k, "n": res["n"], "low": low, "high": high,
-                         "samples_per_item": res.get("num_samples", 1)}
+            out[task] = {
+                "accuracy": res["score"],
+                "k": k,
+                "n": res["n"],
+                "low": low,
+                "high": high,
+                "samples_per_item": res.get("num_samples", 1),
+            }
     return out
 
 
@@ -291,8 +229,12 @@ def _fill_command(run_dir: Path, setting: str, task: str, config: dict | None) -
     """The command that writes RUN/eval/SETTING with the settings another run's results.json records."""
     config = config if isinstance(config, dict) else {}
     flags = ""
-    for key, flag in (("limit", "--limit"), ("samples", "--samples"), ("temperature", "--temperature"),
-                      ("max_new_tokens", "--max-new-tokens")):
+    for key, flag in (
+        ("limit", "--limit"),
+        ("samples", "--samples"),
+        ("temperature", "--temperature"),
+        ("max_new_tokens", "--max-new-tokens"),
+    ):
         if config.get(key) is not None:
             flags += f" {flag} {config[key]:g}" if isinstance(config[key], float) else f" {flag} {config[key]}"
     if setting == PREFLIGHT_SETTING:  # intuitor preflight takes the same flags (and --task)
@@ -306,14 +248,22 @@ def _evaluation_section(runs: list[Run]) -> str:
 
     settings = _settings(runs)
     if not settings:
-        return _hint("No evaluation in the run folder(s) (looked for eval/SETTING/results.json and samples.jsonl, "
-                     "see intuitor.layout). Fill it with:", [eval_hint(r.path, task=r.task_hint) for r in runs])
+        return _hint(
+            "No evaluation in the run folder(s) (looked for eval/SETTING/results.json and samples.jsonl, "
+            "see intuitor.layout). Fill it with:",
+            [eval_hint(r.path, task=r.task_hint) for r in runs],
+        )
     base = runs[0] if len(runs) > 1 else None
-    parts = ["<p>Accuracy over scored responses with its 95% Wilson interval (with K samples per item the n "
-             "responses are not independent: the interval is then too narrow). "
-             + ("&Delta;: points against the base (the first run). Paired: exact McNemar test over the items both "
-                "scored with one response each; b = right for the base only, c = right for this run only.</p>"
-                if base else "</p>")]
+    parts = [
+        "<p>Accuracy over scored responses with its 95% Wilson interval (with K samples per item the n "
+        "responses are not independent: the interval is then too narrow). "
+        + (
+            "&Delta;: points against the base (the first run). Paired: exact McNemar test over the items both "
+            "scored with one response each; b = right for the base only, c = right for this run only.</p>"
+            if base
+            else "</p>"
+        )
+    ]
     width = 8 if base else 4
     for setting, members in settings.items():
         acc = {(r.label, ref.label): _accuracy_of(r, ref.label) for r, ref in members}
@@ -325,14 +275,19 @@ def _evaluation_section(runs: list[Run]) -> str:
             rows = []
             for r, ref in members:
                 a = acc[(r.label, ref.label)].get(task)
-                name = _e(r.label) + ("" if ref.checkpoint == "final" else f' <span class="meta">{_e(ref.checkpoint)}'
-                                      "</span>")
+                name = _e(r.label) + (
+                    "" if ref.checkpoint == "final" else f' <span class="meta">{_e(ref.checkpoint)}</span>'
+                )
                 if a is None:
-                    rows.append(f'<tr><td class="l">{name}</td><td colspan="{width}" class="l"><span class="note">'
-                                f"{_e(task)} not in this evaluation</span></td></tr>")
+                    rows.append(
+                        f'<tr><td class="l">{name}</td><td colspan="{width}" class="l"><span class="note">'
+                        f"{_e(task)} not in this evaluation</span></td></tr>"
+                    )
                     continue
-                cells = (f"<td>{100 * a['accuracy']:.1f}%</td><td>{100 * a['low']:.1f}&ndash;{100 * a['high']:.1f}%"
-                         f"</td><td>{a['n']}</td><td>{_e(a['samples_per_item'])}</td>")
+                cells = (
+                    f"<td>{100 * a['accuracy']:.1f}%</td><td>{100 * a['low']:.1f}&ndash;{100 * a['high']:.1f}%"
+                    f"</td><td>{a['n']}</td><td>{_e(a['samples_per_item'])}</td>"
+                )
                 if base and r is base:
                     cells += "<td>base</td><td></td><td></td><td></td>"
                 elif base:
@@ -342,7 +297,9 @@ def _evaluation_section(runs: list[Run]) -> str:
                     p = paired(base.samples.get(other, []), r.samples.get(ref.label, [])).get(task) if other else None
                     cells += f"<td>{delta}</td>" + (
                         f"<td>{p['n']}</td><td>{p['b']} / {p['c']}</td><td>{_num(p['p'], 3)}</td>"
-                        if p else "<td>&ndash;</td><td>&ndash;</td><td>&ndash;</td>")
+                        if p
+                        else "<td>&ndash;</td><td>&ndash;</td><td>&ndash;</td>"
+                    )
                 rows.append(f'<tr><td class="l">{name}</td>{cells}</tr>')
             evaluated = {r.label for r, _ in members}
             first, first_ref = members[0]
@@ -350,10 +307,14 @@ def _evaluation_section(runs: list[Run]) -> str:
                 if r.label not in evaluated:
                     cmd = _fill_command(r.path, setting, task, (first.results.get(first_ref.label) or {}).get("config"))
                     weights = "" if r.has_model else ' <span class="note">(once the folder holds the model)</span>'
-                    rows.append(f'<tr><td class="l">{_e(r.label)}</td><td colspan="{width}" class="l">'
-                                f'<span class="note">not evaluated: </span>{_cmd(cmd)}{weights}</td></tr>')
-            parts.append(f"<h3>{_e(task)} &middot; {_e(setting)}</h3>"
-                         f'<table><tr><th class="l">run</th>{head}</tr>{"".join(rows)}</table>')
+                    rows.append(
+                        f'<tr><td class="l">{_e(r.label)}</td><td colspan="{width}" class="l">'
+                        f'<span class="note">not evaluated: </span>{_cmd(cmd)}{weights}</td></tr>'
+                    )
+            parts.append(
+                f"<h3>{_e(task)} &middot; {_e(setting)}</h3>"
+                f'<table><tr><th class="l">run</th>{head}</tr>{"".join(rows)}</table>'
+            )
     return "".join(parts)
 
 
@@ -363,8 +324,10 @@ def _calibration_section(runs: list[Run]) -> str:
     panels = {f"{r.label} · {label}": rows for r in runs for label, rows in r.samples.items()}
     panels = {k: v for k, v in panels.items() if any(isinstance(x.get("correct"), bool) for x in v)}
     if not panels:
-        return _hint("No scored eval samples in the run folder(s). Sampled responses show it best, e.g.:",
-                     [eval_hint(r.path, "sampled", r.task_hint, " --samples 8 --temperature 1.0") for r in runs])
+        return _hint(
+            "No scored eval samples in the run folder(s). Sampled responses show it best, e.g.:",
+            [eval_hint(r.path, "sampled", r.task_hint, " --samples 8 --temperature 1.0") for r in runs],
+        )
     stats = {label: calibration_stats(rows) for label, rows in panels.items()}
     rows = "".join(
         f'<tr><td class="l">{_e(label)}</td><td>{s["n_correct"]}</td><td>{s["n_incorrect"]}</td>'
@@ -374,7 +337,8 @@ def _calibration_section(runs: list[Run]) -> str:
     )
     verdicts = "".join(
         f"<li><b>{_e(r.label)} &middot; {_e(label)}</b>: {_e(pf.get('verdict', ''))}</li>"
-        for r in runs for label, pf in r.preflight.items()
+        for r in runs
+        for label, pf in r.preflight.items()
     )
     return (
         "<p>Self-certainty of correct vs incorrect responses, per run and evaluation. AUROC: probability that a "
@@ -395,11 +359,14 @@ def _answer_types_section(runs: list[Run]) -> str:
         for label, rows in r.samples.items():
             for task in sorted({str(x.get("task", "")) for x in rows if is_code_task(str(x.get("task", "")))}):
                 per[f"{r.label} · {label} / {task}"] = answer_type_counts(
-                    [x for x in rows if str(x.get("task", "")) == task])
+                    [x for x in rows if str(x.get("task", "")) == task]
+                )
     if not per:
-        return _hint("Answer types (no valid code / code without reasoning / reasoning then code, paper Fig. 6) are "
-                     "counted for code tasks; none was evaluated. For example:",
-                     [eval_hint(runs[-1].path, "humaneval", "humaneval", " --max-new-tokens 512")])
+        return _hint(
+            "Answer types (no valid code / code without reasoning / reasoning then code, paper Fig. 6) are "
+            "counted for code tasks; none was evaluated. For example:",
+            [eval_hint(runs[-1].path, "humaneval", "humaneval", " --max-new-tokens 512")],
+        )
     head = "".join(f"<th>{_e(t.replace('_', ' '))}</th>" for t in ANSWER_TYPES)
     body = "".join(
         f'<tr><td class="l">{_e(k)}</td>'
@@ -410,110 +377,6 @@ def _answer_types_section(runs: list[Run]) -> str:
     return _img(answer_types_figure(per), "answer types") + (
         f'<table><tr><th class="l">run &middot; evaluation / task</th>{head}</tr>{body}</table>'
     )
-
-
-def _pick_steps(steps: list, n: int) -> list:
-    """Up to n steps spread evenly from the first to the last.
-
-    >>> _pick_steps([0, 10, 20, 30, 40], 3)
-    [0, 20, 40]
-    """
-    if len(steps) <= n:
-        return steps
-    if n == 1:
-        return [steps[-1]]
-    return [steps[round(i * (len(steps) - 1) / (n - 1))] for i in range(n)]
-
-
-def _completion_html(prompt, completion, fields: dict, show_prompt: bool = True) -> str:
-    extra = " ".join(f"<b>{_e(k)}</b>={_num(v)}" for k, v in fields.items())
-    prompt_html = (f"<details><summary>prompt</summary><pre>{_e(_truncate(_text_of(prompt)))}</pre></details>"
-                   if show_prompt else "")
-    return (f'<div class="completion"><div class="meta">{extra}</div>{prompt_html}'
-            f"<pre>{_e(_truncate(_text_of(completion)))}</pre></div>")
-
-
-def _scalars(row: dict, skip: tuple) -> dict:
-    return {k: v for k, v in row.items()
-            if k not in skip and isinstance(v, (int, float, bool, str)) and len(str(v)) < 80}
-
-
-def _side_by_side(runs: list[Run], n_items: int) -> str:
-    """The same prompts answered by each run (first response), from the setting most runs share."""
-    counts: dict[str, int] = {}
-    for r in runs:
-        for label in r.samples:
-            counts[label] = counts.get(label, 0) + 1
-    if not counts:
-        return ""
-    label = max(counts, key=lambda s: (counts[s], s == "greedy", -list(counts).index(s)))
-    have = [r for r in runs if label in r.samples]
-    first = {r.label: {(str(x.get("task")), str(x.get("id"))): x for x in r.samples[label]
-                       if int(x.get("sample", 0) or 0) == 0} for r in have}
-    common = [k for k in first[have[0].label] if all(k in first[r.label] for r in have)][:n_items]
-    if not common:
-        return ""
-    head = "".join(f"<th>{_e(r.label)}</th>" for r in have)
-    rows = []
-    for key in common:
-        prompt = first[have[0].label][key].get("prompt", "")
-        rows.append(f'<tr><td colspan="{len(have)}"><b>{_e(key[0])} {_e(key[1])}</b>'
-                    f"<pre>{_e(_truncate(_text_of(prompt), 600))}</pre></td></tr>")
-        cells = []
-        for r in have:
-            x = first[r.label][key]
-            mark = {True: '<span class="ok">right</span>', False: '<span class="bad">wrong</span>'}.get(
-                x.get("correct"), "")
-            fields = {k: x.get(k) for k in ("answer", "self_certainty", "num_tokens") if x.get(k) is not None}
-            cells.append(f"<td>{mark} {_completion_html('', x.get('response', ''), fields, show_prompt=False)}</td>")
-        rows.append(f"<tr>{''.join(cells)}</tr>")
-    return (f"<h3>Evaluation: the same prompts, side by side <span class=\"meta\">({_e(label)}, first "
-            f"{len(common)} items, first response each)</span></h3>"
-            f'<table class="side"><tr>{head}</tr>{"".join(rows)}</table>')
-
-
-def _training_rollouts(runs: list[Run], n_steps: int, per_step: int) -> str:
-    """Rollouts from completions.jsonl at a few steps (first to last), one column per run."""
-    have = [r for r in runs if r.completions]
-    if not have:
-        return ""
-    by_run = {}
-    for r in have:
-        steps: dict = {}
-        for x in r.completions:
-            steps.setdefault(x.get("step"), []).append(x)
-        by_run[r.label] = steps
-    numeric = lambda s: isinstance(s, (int, float)) and not isinstance(s, bool)  # noqa: E731
-    all_steps = sorted({s for st in by_run.values() for s in st},
-                       key=lambda s: (0, s, "") if numeric(s) else (1, 0, str(s)))
-    head = "".join(f"<th>{_e(r.label)}</th>" for r in have)
-    rows = []
-    for step in _pick_steps(all_steps, n_steps):
-        rows.append(f'<tr><td colspan="{len(have)}"><b>step {_e(step)}</b></td></tr>')
-        cells = []
-        for r in have:
-            xs = by_run[r.label].get(step, [])[:per_step]
-            cells.append("<td>" + ("".join(
-                _completion_html(x.get("prompt", ""), x.get("completion", ""),
-                                 _scalars(x, ("step", "prompt", "completion")))
-                for x in xs) or '<span class="note">no rollout logged</span>') + "</td>")
-        rows.append(f"<tr>{''.join(cells)}</tr>")
-    return (f'<h3>During training <span class="meta">({COMPLETIONS_FILE}: the first rollouts of the step\'s batch, '
-            f"with their rewards and advantage)</span></h3>"
-            f'<table class="side"><tr>{head}</tr>{"".join(rows)}</table>')
-
-
-def _completions_section(runs: list[Run], n_steps: int, per_step: int) -> str:
-    parts = [_side_by_side(runs, max(2, 2 * per_step)), _training_rollouts(runs, n_steps, per_step)]
-    for r in runs:
-        if r.completions is None and r.metrics is not None:
-            parts.append(_note(f"{r.label}: no {COMPLETIONS_FILE} (IntuitorTrainer writes one at every logging step; "
-                               "this run was trained without it)."))
-    if not any(parts[:2]):
-        return _hint(f"No {COMPLETIONS_FILE} and no eval samples in the run folder(s). Training writes "
-                     f"{COMPLETIONS_FILE}; evaluation samples come from:",
-                     [eval_hint(r.path, task=r.task_hint) for r in runs])
-    return "".join(parts)
 
 
 def build_report(

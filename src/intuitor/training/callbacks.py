@@ -36,29 +36,6 @@ def _clean(value):
     return value
 
 
-class MetricsJsonlCallback(TrainerCallback):
-    """Writes OUTPUT_DIR/config.json at the start and one JSON object per logging step to OUTPUT_DIR/metrics.jsonl.
-
-    On resume, rows logged after the checkpoint's step are dropped so the file matches the resumed run.
-    """
-
-    def on_train_begin(self, args, state, control, **kwargs):
-        if not state.is_world_process_zero:
-            return
-        out = Path(args.output_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        config = {"config": json.loads(args.to_json_string()), "versions": versions()}
-        (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
-        _truncate_after(out / METRICS_FILE, state.global_step)
-
-    def on_log(self, args, state, control, logs=None, **kwargs):
-        if not state.is_world_process_zero or not logs:
-            return
-        row = {"step": state.global_step, "epoch": state.epoch, **{k: _clean(v) for k, v in logs.items()}}
-        with open(Path(args.output_dir) / METRICS_FILE, "a") as f:
-            f.write(json.dumps(row) + "\n")
-
-
 def _truncate_after(path: Path, step: int) -> None:
     """On resume, drop the rows a JSONL file holds for steps after `step` (they belong to the abandoned run)."""
     if path.exists():
@@ -106,9 +83,35 @@ class CompletionsJsonlCallback(TrainerCallback):
         prompts, completions = list(self.logs["prompt"])[:n], list(self.logs["completion"])[:n]
         with open(Path(args.output_dir) / COMPLETIONS_FILE, "a") as f:
             for i in range(n):
-                row = {"step": state.global_step, "prompt": self._text(prompts[i]),
-                       "completion": self._text(completions[i])}
+                row = {
+                    "step": state.global_step,
+                    "prompt": self._text(prompts[i]),
+                    "completion": self._text(completions[i]),
+                }
                 row.update({name: _clean(v[i]) for name, v in rewards.items() if i < len(v)})
                 if i < len(advantages):
                     row["advantage"] = _clean(advantages[i])
                 f.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+class MetricsJsonlCallback(TrainerCallback):
+    """Writes OUTPUT_DIR/config.json at the start and one JSON object per logging step to OUTPUT_DIR/metrics.jsonl.
+
+    On resume, rows logged after the checkpoint's step are dropped so the file matches the resumed run.
+    """
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if not state.is_world_process_zero:
+            return
+        out = Path(args.output_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        config = {"config": json.loads(args.to_json_string()), "versions": versions()}
+        (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+        _truncate_after(out / METRICS_FILE, state.global_step)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if not state.is_world_process_zero or not logs:
+            return
+        row = {"step": state.global_step, "epoch": state.epoch, **{k: _clean(v) for k, v in logs.items()}}
+        with open(Path(args.output_dir) / METRICS_FILE, "a") as f:
+            f.write(json.dumps(row) + "\n")
