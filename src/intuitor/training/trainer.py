@@ -42,7 +42,7 @@ from intuitor.certainty import RecordingMismatch, ResponseStatistics, record_gen
 from intuitor.rewards import build_rewards, resolve_reward_func
 from intuitor.training import metrics as rollout_metrics
 from intuitor.training import scoring
-from intuitor.training.callbacks import CompletionsJsonlCallback, MetricsJsonlCallback
+from intuitor.training.callbacks import MetricsJsonlCallback
 from intuitor.training.config import IntuitorConfig
 
 logger = logging.get_logger(__name__)
@@ -86,8 +86,10 @@ class IntuitorTrainer(GRPOTrainer):
             callbacks.append(CollapseGuard(args))
         super().__init__(model=model, reward_funcs=reward_funcs, args=args, train_dataset=train_dataset,
                          callbacks=callbacks, **kwargs)
-        self.add_callback(CompletionsJsonlCallback(self._logs))  # reads TRL's rollout buffer: built by super()
+        from intuitor.training.callbacks import CompletionsJsonlCallback
         from intuitor.training.precision import check_weight_precision
+
+        self.add_callback(CompletionsJsonlCallback(self._logs))  # reads TRL's rollout buffer: built by super()
 
         check_weight_precision(self.model, args, self.accelerator.distributed_type)
         self._rollout: tuple[list[list[int]], ResponseStatistics] | None = None
