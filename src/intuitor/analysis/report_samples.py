@@ -44,6 +44,12 @@ def _scalars(row: dict, skip: tuple) -> dict:
     }
 
 
+def _side_table(title: str, runs: list[Run], rows: list[str]) -> str:
+    """A heading and a table with one column per run (rows: ready <tr> elements)."""
+    head = "".join(f"<th>{_e(r.label)}</th>" for r in runs)
+    return f'<h3>{title}</h3><table class="side"><tr>{head}</tr>{"".join(rows)}</table>'
+
+
 def _side_by_side(runs: list[Run], n_items: int) -> str:
     """The same prompts answered by each run (first response), from the setting most runs share."""
     counts: dict[str, int] = {}
@@ -63,7 +69,6 @@ def _side_by_side(runs: list[Run], n_items: int) -> str:
     common = [k for k in first[have[0].label] if all(k in first[r.label] for r in have)][:n_items]
     if not common:
         return ""
-    head = "".join(f"<th>{_e(r.label)}</th>" for r in have)
     rows = []
     for key in common:
         prompt = first[have[0].label][key].get("prompt", "")
@@ -80,11 +85,11 @@ def _side_by_side(runs: list[Run], n_items: int) -> str:
             fields = {k: x.get(k) for k in ("answer", "self_certainty", "num_tokens") if x.get(k) is not None}
             cells.append(f"<td>{mark} {_completion_html('', x.get('response', ''), fields, show_prompt=False)}</td>")
         rows.append(f"<tr>{''.join(cells)}</tr>")
-    return (
-        f'<h3>Evaluation: the same prompts, side by side <span class="meta">({_e(label)}, first '
-        f"{len(common)} items, first response each)</span></h3>"
-        f'<table class="side"><tr>{head}</tr>{"".join(rows)}</table>'
+    title = (
+        f'Evaluation: the same prompts, side by side <span class="meta">({_e(label)}, first {len(common)} '
+        "items, first response each)</span>"
     )
+    return _side_table(title, have, rows)
 
 
 def _training_rollouts(runs: list[Run], n_steps: int, per_step: int) -> str:
@@ -102,7 +107,6 @@ def _training_rollouts(runs: list[Run], n_steps: int, per_step: int) -> str:
     all_steps = sorted(
         {s for st in by_run.values() for s in st}, key=lambda s: (0, s, "") if numeric(s) else (1, 0, str(s))
     )
-    head = "".join(f"<th>{_e(r.label)}</th>" for r in have)
     rows = []
     for step in _pick_steps(all_steps, n_steps):
         rows.append(f'<tr><td colspan="{len(have)}"><b>step {_e(step)}</b></td></tr>')
@@ -123,11 +127,11 @@ def _training_rollouts(runs: list[Run], n_steps: int, per_step: int) -> str:
                 + "</td>"
             )
         rows.append(f"<tr>{''.join(cells)}</tr>")
-    return (
-        f'<h3>During training <span class="meta">({COMPLETIONS_FILE}: the first rollouts of the step\'s batch, '
-        f"with their rewards and advantage)</span></h3>"
-        f'<table class="side"><tr>{head}</tr>{"".join(rows)}</table>'
+    title = (
+        f'During training <span class="meta">({COMPLETIONS_FILE}: the first rollouts of the step\'s batch, '
+        "with their rewards and advantage)</span>"
     )
+    return _side_table(title, have, rows)
 
 
 def _completions_section(runs: list[Run], n_steps: int, per_step: int) -> str:
