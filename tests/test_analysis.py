@@ -290,16 +290,20 @@ def test_report_sections_and_escaping(tmp_path):
     assert "&lt;b&gt;not bold&lt;/b&gt; &amp; escaped" in page  # from config.yaml
     # checkpoints in numeric order, with their scores
     assert page.index("checkpoint-2") < page.index("checkpoint-10")
-    assert "0.25" in page and "0.75" in page
+    assert "<td>25.0%</td>" in page and "<td>75.0%</td>" in page
     # completions at several steps
-    assert all(f"step {s}</h4>" in page for s in (1, 3, 6))
+    assert all(f"<b>step {s}</b>" in page for s in (1, 3, 6))
 
 
 def test_report_on_a_sparse_run(tmp_path):
     from intuitor.analysis.report import build_report
 
     page = build_report(FIX / "run_offline", tmp_path / "r.html").read_text()
-    assert "config.json" in page and "No eval/*/results.json" in page and "No completions.jsonl" in page
+    assert "config.json" in page and "No evaluation in the run folder" in page and "No completions.jsonl" in page
+    # each empty section names the command that fills it, with flags `intuitor eval` has
+    run = (FIX / "run_offline").as_posix()
+    assert f"intuitor eval {run} --tasks TASK --output-dir {run}/eval/greedy" in page
+    assert f"--samples 8 --temperature 1.0 --output-dir {run}/eval/sampled" in page
     assert page.count("data:image/png;base64,") == 1
     with pytest.raises(FileNotFoundError):
         build_report(tmp_path / "missing")
@@ -381,8 +385,277 @@ def test_cli_commands_write_json_and_pngs(tmp_path):
 def test_cli_module_imports_no_torch_no_matplotlib():
     code = (
         "import sys, intuitor.analysis.cli, intuitor.analysis.calibration, intuitor.analysis.select, "
-        "intuitor.analysis.curves, intuitor.analysis.report, intuitor.analysis.answer_types\n"
+        "intuitor.analysis.curves, intuitor.analysis.report, intuitor.analysis.answer_types, "
+        "intuitor.analysis.compare, intuitor.analysis.preflight, intuitor.layout\n"
         "bad = [m for m in ('torch', 'matplotlib', 'scipy', 'trl', 'transformers') if m in sys.modules]\n"
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# ---------------------------------------------------------------- layout, comparison statistics, comparison report
+
+
+def _eval(folder: Path, rows: list[dict], task: str = "addition") -> Path:
+    """An evaluation folder as `intuitor eval` writes it: samples.jsonl and results.json (score, n)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "samples.jsonl").write_text("".join(json.dumps({"task": task, **r}) + "\n" for r in rows))
+    score = sum(r["correct"] for r in rows) / len(rows)
+    (folder / "results.json").write_text(json.dumps({"model": "m", "tasks": {task: {"score": score, "n": len(rows)}}}))
+    return folder
+
+
+def test_layout_writes_and_finds_every_documented_place(tmp_path):
+    from intuitor.layout import eval_dir, find_evals
+
+    run = tmp_path / "run"
+    row = [{"id": "a", "sample": 0, "correct": True}]
+    for where in (
+        eval_dir(run, "greedy"),
+        eval_dir(run, "sampled", "checkpoint-10"),
+        run / "eval" / "checkpoint-2",
+        eval_dir(run, "gsm8k", "final"),
+        run / "eval" / "empty-not-an-eval",
+    ):
+        if "empty" in where.name:
+            where.mkdir(parents=True)
+        else:
+            _eval(where, row)
+    assert eval_dir(run, "gsm8k", "final") == eval_dir(run, "gsm8k") == run / "eval" / "gsm8k"
+    found = [(r.checkpoint, r.setting, r.label) for r in find_evals(run)]
+    assert found == [
+        ("checkpoint-2", "default", "checkpoint-2"),
+        ("checkpoint-10", "sampled", "checkpoint-10 / sampled"),
+        ("final", "greedy", "greedy"),
+        ("final", "gsm8k", "gsm8k"),
+    ]
+    # the demo's earlier nesting eval/final/SETTING is read as the final model's SETTING
+    old = tmp_path / "old"
+    _eval(old / "eval" / "final" / "greedy", row)
+    assert [(r.checkpoint, r.label) for r in find_evals(old)] == [("final", "greedy")]
+    # a folder that is itself an evaluation (intuitor eval --output-dir X) is a run with one setting named X
+    assert [r.label for r in find_evals(old / "eval" / "final" / "greedy")] == ["greedy"]
+    assert find_evals(tmp_path / "nothing") == []
+
+
+def test_wilson_and_exact_mcnemar_by_hand():
+    from intuitor.analysis.compare import mcnemar_exact, paired, task_accuracy, wilson_interval
+
+    # Wilson, z = 1.96: (p + z²/2n ± z sqrt(p(1-p)/n + z²/4n²)) / (1 + z²/n) with p = 0.8, n = 10
+    low, high = wilson_interval(8, 10)
+    assert low == pytest.approx(0.4902, abs=1e-4) and high == pytest.approx(0.9433, abs=1e-4)
+    assert wilson_interval(0, 5)[0] == 0.0 and all(math.isnan(v) for v in wilson_interval(0, 0))
+    # exact McNemar: 6 discordant pairs all one way: p = 2 * 0.5^6; 3 vs 3: p = 1
+    assert mcnemar_exact(0, 6) == pytest.approx(0.03125) and mcnemar_exact(3, 3) == pytest.approx(1.0)
+    base = [{"task": "t", "id": str(i), "sample": 0, "correct": c} for i, c in enumerate([1, 1, 0, 0, 0, 1])]
+    run = [{"task": "t", "id": str(i), "sample": 0, "correct": c} for i, c in enumerate([1, 0, 1, 1, 1])]
+    for r in base + run:
+        r["correct"] = bool(r["correct"])
+    p = paired(base, run)["t"]  # 5 common items; b = right for the base only (id 1), c = for the run only (2, 3, 4)
+    assert (p["n"], p["b"], p["c"]) == (5, 1, 3) and p["delta"] == pytest.approx(2 / 5)
+    assert p["p"] == pytest.approx(0.625)  # 2 * P(X <= 1), X ~ Bin(4, 1/2) = 2 * 5/16
+    acc = task_accuracy(run)["t"]
+    assert (acc["k"], acc["n"], acc["samples_per_item"]) == (4, 5, 1)
+    k2 = [{**r, "sample": 1} for r in run]
+    assert paired(base, run + k2) == {}  # K > 1: no paired test
+
+
+def _comparison_runs(tmp_path: Path) -> tuple[Path, Path, Path]:
+    base, a, b = tmp_path / "base", tmp_path / "intuitor", tmp_path / "grpo"
+    rows = lambda flags, sc: [  # noqa: E731
+        {
+            "id": f"q{i}",
+            "sample": 0,
+            "correct": bool(c),
+            "self_certainty": s,
+            "prompt": f"<b>prompt {i}</b>",
+            "response": f"answer from {{}} {i}",
+            "answer": str(i),
+        }
+        for i, (c, s) in enumerate(zip(flags, sc))
+    ]
+    for folder, flags in ((base, [1, 0, 0, 0, 1, 0]), (a, [1, 1, 1, 1, 1, 0]), (b, [1, 1, 0, 1, 1, 1])):
+        data = rows(flags, [1.0 + f + 0.1 * i for i, f in enumerate(flags)])
+        for r in data:
+            r["response"] = r["response"].format(folder.name)
+        _eval(folder / "eval" / "greedy", data)
+    for folder, lr in ((a, 1e-5), (b, 2e-5)):
+        (folder / "config.json").write_text(
+            json.dumps(
+                {
+                    "config": {
+                        "learning_rate": lr,
+                        "beta": 0.02,
+                        "output_dir": str(folder),
+                        "answer_extractor": "addition",
+                    },
+                    "versions": {"trl": "1.16.0"},
+                }
+            )
+        )
+        (folder / "metrics.jsonl").write_text(
+            "".join(
+                json.dumps({"step": s, "reward": 0.1 * s, "completions/mean_length": 20 + s}) + "\n"
+                for s in range(1, 6)
+            )
+        )
+        (folder / "completions.jsonl").write_text(
+            "".join(
+                json.dumps(
+                    {
+                        "step": s,
+                        "prompt": [{"role": "user", "content": "1 + 2"}],
+                        "completion": [{"role": "assistant", "content": f"{folder.name} says {s}"}],
+                        "self_certainty": 9.5,
+                        "advantage": 0.5,
+                    }
+                )
+                + "\n"
+                for s in range(1, 6)
+            )
+        )
+    return base, a, b
+
+
+def test_comparison_report_deltas_paired_tests_config_diff_and_side_by_side(tmp_path):
+    from intuitor.analysis.report import build_report
+
+    base, a, b = _comparison_runs(tmp_path)
+    page = build_report([base, a, b], tmp_path / "compare.html").read_text()
+    assert "<title>intuitor report: base vs intuitor, grpo</title>" in page
+    # base 2/6, intuitor 5/6: +50.0 points; discordant b = 0, c = 3: McNemar p = 0.25; Wilson of 5/6
+    assert "<td>33.3%</td>" in page and "<td>83.3%</td>" in page and "<td>+50.0</td>" in page
+    assert "<td>0 / 3</td><td>0.25</td>" in page
+    assert "<td>83.3%</td><td>43.6&ndash;97.0%</td>" in page
+    # config diff: learning_rate differs, beta and output_dir (ignored) do not show
+    diff = page[page.index("Config differences") :]
+    diff = diff[: diff.index("</table>")]
+    assert "learning_rate" in diff and "1e-05" in diff and "2e-05" in diff
+    assert ">beta<" not in diff and "output_dir" not in diff
+    # the same prompt answered by each run, in one row; training rollouts of both runs at steps 1, 3, 5
+    side = page[page.index("the same prompts, side by side") :]
+    assert side.index("answer from base 0") < side.index("answer from intuitor 0") < side.index("answer from grpo 0")
+    assert "&lt;b&gt;prompt 0&lt;/b&gt;" in side
+    assert all(f"<b>step {s}</b>" in page for s in (1, 3, 5)) and "<b>step 2</b>" not in page
+    assert "intuitor says 5" in page and "grpo says 5" in page
+    # curves overlaid (one grid) and one calibration panel per run: two images
+    assert page.count('src="data:image/png;base64,') == 2
+    assert "No training curves for base" in page
+
+
+def test_comparison_report_names_the_command_for_a_missing_evaluation(tmp_path):
+    from intuitor.analysis.report import build_report
+
+    base, a, _ = _comparison_runs(tmp_path)
+    _eval(a / "eval" / "sampled", [{"id": "q0", "sample": 0, "correct": True}])
+    page = build_report([base, a], tmp_path / "c.html").read_text()
+    assert f"intuitor eval {base.as_posix()} --tasks addition --output-dir {base.as_posix()}/eval/sampled" in page
+
+
+def test_report_cli_takes_several_runs(tmp_path):
+    from typer.testing import CliRunner
+
+    from intuitor.analysis.cli import app
+
+    base, a, b = _comparison_runs(tmp_path)
+    r = CliRunner().invoke(
+        app, ["report", str(base), str(a), str(b), "-o", str(tmp_path / "c.html"), "--json", str(tmp_path / "c.json")]
+    )
+    assert r.exit_code == 0, r.output
+    data = json.loads((tmp_path / "c.json").read_text())
+    assert data["base"] == str(base) and data["runs"][str(a)]["evals"] == {"greedy": str(a / "eval" / "greedy")}
+    assert data["runs"][str(a)]["completions"] is True and data["runs"][str(base)]["metrics"] is False
+    bad = CliRunner().invoke(app, ["report", str(base), str(tmp_path / "missing")])
+    assert bad.exit_code == 1 and "run folder not found" in bad.output
+
+
+# ---------------------------------------------------------------- preflight
+
+
+def _pf_rows(right_sc, wrong_sc, k):
+    """Items of k samples: item i's samples are right (answer '1') or wrong (answer '2')."""
+    rows, flat = [], [(True, s) for s in right_sc] + [(False, s) for s in wrong_sc]
+    for n, (ok, s) in enumerate(flat):
+        rows.append(
+            {
+                "task": "addition",
+                "id": f"q{n // k}",
+                "sample": n % k,
+                "correct": ok,
+                "self_certainty": s,
+                "answer": "1" if ok else "2",
+                "truncated": n == 0,
+                "num_tokens": 10,
+            }
+        )
+    return rows
+
+
+def test_preflight_stats_and_verdict_by_hand():
+    from intuitor.analysis.preflight import preflight_stats, summary_line
+
+    # 2 items x 4 samples: item q0 = [R .9, R .8, R .7, W .1], item q1 = [W .2, W .3, W .4, R .6]
+    rows = _pf_rows([0.9, 0.8, 0.7], [0.1, 0.2, 0.3, 0.4, 0.0], 4)
+    rows[7].update(correct=True, self_certainty=0.6, answer="1")
+    s = preflight_stats(rows)
+    assert (s["k"], s["n_items"], s["n_correct"], s["n_incorrect"]) == (4, 2, 4, 4)
+    assert s["auroc"] == 1.0  # every right sample (.9 .8 .7 .6) above every wrong one (.1 .2 .3 .4)
+    assert s["pass@1"] == 0.5 and s["best_of_4_self_certainty"] == 1.0 and s["majority_of_4"] == 0.5
+    assert s["agreement"] == 0.75 and s["truncation_rate"] == 1 / 8 and s["mean_length"] == 10
+    assert s["verdict"] == "self-certainty separates right from wrong (AUROC 1.00): INTUITOR can help"
+    assert "p = 2.9e-02" in s["reasons"][0]  # exact Mann-Whitney, 4 vs 4 fully separated: p = 2/70
+    assert summary_line(s).startswith("self-certainty AUROC right vs wrong = 1.00 (p = 2.9e-02); one sample 50.0%")
+
+
+def test_preflight_verdicts_separate_and_edge_cases():
+    from intuitor.analysis.preflight import preflight_stats, verdict
+
+    s = preflight_stats(_pf_rows([5 + 0.1 * i for i in range(20)], [0.1 * i for i in range(20)], 8))
+    assert s["verdict"] == "self-certainty separates right from wrong (AUROC 1.00): INTUITOR can help"
+    assert any("best of 8 by self-certainty" in r for r in s["reasons"])
+    base = {"auroc": float("nan"), "p_value": float("nan"), "effect_size_r": float("nan"), "k": 8}
+    assert verdict({**base, "n_correct": 0, "n_incorrect": 0})[0].startswith("no gold answers")
+    assert verdict({**base, "n_correct": 0, "n_incorrect": 5})[0].startswith("no sample is right")
+    assert verdict({**base, "n_correct": 5, "n_incorrect": 0})[0] == "every sample is right: nothing to learn here"
+    weak = preflight_stats(_pf_rows([0.1 * i for i in range(20)], [0.1 * i + 0.05 for i in range(20)], 8))
+    assert weak["auroc"] < 0.6
+    expected = f"self-certainty does not separate right from wrong (AUROC {weak['auroc']:.2f}): expect little"
+    assert weak["verdict"] == expected
+
+
+# ---------------------------------------------------------------- completions.jsonl (training writes, the report reads)
+
+
+def test_completions_callback_is_bounded_once_per_step_and_resumable(tmp_path):
+    from collections import deque
+    from types import SimpleNamespace
+
+    from intuitor.training.callbacks import CompletionsJsonlCallback
+
+    logs = {
+        "prompt": deque(["p1"] * 6),
+        "completion": deque(["x" * 50] * 6),
+        "rewards": {"self_certainty": deque([0.5] * 6), "accuracy": deque([1.0] * 6)},
+        "advantages": deque([float("nan")] + [0.1] * 5),
+    }
+    cb = CompletionsJsonlCallback(logs, per_step=4, max_chars=10)
+    args = SimpleNamespace(output_dir=str(tmp_path))
+    state = SimpleNamespace(global_step=1, is_world_process_zero=True)
+    cb.on_log(args, state, None, logs={"loss": 0.1})
+    cb.on_log(args, state, None, logs={"train_runtime": 3.0})  # end-of-training summary of the same step: skipped
+    state.global_step = 2
+    cb.on_log(args, state, None, logs={"eval_loss": 0.1})  # evaluation logs: skipped
+    cb.on_log(args, state, None, logs={"loss": 0.1})
+    rows = read_jsonl(tmp_path / "completions.jsonl")
+    assert [r["step"] for r in rows] == [1] * 4 + [2] * 4
+    assert rows[0] == {
+        "step": 1,
+        "prompt": "p1",
+        "completion": "x" * 10,
+        "self_certainty": 0.5,
+        "accuracy": 1.0,
+        "advantage": None,
+    }
+    state.global_step = 1  # resumed from a checkpoint at step 1: step 2's rows belong to the abandoned run
+    CompletionsJsonlCallback(logs).on_train_begin(args, state, None)
+    assert [r["step"] for r in read_jsonl(tmp_path / "completions.jsonl")] == [1] * 4

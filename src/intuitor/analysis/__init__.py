@@ -8,8 +8,13 @@ on a laptop against a run copied from a cluster.
 - `answer_types`: no valid code / code without reasoning / reasoning then code (paper Fig. 6).
 - `select`: best-of-N by self-certainty, Borda voting and majority vote, against pass@1 and pass@K.
 - `curves`: training curves from `metrics.jsonl`, several runs overlaid.
-- `report`: one self-contained HTML page per run.
-- `cli`: the `intuitor analyze | curves | select | report` commands.
+- `compare`: accuracy with a Wilson interval, the exact McNemar test of two models on the same items.
+- `report`: one self-contained HTML page for one run or a comparison (the first run is the base).
+- `preflight`: is a model worth training with INTUITOR? Its samples' self-certainty, right vs wrong, and a verdict
+  (the one module here that generates: it calls the evaluation harness, imported when it runs).
+- `cli`: the `intuitor analyze | curves | select | report | preflight` commands.
+
+Where a run keeps its files is `intuitor.layout`.
 
 matplotlib is imported only when a figure is drawn, and figures are drawn with `matplotlib.figure.Figure`
 (the Agg renderer) without pyplot, so drawing never changes the caller's backend or global state.
@@ -22,10 +27,11 @@ import io
 import json
 import math
 import os
-import re
 import warnings
 from pathlib import Path
 from typing import Any
+
+from intuitor.layout import natural_key  # noqa: F401  (re-exported: the layout sorts checkpoints with it)
 
 __all__ = [
     "read_jsonl",
@@ -46,6 +52,9 @@ __all__ = [
     "plot_curves",
     "summarize_metrics",
     "build_report",
+    "wilson_interval",
+    "mcnemar_exact",
+    "preflight_stats",
 ]
 
 # Public names re-exported lazily (module __getattr__) so that `import intuitor.analysis` stays cheap.
@@ -65,6 +74,9 @@ _LAZY = {
     "plot_curves": "curves",
     "summarize_metrics": "curves",
     "build_report": "report",
+    "wilson_interval": "compare",
+    "mcnemar_exact": "compare",
+    "preflight_stats": "preflight",
 }
 
 
@@ -126,15 +138,6 @@ def write_json(obj: Any, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(jsonable(obj), indent=2, allow_nan=False) + "\n", encoding="utf-8")
     return path
-
-
-def natural_key(text: str) -> list:
-    """Sort key that orders embedded numbers numerically: checkpoint-100 before checkpoint-1000.
-
-    >>> sorted(["checkpoint-1000", "checkpoint-100", "base"], key=natural_key)
-    ['base', 'checkpoint-100', 'checkpoint-1000']
-    """
-    return [(0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.split(r"(\d+)", text) if p]
 
 
 def unique_labels(labels: list[str]) -> list[str]:

@@ -1,4 +1,4 @@
-"""The analysis commands: `intuitor analyze | curves | select | report`.
+"""The analysis commands: `intuitor analyze | curves | select | report | preflight`.
 
 Plain functions with typer annotations; the top-level CLI registers them (`register(app)`), and this module's own
 `app` runs them standalone (`python -m intuitor.analysis.cli --help`). Each prints a rich table and, with
@@ -213,41 +213,135 @@ def select(
 
 
 def report(
-    run_dir: Annotated[
-        Path, typer.Argument(help="Training run folder (config, metrics.jsonl, eval/*, completions.jsonl).")
+    run_dirs: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Run folders (config, metrics.jsonl, completions.jsonl, eval/SETTING/...). With several, "
+            "the FIRST is the base: deltas and paired tests are against it (e.g. runs/demo/base)."
+        ),
     ],
     output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="HTML file to write (default: RUN_DIR/report.html).")
+        Path | None,
+        typer.Option("--output", "-o", help="HTML file to write (default: RUN/report.html; FIRST/compare.html)."),
     ] = None,
-    n_steps: Annotated[int, typer.Option(help="Training steps / checkpoints to show sample completions from.")] = 3,
-    per_step: Annotated[int, typer.Option(help="Sample completions shown per step / checkpoint.")] = 2,
+    n_steps: Annotated[int, typer.Option(help="Training steps to show rollouts from (first to last).")] = 3,
+    per_step: Annotated[int, typer.Option(help="Rollouts shown per step (and 2x as many prompts side by side).")] = 2,
     json_file: JsonOpt = None,
 ) -> dict:
-    """One self-contained HTML page (no scripts, no network) with the run's config, curves, evaluation table,
-    calibration figure and sample completions."""
+    """One self-contained HTML page (no scripts, no network) for one run or a comparison: config diff, curves
+    overlaid, evaluation tables (accuracy, 95% interval, delta and McNemar test vs the base), calibration, answer
+    types, and sample completions side by side."""
     from intuitor.analysis import write_json
-    from intuitor.analysis.report import build_report, find_config, find_evals
+    from intuitor.analysis.report import build_report
+    from intuitor.layout import COMPLETIONS_FILE, METRICS_FILE, find_config, find_evals
 
     try:
-        path = build_report(run_dir, output, n_steps=n_steps, per_step=per_step)
+        path = build_report(run_dirs, output, n_steps=n_steps, per_step=per_step)
     except (FileNotFoundError, ValueError) as e:
         raise _fail(str(e)) from None
-    found = find_config(run_dir)
-    payload = {
-        "report": str(path),
-        "size_bytes": path.stat().st_size,
-        "config": str(found[0]) if found else None,
-        "metrics": (run_dir / "metrics.jsonl").is_file(),
-        "completions": (run_dir / "completions.jsonl").is_file(),
-        "evals": {k: str(v) for k, v in find_evals(run_dir).items()},
-    }
+    runs = {}
+    for d in run_dirs:
+        config = find_config(d)
+        runs[str(d)] = {
+            "config": str(config) if config else None,
+            "metrics": (d / METRICS_FILE).is_file(),
+            "completions": (d / COMPLETIONS_FILE).is_file(),
+            "evals": {ref.label: str(ref.path) for ref in find_evals(d)},
+        }
+    payload = {"report": str(path), "size_bytes": path.stat().st_size, "base": str(run_dirs[0]), "runs": runs}
     _console().print(f"report: {path} ({payload['size_bytes'] / 1024:.0f} KiB)", highlight=False)
     if json_file:
         write_json(payload, json_file)
     return payload
 
 
-COMMANDS = {"analyze": analyze, "curves": curves, "select": select, "report": report}
+def preflight(
+    model: Annotated[str, typer.Argument(help="Hub id, folder, GGUF file, checkpoint, 'smollm2-gguf' or 'demo-base'.")],
+    task: Annotated[str, typer.Option("--task", "-t", help="A registered task with gold answers: gsm8k, addition...")],
+    limit: Annotated[int, typer.Option(help="Prompts: the first N rows of the task.")] = 64,
+    samples: Annotated[int, typer.Option(help="Responses per prompt K (best-of-K, agreement).")] = 8,
+    temperature: Annotated[float, typer.Option(help="Sampling temperature (> 0).")] = 1.0,
+    max_new_tokens: Annotated[
+        int | None, typer.Option(help="Longest response in tokens (default: 40 for demo-base, as the demo; else 512).")
+    ] = None,
+    batch_size: Annotated[int, typer.Option(help="Sequences per generate call (with --seed, fixes the samples).")] = 64,
+    seed: Annotated[int, typer.Option(help="Base seed of sampling.")] = 0,
+    data_dir: Annotated[Path | None, typer.Option(help="Folder of the benchmark data, e.g. ../shared/data.")] = None,
+    device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1... (default: cuda when available).")] = None,
+    output_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Writes samples.jsonl, results.json and preflight.json here; a rerun resumes "
+            "(default: runs/preflight/MODEL-TASK/eval/preflight, a run folder `intuitor report` reads)."
+        ),
+    ] = None,
+) -> dict:
+    """Before training: does the model's self-certainty tell its right answers from its wrong ones? Samples K
+    responses per prompt, then prints accuracy, AUROC right vs wrong (Mann-Whitney p), best-of-K by self-certainty vs
+    one sample vs majority, agreement, truncation and length, and a verdict with its reasons. The defaults are the
+    demo's precondition: `intuitor preflight demo-base --task addition` prints its line."""
+    from intuitor.analysis.preflight import MAX_NEW_TOKENS, summary_line
+    from intuitor.analysis.preflight import preflight as run_preflight
+    from intuitor.evaluation.cli import USER_ERRORS, _error_message
+    from intuitor.layout import PREFLIGHT_FILE, PREFLIGHT_SETTING, eval_dir
+    from intuitor.models import DEMO_BASE_ALIAS
+
+    if max_new_tokens is None:
+        if model == DEMO_BASE_ALIAS:
+            from intuitor.demo.runner import DemoConfig
+
+            max_new_tokens = DemoConfig.max_completion_length
+        else:
+            max_new_tokens = MAX_NEW_TOKENS
+    name = Path(model.rstrip("/")).name.removesuffix(".gguf")
+    output_dir = output_dir or eval_dir(Path("runs/preflight") / f"{name}-{task}", PREFLIGHT_SETTING)
+    try:
+        s = run_preflight(
+            model,
+            task,
+            limit=limit,
+            samples=samples,
+            temperature=temperature,
+            max_new_tokens=max_new_tokens,
+            batch_size=batch_size,
+            seed=seed,
+            output_dir=output_dir,
+            data_dir=data_dir,
+            device=device,
+        )
+    except USER_ERRORS as e:
+        raise _fail(_error_message(e)) from None
+    console = _console()
+    k = s["k"]
+    console.print(
+        f"{model} on {task} ({s['n_samples']} samples: {s['n_items']} prompts x {k}, temperature "
+        f"{temperature:g}, up to {max_new_tokens} tokens): {summary_line(s)}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    rows = [
+        ("accuracy (one sample)", s.get("accuracy"), True),
+        (f"oracle pass@{k}", s.get(f"oracle_pass@{k}"), True),
+        (f"best of {k} by self-certainty", s.get(f"best_of_{k}_self_certainty"), True),
+        (f"majority of {k}", s.get(f"majority_of_{k}"), True),
+        ("AUROC right vs wrong", s["auroc"], False),
+        ("Mann-Whitney p", s["p_value"], False),
+        ("effect size r", s["effect_size_r"], False),
+        ("agreement within a prompt", s["agreement"], True),
+        ("truncated", s["truncation_rate"], True),
+        ("mean length (tokens)", s["mean_length"], False),
+    ]
+    for label, v, pct in rows:
+        text = "n/a" if v is None or v != v else (f"{100 * v:.1f}%" if pct else _f(v, 3))
+        console.print(f"  {label:32s} {text}", highlight=False)
+    console.print(f"verdict: {s['verdict']}", highlight=False, soft_wrap=True)
+    for reason in s["reasons"]:
+        console.print(f"  - {reason}", highlight=False, soft_wrap=True)
+    console.print(f"wrote {Path(output_dir) / PREFLIGHT_FILE}", highlight=False)
+    return s
+
+
+COMMANDS = {"analyze": analyze, "curves": curves, "select": select, "report": report, "preflight": preflight}
 
 
 def register(app: typer.Typer) -> typer.Typer:

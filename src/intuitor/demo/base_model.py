@@ -30,9 +30,10 @@ from pathlib import Path
 
 import torch
 
+from intuitor.models import DEMO_BASE_DIR
 from intuitor.tasks.addition import HIGH, LOW, STYLES, is_heldout, problem_text, render
 
-ASSETS_DIR = Path(__file__).resolve().parent / "assets"
+ASSETS_DIR = DEMO_BASE_DIR  # the model name `demo-base` (intuitor.models) loads it
 PAD, BOS, EOS = "<|endoftext|>", "<|im_start|>", "<|im_end|>"
 WORDS = ["user", "assistant", *"0123456789", "+", "=", ";", "answer", "the", "sum", "of", "and", "is"]
 # A minimal ChatML: tokens are whitespace-separated words, so the template needs no newlines.

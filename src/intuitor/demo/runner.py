@@ -4,7 +4,9 @@ Steps: (1) check the precondition on the base model: does self-certainty separat
 samples (AUROC), and does best-of-N by self-certainty beat a single sample? (2) train INTUITOR (self-certainty only,
 no answers) and GRPO on gold answers from the same base, per seed; (3) evaluate the base and every trained model on
 held-out problems: greedy and sampled accuracy, response length, the share of each response style, mean
-self-certainty; (4) print one table and write demo.json, each run's metrics.jsonl, plots and an HTML report.
+self-certainty; (4) print one table and write demo.json, each run's metrics.jsonl and completions.jsonl, plots, an
+HTML report of the INTUITOR run (report.html) and one comparing the base with every method (compare.html). Folders
+follow `intuitor.layout`: RUN/eval/greedy, RUN/eval/sampled, base/eval/preflight (the precondition).
 `--full` adds GRPO-PV (plurality vote), the offline annotator, a random-reward null control and a long, aggressive
 INTUITOR run that shows the collapse and what the label-free guard makes of it. `--estimators` trains every
 label-free estimator alone on the same budget and compares them, with each one's alignment with the gold answers
@@ -22,7 +24,11 @@ import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from intuitor.analysis import preflight as _preflight
+from intuitor.layout import PREFLIGHT_SETTING, eval_dir
 from intuitor.tasks.addition import STYLES, AdditionTask, style
+
+PREFLIGHT_BATCH = _preflight.BATCH_SIZE  # prompts sharing a generate call decide its seed: part of the numbers
 
 # Rewards per method: `accuracy:0` is logged (label accuracy over training) but never trains INTUITOR.
 METHODS = {
@@ -72,8 +78,8 @@ class DemoConfig:
     max_completion_length: int = 40  # worked solutions are ~28 tokens
     eval_items: int = 200
     sampled_k: int = 4
-    precondition_items: int = 64
-    precondition_k: int = 8
+    precondition_items: int = _preflight.LIMIT  # `intuitor preflight`'s defaults are the demo's precondition
+    precondition_k: int = _preflight.SAMPLES
     guard: str = "stop"
     long_steps_factor: int = 4
     long_lr_factor: float = 3.0
@@ -89,16 +95,18 @@ def _base(cfg: DemoConfig):
     return load_model_and_tokenizer(cfg.base_model or str(ASSETS_DIR))
 
 
-def _evaluate(model, tok, cfg: DemoConfig, out: Path | None, seed: int) -> dict:
-    """Greedy and sampled accuracy, length, style shares and self-certainty on the held-out problems."""
+def _evaluate(model, tok, cfg: DemoConfig, run_dir: Path | None, seed: int) -> dict:
+    """Greedy and sampled accuracy, length, style shares and self-certainty on the held-out problems, written to
+    RUN/eval/greedy and RUN/eval/sampled (`intuitor.layout`) when `run_dir` is given."""
     from intuitor.evaluation.harness import evaluate
 
     task = AdditionTask(split="test")
     common = dict(limit=cfg.eval_items, max_new_tokens=cfg.max_completion_length, progress=False, seed=seed,
                   return_samples=True, batch_size=64)
-    greedy = evaluate((model, tok), [task], output_dir=out / "greedy" if out else None, **common)["samples"]
+    out = {s: eval_dir(run_dir, s) if run_dir else None for s in ("greedy", "sampled")}
+    greedy = evaluate((model, tok), [task], output_dir=out["greedy"], **common)["samples"]
     sampled = evaluate((model, tok), [task], samples=cfg.sampled_k, temperature=cfg.temperature,
-                       output_dir=out / "sampled" if out else None, **common)["samples"]
+                       output_dir=out["sampled"], **common)["samples"]
     styles = [style(r["response"]) for r in sampled]
     return {
         "greedy_accuracy": _mean(r["correct"] for r in greedy),
@@ -117,28 +125,13 @@ def _mean(values) -> float:
 
 
 def precondition(model, tok, cfg: DemoConfig, out: Path) -> dict:
-    """Self-certainty as a judge of the base model's own samples: AUROC and best-of-N by self-certainty."""
-    from intuitor.analysis.calibration import mann_whitney
-    from intuitor.analysis.select import selection_accuracy
-    from intuitor.evaluation.harness import evaluate
+    """Self-certainty as a judge of the base model's own samples: AUROC and best-of-N by self-certainty. This is
+    `intuitor preflight demo-base --task addition` (`intuitor.analysis.preflight`), written to base/eval/preflight."""
+    from intuitor.analysis.preflight import preflight
 
-    rows = evaluate((model, tok), [AdditionTask(split="test")], limit=cfg.precondition_items,
-                    samples=cfg.precondition_k, temperature=cfg.temperature, max_new_tokens=cfg.max_completion_length,
-                    progress=False, return_samples=True, output_dir=out, batch_size=64)["samples"]
-    right = [r["self_certainty"] for r in rows if r["correct"]]
-    wrong = [r["self_certainty"] for r in rows if not r["correct"]]
-    test = mann_whitney(right, wrong)
-    picked = selection_accuracy(rows, methods=["self_certainty", "majority"], power=1.0)
-    return {
-        "auroc": test.auroc,
-        "p_value": test.p_value,
-        "n_correct": len(right),
-        "n_incorrect": len(wrong),
-        "pass@1": picked["pass@1"]["accuracy"],
-        f"best_of_{cfg.precondition_k}_self_certainty": picked["self_certainty"]["accuracy"],
-        f"majority_of_{cfg.precondition_k}": picked["majority"]["accuracy"],
-        f"oracle_pass@{cfg.precondition_k}": picked["pass@k"]["accuracy"],
-    }
+    return preflight((model, tok), AdditionTask(split="test"), limit=cfg.precondition_items,
+                     samples=cfg.precondition_k, temperature=cfg.temperature, max_new_tokens=cfg.max_completion_length,
+                     batch_size=PREFLIGHT_BATCH, output_dir=out)
 
 
 def train(method: str, spec: dict, cfg: DemoConfig, seed: int, out: Path, steps: int | None = None,
@@ -211,9 +204,9 @@ def run_demo(cfg: DemoConfig, console=None) -> dict:
                   transient=False) as progress:
         bar = progress.add_task("precondition: self-certainty on the base model's samples", total=stages)
         model, tok = _base(cfg)
-        report["precondition"] = precondition(model, tok, cfg, out / "base" / "precondition")
+        report["precondition"] = precondition(model, tok, cfg, eval_dir(out / "base", PREFLIGHT_SETTING))
         progress.update(bar, advance=1, description="evaluating the base model")
-        base = _evaluate(model, tok, cfg, out / "base" / "eval", seed=0)
+        base = _evaluate(model, tok, cfg, out / "base", seed=0)
         report["runs"]["base"] = [base]
         for method, spec in methods.items():
             report["runs"][method] = []
@@ -221,7 +214,7 @@ def run_demo(cfg: DemoConfig, console=None) -> dict:
                 progress.update(bar, advance=1, description=f"training {LABELS[method]}, seed {seed}")
                 run_dir = out / f"{method}-seed{seed}"
                 trained, tok, trainer = train(method, spec, cfg, seed, run_dir)
-                result = _evaluate(trained, tok, cfg, run_dir / "eval" / "final", seed=seed)
+                result = _evaluate(trained, tok, cfg, run_dir, seed=seed)
                 result["steps"] = trainer.state.global_step
                 result.update(_alignment_ends(run_dir, spec["rewards"][0], cfg.alignment_window))
                 report["runs"][method].append(result)
@@ -328,6 +321,8 @@ def _plots(out: Path, methods: dict, seeds: list[int]) -> None:
     runs = [out / f"{m}-seed{s}" for m in methods for s in seeds[:1]]
     plot_curves(load_runs([r for r in runs if (r / "metrics.jsonl").exists()]), out / "plots")
     build_report(out / "intuitor-seed0", out / "report.html", title="intuitor demo: INTUITOR, seed 0")
+    build_report([out / "base", *(out / f"{m}-seed{seeds[0]}" for m in methods)], out / "compare.html",
+                 title=f"intuitor demo: base vs each method, seed {seeds[0]}")
 
 
 def _fmt(summary: dict, key: str, pct: bool = True) -> str:
@@ -343,13 +338,8 @@ def print_table(report: dict, console) -> None:
     from rich.table import Table
 
     pre = report["precondition"]
-    k = report["config"]["precondition_k"]
-    console.print(
-        f"Precondition (base model, {pre['n_correct'] + pre['n_incorrect']} samples): self-certainty AUROC "
-        f"right vs wrong = {pre['auroc']:.2f} (p = {pre['p_value']:.1e}); one sample {100 * pre['pass@1']:.1f}%, "
-        f"best of {k} by self-certainty {100 * pre[f'best_of_{k}_self_certainty']:.1f}%, "
-        f"majority of {k} {100 * pre[f'majority_of_{k}']:.1f}%"
-    )
+    console.print(f"Precondition (base model, {pre['n_correct'] + pre['n_incorrect']} samples): "
+                  f"{_preflight.summary_line(pre)}")
     table = Table(title=f"Held-out 3-digit addition ({report['config']['eval_items']} problems, "
                         f"{report['config']['seeds']} seed(s), mean ± std). Accuracy and style shares in %; "
                         "style shares, length (tokens) and self-certainty (SC) over sampled responses.")

@@ -95,7 +95,10 @@ class IntuitorTrainer(GRPOTrainer):
             callbacks.append(CollapseGuard(args))
         super().__init__(model=model, reward_funcs=reward_funcs, args=args, train_dataset=train_dataset,
                          callbacks=callbacks, **kwargs)
+        from intuitor.training.callbacks import CompletionsJsonlCallback
         from intuitor.training.precision import check_weight_precision
+
+        self.add_callback(CompletionsJsonlCallback(self._logs))  # reads TRL's rollout buffer: built by super()
 
         check_weight_precision(self.model, args, self.accelerator.distributed_type)
         self._fit_prompts_to_template()
