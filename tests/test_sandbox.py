@@ -18,15 +18,17 @@ import time
 import pytest
 
 from intuitor import sandbox
-from intuitor.sandbox import cgroups, isolation, optin
-from intuitor.sandbox import run as sandbox_run
 from intuitor.sandbox import (
     SandboxResult,
+    cgroups,
+    isolation,
+    optin,
     run_many,
     run_python,
     run_tests,
     sandbox_backend,
 )
+from intuitor.sandbox import run as sandbox_run
 
 NAMESPACED = [b for b in ("bwrap",) if shutil.which(b) and sandbox_run._works(b)]
 # In CI (CI=true) a missing namespace sandbox must fail loudly, not skip: .ci/run installs bubblewrap.

@@ -17,15 +17,15 @@ import time
 import pytest
 
 from intuitor import sandbox
-from intuitor.sandbox import cgroups
-from intuitor.sandbox import run as sandbox_run
 from intuitor.sandbox import (
     ProgramFailed,
     SandboxSession,
+    cgroups,
     plain_decode,
     plain_encode,
     run_python,
 )
+from intuitor.sandbox import run as sandbox_run
 from intuitor.tasks import get_task
 from intuitor.tasks.humaneval import check_outside
 from intuitor.tasks.livecodebench import judge, same_output

@@ -12,10 +12,7 @@ Two ways in:
   cannot read, trace or signal its way to a pass; anything that is not a well-formed answer (an exit, a crash, a
   kill, a timeout, a value that is not plain data) raises `ProgramFailed`, which is a fail. Every wait here has a
   deadline (writing a request, reading and decoding an answer), so no program can stall the harness.
-  `plain_encode`/`plain_decode` are that data format: JSON with tagged containers, so tuples, sets, dicts with
-  non-string keys, bytes, inf, nan, Fraction and Decimal survive, and numpy arrays and scalars stay numpy (so `==`
-  against a list behaves as in the references, which compare the real object); decoding builds only those types
-  (an object "equal to everything" cannot cross), refuses keys built to collide, and stops at its deadline.
+  `plain_encode`/`plain_decode` are that data format (built-in values, numpy, Fraction, Decimal; see `codec.py`).
 
 Isolation is bubblewrap (`apt-get install bubblewrap`): new PID, network, IPC, UTS and cgroup namespaces; a root
 file system holding only /usr, the interpreter's folders, a generated /etc/passwd with the sandbox user, all
