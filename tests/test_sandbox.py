@@ -17,16 +17,20 @@ import time
 
 import pytest
 
-from intuitor.evaluation import sandbox
+from intuitor import sandbox
 from intuitor.sandbox import (
     SandboxResult,
+    cgroups,
+    isolation,
+    optin,
     run_many,
     run_python,
     run_tests,
     sandbox_backend,
 )
+from intuitor.sandbox import run as sandbox_run
 
-NAMESPACED = [b for b in ("bwrap",) if shutil.which(b) and sandbox._works(b)]
+NAMESPACED = [b for b in ("bwrap",) if shutil.which(b) and sandbox_run._works(b)]
 # In CI (CI=true) a missing namespace sandbox must fail loudly, not skip: .ci/run installs bubblewrap.
 pytestmark = pytest.mark.skipif(not NAMESPACED and not os.environ.get("CI"),
                                 reason="no namespace sandbox (install bubblewrap)")
@@ -63,8 +67,8 @@ def test_backend_is_detected_once_and_bwrap_preferred():
 
 
 def test_without_bubblewrap_model_code_runs_only_after_an_opt_in_naming_the_risk(monkeypatch):
-    monkeypatch.setattr(sandbox, "_bwrap_works", False)
-    monkeypatch.setattr(sandbox, "_unsafe_allowed", False)
+    monkeypatch.setattr(sandbox_run, "_bwrap_works", False)
+    monkeypatch.setattr(optin, "_unsafe_allowed", False)
     monkeypatch.delenv(sandbox.UNSAFE_ENV, raising=False)
     monkeypatch.delenv("INTUITOR_SANDBOX_BACKEND", raising=False)
     with pytest.raises(sandbox.SandboxUnavailable, match="confirm-run-unsafe-code"):
@@ -307,7 +311,7 @@ def test_limits_must_be_positive():
 
 def test_rlimit_fallback_refuses_root_or_refuses_sockets(monkeypatch):
     monkeypatch.setenv(sandbox.UNSAFE_ENV, "1")
-    if os.geteuid() == 0 and not sandbox._others_can_read(sys.executable):
+    if os.geteuid() == 0 and not isolation._others_can_read(sys.executable):
         with pytest.raises(RuntimeError, match="bubblewrap"):
             run_python("print(1)", backend="rlimit")
         return
@@ -436,7 +440,7 @@ def test_a_run_gets_its_cpu_share_however_many_processes_it_runs(monkeypatch):
             pytest.fail("CI runs as root and must have a writable cpu cgroup")
         pytest.skip("no writable cpu cgroup here: only RLIMIT_CPU per process holds")
     throttled = []  # the kernel's own account of the quota, read from the run's cpu cgroup before it is removed
-    remove = sandbox._Cgroup.remove
+    remove = cgroups._Cgroup.remove
 
     def read_then_remove(group):
         stat = dict(line.split() for line in group._read("cpu.stat").splitlines())
@@ -444,7 +448,7 @@ def test_a_run_gets_its_cpu_share_however_many_processes_it_runs(monkeypatch):
             throttled.append(int(stat["nr_throttled"]))
         remove(group)
 
-    monkeypatch.setattr(sandbox._Cgroup, "remove", read_then_remove)
+    monkeypatch.setattr(cgroups._Cgroup, "remove", read_then_remove)
     busy = run_python(SPIN.format(extra=3), cpus=0.1, timeout=20)  # four spinners, a tenth of a CPU for all
     assert busy.status == "ok" and throttled[-1] > 5, (busy, throttled)
     assert float(busy.stdout) <= 0.1 * 2 * 1.5 + 0.1  # CPU seconds of all four over 2 s of wall time

@@ -16,19 +16,21 @@ import time
 
 import pytest
 
-from intuitor.evaluation import sandbox
+from intuitor import sandbox
 from intuitor.sandbox import (
     ProgramFailed,
     SandboxSession,
+    cgroups,
     plain_decode,
     plain_encode,
     run_python,
 )
+from intuitor.sandbox import run as sandbox_run
 from intuitor.tasks import get_task
 from intuitor.tasks.humaneval import check_outside
 from intuitor.tasks.livecodebench import judge, same_output
 
-BWRAP = bool(shutil.which("bwrap")) and sandbox._works("bwrap")
+BWRAP = bool(shutil.which("bwrap")) and sandbox_run._works("bwrap")
 pytestmark = pytest.mark.skipif(not BWRAP and not os.environ.get("CI"), reason="no bubblewrap (CI installs it)")
 FAST = 6.0  # session timeout for fakes that hang the protocol (re-exec): they fail at the deadline
 
@@ -371,8 +373,8 @@ def test_a_quarter_million_empty_files_cannot_exceed_the_budget():
 
 
 def test_without_a_cgroup_the_per_process_bound_holds_and_threads_still_start(monkeypatch):
-    monkeypatch.setattr(sandbox, "_cgroup_probed", True)
-    monkeypatch.setattr(sandbox, "_cgroup_base", None)
+    monkeypatch.setattr(cgroups, "_cgroup_probed", True)
+    monkeypatch.setattr(cgroups, "_cgroup_base", None)
     assert sandbox.memory_scope() == "process"
     bomb = run_python("x = b'y' * (300 << 20)\nprint('held')", memory_mb=256)
     assert bomb.status == "memory" and "held" not in bomb.stdout and bomb.peak_memory_mb is None

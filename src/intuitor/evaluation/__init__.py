@@ -1,1 +1,1 @@
-"""Evaluation: the harness (samples.jsonl + results.json), its CLI, and the sandbox for model-written code."""
+"""Evaluation: the harness (samples.jsonl + results.json) and its CLI; code runs in `intuitor.sandbox`."""
