@@ -24,63 +24,70 @@ With alpaca_eval among the tasks, `OUT/alpaca_eval_outputs.json` holds the first
 alpaca_eval's model-outputs format: `alpaca_eval --model_outputs OUT/alpaca_eval_outputs.json` gives the paper's
 length-controlled win rate (the optional built-in judge gives a raw win rate only).
 
-Re-running with the same OUT resumes: a (task, id, sample) already in samples.jsonl is not generated again and new
-rows are appended. Each row records what produced it, so a stored row is reused only while that still holds:
-    - what makes the response (the model's name and its files' fingerprint, `model_fingerprint`; the resolved dtype;
-      temperature, top_p, max_new_tokens, and the seed when sampling; the task's version; the prompt, `prompt_sha`):
-      a change is refused with an error naming it, never mixed into one file (use another OUT, or the old setting);
-    - what only judges it (the gold answer and the other scoring fields of the data row, `gold_sha`): the stored
-      responses are re-scored against the new data, with a warning naming the task, the ids and the old and new
-      gold; nothing is generated again.
-The model fingerprint hashes the names, sizes and sampled bytes of the model's files (`model_fingerprint`): cheap,
-and it sees a retrained or replaced model at the same path; an in-memory model has none (not checked). A killed run
-may leave samples.jsonl with a torn last row (dropped, with a warning) or a last row without its newline (completed,
-so the next append starts a line of its own). Ctrl-C stops with `EvaluationInterrupted` ("interrupted: N of M kept;
-rerun the same command to resume"); a resumed run says how many of its responses were already done.
+Re-running with the same OUT resumes: rows already in samples.jsonl are reused while what produced them still
+holds (see `intuitor.evaluation.resume`); Ctrl-C stops with `EvaluationInterrupted` ("interrupted: N of M kept;
+rerun the same command to resume").
 
 Departures from the paper: the authors evaluate with their own scripts (lighteval-style for math, the official
 LiveCodeBench/CRUXEval harnesses for code, AlpacaEval's GPT-4 judge); here every benchmark goes through one loop
 and the task files decide extraction and scoring. Greedy decoding (K=1, temperature 0) is the default, as in the
 paper's tables.
+
+This module is the loop (`evaluate`, `_run`); its neighbours each hold one concern: `files` (samples.jsonl,
+results.json), `resume` (which stored rows are reused), `tasks` (building tasks, scoring on threads), `loading`
+(device, dtype, models) and `summary` (score, pass@k, the table). Their public names are importable from here too.
 """
 
 from __future__ import annotations
 
-import hashlib
-import inspect
 import json
-import math
 import os
-import warnings
 import zlib
-from contextlib import contextmanager
 from collections import Counter, defaultdict
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Sequence
 
+from intuitor.evaluation.files import (
+    ALPACA_EVAL_FILE,
+    RESULTS_FILE,
+    SAMPLES_FILE,
+    EvaluationWarning,
+    _previous_tasks,
+    _read_sample_lines,
+    read_samples,
+    write_alpaca_eval_outputs,
+    write_results,
+)
+from intuitor.evaluation.loading import DTYPES, _model_name, _prepare, _resolve_device, _resolve_dtype
+from intuitor.evaluation.resume import (
+    MODEL_FILES,
+    RESUME_KEYS,
+    ROW_KEYS,
+    _check_resume,
+    _summarise_keeping,
+    model_fingerprint,
+    row_keys,
+)
+from intuitor.evaluation.summary import (
+    PAPER_COLUMNS,
+    flat_metrics,
+    pass_at_k,
+    pass_at_k_values,
+    print_results,
+    results_table,
+    summarise,
+    summarise_task,
+)
+from intuitor.evaluation.tasks import check_unique_ids, make_task, parse_tasks, score_all
 from intuitor.generation.base import check_backend, check_sampling, render_prompt
 
-SAMPLES_FILE = "samples.jsonl"
-RESULTS_FILE = "results.json"
-ALPACA_EVAL_FILE = "alpaca_eval_outputs.json"  # for `alpaca_eval --model_outputs` (the paper's LC win rate)
-
-# The paper's Table 1 columns, in its order; other tasks follow these in the printed table.
-PAPER_COLUMNS = {
-    "gsm8k": "GSM8K",
-    "math500": "MATH500",
-    "livecodebench": "LCB",
-    "cruxeval": "CRUXEval",
-    "mmlu_pro": "MMLU-Pro",
-    "alpaca_eval": "AlpacaEval",
-}
-
-# Settings that change what a response is: a resumed run must match them (each row records them).
-RESUME_KEYS = ("temperature", "top_p", "max_new_tokens", "seed")  # the seed only matters when sampling
-ROW_KEYS = ("model", "model_fingerprint", "dtype", *RESUME_KEYS)
-
-
-class EvaluationWarning(UserWarning):
-    """Something a resume repaired or redid: a torn row dropped, stored responses re-scored against changed data."""
+__all__ = [  # what callers import from here (the CLI, the demo, scripts, tests)
+    "ALPACA_EVAL_FILE", "DTYPES", "MODEL_FILES", "PAPER_COLUMNS", "RESULTS_FILE", "RESUME_KEYS", "ROW_KEYS",
+    "SAMPLES_FILE", "EvaluationInterrupted", "EvaluationWarning", "check_unique_ids", "default_threads", "evaluate",
+    "flat_metrics", "make_task", "model_fingerprint", "parse_tasks", "pass_at_k", "pass_at_k_values",
+    "print_results", "read_samples", "results_table", "row_keys", "score_all", "summarise", "summarise_task",
+    "write_alpaca_eval_outputs", "write_results",
+]
 
 
 class EvaluationInterrupted(KeyboardInterrupt):
@@ -91,310 +98,6 @@ class EvaluationInterrupted(KeyboardInterrupt):
         tail = "rerun the same command to resume" if saved else "nothing saved (no output_dir)"
         super().__init__(f"interrupted: {kept} of {total} {'kept' if saved else 'done'}; {tail}")
 
-
-# ----------------------------------------------------------------------------------------------------------- pass@k
-
-
-def pass_at_k(n: int, c: int, k: int) -> float:
-    """Unbiased pass@k of one problem with n samples of which c are correct (Chen et al. 2021):
-    1 - C(n-c, k) / C(n, k), the chance that k of the n samples drawn without replacement hold a correct one.
-
-    >>> pass_at_k(5, 2, 1), pass_at_k(5, 2, 2), pass_at_k(4, 0, 3), pass_at_k(4, 2, 3)
-    (0.4, 0.7, 0.0, 1.0)
-    """
-    if not 0 <= c <= n:
-        raise ValueError(f"c={c} correct out of n={n} samples: need 0 <= c <= n")
-    if not 1 <= k <= n:
-        raise ValueError(f"pass@{k} needs 1 <= k <= n={n} samples per problem")
-    if n - c < k:
-        return 1.0
-    return 1.0 - math.comb(n - c, k) / math.comb(n, k)
-
-
-def pass_at_k_values(max_k: int) -> list[int]:
-    """The k reported for K samples: powers of two up to K, and K itself.
-
-    >>> pass_at_k_values(1), pass_at_k_values(8), pass_at_k_values(6)
-    ([1], [1, 2, 4, 8], [1, 2, 4, 6])
-    """
-    ks = [1 << i for i in range(max_k.bit_length()) if 1 << i <= max_k]
-    return ks + ([max_k] if ks[-1] != max_k else [])
-
-
-def summarise_task(rows: Sequence[dict], task=None) -> dict[str, Any]:
-    """Metrics of one task from its sample rows (see the module docstring); `task.aggregate(rows)`, when the task
-    defines it, adds or overrides entries."""
-    by_id: dict[str, list[bool]] = defaultdict(list)
-    for r in rows:
-        by_id[str(r["id"])].append(bool(r["correct"]))
-    per_problem = [sum(v) / len(v) for v in by_id.values()]
-    out: dict[str, Any] = {
-        "score": sum(per_problem) / len(per_problem) if per_problem else 0.0,
-        "n": len(by_id),
-        "num_samples": len(rows),
-        "metric": getattr(task, "metric", None) or (rows[0].get("metric") if rows else None) or "accuracy",
-        "version": rows[0].get("task_version") if rows else getattr(task, "version", None),
-        "self_certainty": sum(float(r["self_certainty"]) for r in rows) / len(rows) if rows else 0.0,
-    }
-    min_n = min((len(v) for v in by_id.values()), default=0)
-    if max((len(v) for v in by_id.values()), default=0) > 1:
-        for k in pass_at_k_values(min_n):
-            out[f"pass@{k}"] = sum(pass_at_k(len(v), sum(v), k) for v in by_id.values()) / len(by_id)
-    if task is not None and callable(getattr(task, "aggregate", None)):
-        out.update(task.aggregate(list(rows)))
-    return out
-
-
-def summarise(rows: Iterable[dict], tasks: dict[str, Any] | None = None) -> dict[str, dict]:
-    """Per-task metrics of all rows, tasks in the paper's column order first."""
-    by_task: dict[str, list[dict]] = defaultdict(list)
-    for r in rows:
-        by_task[r["task"]].append(r)
-    tasks = dict(tasks or {})
-    for name in by_task:
-        if name not in tasks:
-            tasks[name] = _task_or_none(name)
-    names = sorted(by_task, key=_column_order)
-    return {name: summarise_task(by_task[name], tasks.get(name)) for name in names}
-
-
-def flat_metrics(results: dict, prefix: str = "eval") -> dict[str, float]:
-    """Namespaced scalar metrics of a results dict, for loggers: `eval/<task>/score`, `eval/<task>/pass@4`,
-    `eval/<task>/self_certainty`...
-
-    >>> flat_metrics({"tasks": {"gsm8k": {"score": 0.5, "n": 2, "metric": "accuracy", "pass@2": 0.75}}})
-    {'eval/gsm8k/score': 0.5, 'eval/gsm8k/n': 2, 'eval/gsm8k/pass@2': 0.75}
-    """
-    return {
-        f"{prefix}/{task}/{key}": value
-        for task, metrics in results.get("tasks", {}).items()
-        for key, value in metrics.items()
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and key != "version"
-    }
-
-
-def _column_order(name: str) -> tuple[int, str]:
-    order = list(PAPER_COLUMNS)
-    return (order.index(name), name) if name in order else (len(order), name)
-
-
-def _task_or_none(name: str):
-    from intuitor.tasks import get_task
-
-    try:
-        return get_task(name)
-    except Exception:  # a task of an older run that no longer exists: summarise it generically
-        return None
-
-
-# --------------------------------------------------------------------------------------------------------- files
-
-
-def read_samples(path: str | Path) -> list[dict]:
-    """Rows of a samples.jsonl, repaired in place where a killed run left it damaged (see `_read_sample_lines`)."""
-    return [row for _, row in _read_sample_lines(path)]
-
-
-def _read_sample_lines(path: str | Path) -> list[tuple[int, dict]]:
-    """(line number, row) of every row of a samples.jsonl.
-
-    A killed run can leave two kinds of damage, repaired here (the file is rewritten, complete rows kept): a torn
-    partial last row, dropped with a warning; and a complete last row without its newline, which the next append
-    would continue on the same line (rows found glued on one line are split). A malformed row anywhere else is an
-    error naming file and line: it was not written by a killed run, so nothing is guessed."""
-    path = Path(path)
-    if not path.exists():
-        return []
-    text = path.read_text(encoding="utf-8")
-    lines = text.splitlines()
-    repaired = bool(text) and not text.endswith("\n")
-    decoder = json.JSONDecoder()
-    out: list[tuple[int, dict]] = []
-    for lineno, line in enumerate(lines, 1):
-        line, pos = line.strip(), 0
-        while pos < len(line):
-            try:
-                row, pos = decoder.raw_decode(line, pos)
-            except json.JSONDecodeError as e:
-                if lineno != len(lines):
-                    raise ValueError(
-                        f"{path}:{lineno}: malformed sample row ({e.msg}); fix or delete the line"
-                    ) from None
-                warnings.warn(f"{path}:{lineno}: dropped a torn partial row (a run killed mid-write): "
-                              f"{_clip(line[pos:])}; it will be generated again", EvaluationWarning, stacklevel=3)
-                repaired = True
-                break
-            if not isinstance(row, dict):
-                raise ValueError(  # noqa: TRY004 (a user's file: the CLI reports ValueError as one line)
-                    f"{path}:{lineno}: expected a JSON object per line, found {type(row).__name__}"
-                )
-            if pos < len(line):
-                repaired = True  # another row follows on the same line
-            out.append((lineno, row))
-            while pos < len(line) and line[pos].isspace():
-                pos += 1
-    if repaired:
-        _write_rows(path, [row for _, row in out])
-    return out
-
-
-def _write_rows(path: Path, rows: list[dict]) -> None:
-    """Rewrite a samples.jsonl atomically (a crash leaves the old file or the new one, never half of one)."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-    tmp.replace(path)
-
-
-def _clip(text: str, width: int = 60) -> str:
-    return repr(text if len(text) <= width else text[:width] + "...")
-
-
-def _sha(value) -> str:
-    """Short content hash of JSON-able data (the key of a prompt or a gold answer)."""
-    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def row_keys(row: dict) -> dict[str, str]:
-    """What a data row contributes to its responses: `prompt_sha` (what the model is asked; a change means the stored
-    responses answer another question) and `gold_sha` (every other field but the id: the gold answer, the tests,
-    the options; a change means they must be scored again)."""
-    return {
-        "prompt_sha": _sha(row.get("prompt")),
-        "gold_sha": _sha({k: v for k, v in row.items() if k not in ("id", "prompt")}),
-    }
-
-
-MODEL_FILES = (".safetensors", ".bin", ".gguf", ".pt", ".pth", ".json", ".jinja", ".model", ".txt")
-
-
-def model_fingerprint(model) -> str | None:
-    """A cheap content fingerprint of a model on disk: sha256 over each file's name, size and 16 sampled 64 KiB
-    blocks (the whole file below 1 MiB; weights, config, tokenizer and chat template files of a folder's top level).
-    A retrained or replaced model changes nearly every block; a copy keeps the fingerprint (no mtimes).
-
-    A hub id resolves to its cached snapshot's commit (`hub:<sha>`); an in-memory model or a name that is neither a
-    path nor cached gives None (not checked). A change confined to bytes between the samples would go unseen."""
-    if not isinstance(model, (str, Path)):
-        return None
-    from intuitor.models import resolve_model_path
-
-    try:
-        path = Path(resolve_model_path(str(model))).expanduser()
-    except FileNotFoundError:
-        return None
-    if not path.exists():
-        try:
-            from huggingface_hub import try_to_load_from_cache
-
-            cached = try_to_load_from_cache(str(model), "config.json")
-        except (ImportError, ValueError):  # no hub library; not a valid repo id (HFValidationError)
-            return None
-        return f"hub:{Path(cached).parent.name}" if isinstance(cached, str) else None
-    files = [path] if path.is_file() else sorted(p for p in path.iterdir() if p.is_file() and p.suffix in MODEL_FILES)
-    digest = hashlib.sha256()
-    block, blocks = 1 << 16, 16
-    for f in files:
-        size = f.stat().st_size
-        digest.update(f"{f.name}|{size}|".encode())
-        with open(f, "rb") as fh:
-            if size <= blocks * block:
-                digest.update(fh.read())
-                continue
-            for i in range(blocks):
-                fh.seek((size - block) * i // (blocks - 1))
-                digest.update(fh.read(block))
-    return digest.hexdigest()[:16]
-
-
-def _check_resume(out_dir: Path, config: dict, lines: list[tuple[int, dict]], tasks: dict, data: dict) -> list[dict]:
-    """The stored rows this run may reuse: refuse rows whose response another model, dtype, setting, task version
-    or prompt made (naming what changed); re-score rows whose gold changed in the data. Returns all rows."""
-    samples = out_dir / SAMPLES_FILE
-    fix = "use another --output-dir"
-    results = out_dir / RESULTS_FILE
-    old = json.loads(results.read_text(encoding="utf-8")) if results.exists() else {}
-    if old and old.get("model") != config["model"]:
-        raise ValueError(f"{results} holds results of model '{old.get('model')}', not '{config['model']}': {fix} "
-                         "for another model")
-    # Rows written before rows recorded their settings: the settings results.json recorded stand for them.
-    recorded = {k: v for k, v in old.get("config", {}).items() if k in ROW_KEYS and v not in (None, "auto")}
-    for lineno, row in lines:
-        for key in ROW_KEYS:
-            before, now = row.get(key, recorded.get(key)), config.get(key)
-            if before is None or now is None or before == now or (key == "seed" and not config["temperature"]):
-                continue
-            where = f"{samples}:{lineno}" if key in row else str(results)
-            if key == "model":
-                raise ValueError(f"{where} holds responses of model '{before}', not '{now}': {fix}")
-            if key == "model_fingerprint":
-                raise ValueError(
-                    f"{where}: the model at {config['model']} changed since these responses were generated (files' "
-                    f"fingerprint {before}, now {now}): they are not this model's; {fix}, or delete {samples} and "
-                    f"{results} to start over"
-                )
-            flag = "--" + key.replace("_", "-")
-            raise ValueError(
-                f"{where} was written with {key}={before} but this run has {key}={now}: resuming would mix both in "
-                f"one samples.jsonl; {fix}, or {flag} {before} to resume"
-            )
-    current = {(t, str(r["id"])): r for t, rows in data.items() for r in rows}
-    stale: dict[str, list[tuple[int, dict, dict]]] = defaultdict(list)
-    for lineno, row in lines:
-        task = tasks.get(row["task"])
-        if task is None:
-            continue  # a task of an earlier run that this run does not touch
-        if row.get("task_version") != task.version:
-            raise ValueError(
-                f"{samples}:{lineno} holds {row['task']} responses scored by version {row.get('task_version')} of "
-                f"the task, which is now version {task.version}: {fix}"
-            )
-        data_row = current.get((row["task"], str(row["id"])))
-        if data_row is None:
-            continue  # beyond this run's --limit
-        keys = row_keys(data_row)
-        if "prompt_sha" in row and row["prompt_sha"] != keys["prompt_sha"]:
-            raise ValueError(
-                f"{samples}:{lineno}: the prompt of {row['task']} id {row['id']} changed in the data since it was "
-                f"answered, so the stored responses answer another question: {fix}, or restore the data"
-            )
-        gold = json.loads(json.dumps(data_row.get("answer"), default=str))
-        if row.get("gold_sha", keys["gold_sha"]) != keys["gold_sha"] or row.get("gold") != gold:
-            stale[row["task"]].append((lineno, row, data_row))
-    rows = [row for _, row in lines]
-    if stale:
-        _rescore(samples, stale, tasks)
-        _write_rows(samples, rows)
-    return rows
-
-
-def _rescore(samples: Path, stale: dict[str, list[tuple[int, dict, dict]]], tasks: dict) -> None:
-    """Score stored responses again against their changed data rows (the rows are updated in place); say so."""
-    for tname, items in stale.items():
-        verdicts = score_all(tasks[tname], [row["response"] for _, row, _ in items], [d for _, _, d in items])
-        changed = {}
-        for (_, row, data_row), correct in zip(items, verdicts):
-            new_gold = json.loads(json.dumps(data_row.get("answer"), default=str))
-            changed.setdefault(row["id"], (row.get("gold"), new_gold))
-            row.update(gold=new_gold, correct=bool(correct), **row_keys(data_row))
-        first_id, (before, after) = next(iter(changed.items()))
-        more = f" and {len(changed) - 1} more" if len(changed) > 1 else ""
-        what = f"gold {_clip(str(before), 30)} -> {_clip(str(after), 30)}" if before != after else "its scoring fields"
-        warnings.warn(
-            f"{samples}: {tname}: the data of {len(changed)} problem(s) changed since they were answered (id "
-            f"{first_id}: {what}{more}): re-scored their {len(items)} stored response(s) without generating again",
-            EvaluationWarning,
-            stacklevel=3,
-        )
-
-
-def write_alpaca_eval_outputs(path: Path, rows: list[dict], samples: list[dict], generator: str) -> None:
-    """alpaca_eval's model-outputs file of the first response (sample 0) to each evaluated AlpacaEval row."""
-    from intuitor.tasks.alpaca_eval import to_alpaca_eval
-
-    first = {r["id"]: r["response"] for r in samples if r["task"] == "alpaca_eval" and r["sample"] == 0}
-    done = [row for row in rows if row["id"] in first]
-    records = to_alpaca_eval(done, [first[row["id"]] for row in done], generator)
-    path.write_text(json.dumps(records, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def _versions() -> dict[str, str]:
@@ -408,76 +111,6 @@ def _versions() -> dict[str, str]:
             pass
     return out
 
-
-def write_results(path: Path, results: dict) -> None:
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    tmp.replace(path)
-
-
-# ---------------------------------------------------------------------------------------------------------- tasks
-
-
-def make_task(spec, data_dir=None, path: str | None = None, options: dict | None = None):
-    """A Task from a registered name (did-you-mean on a typo) or a Task object as is. `options` are passed to the
-    task's constructor when it accepts them (e.g. the AlpacaEval judge), ignored otherwise."""
-    from intuitor.tasks import TASKS, get_task, load_all
-
-    if not isinstance(spec, str):
-        return spec
-    load_all()
-    kwargs: dict[str, Any] = {"data_dir": str(data_dir) if data_dir else None}
-    if path:
-        kwargs["path"] = str(path)
-    cls = TASKS.get(spec)
-    if cls is not None and options:
-        params = inspect.signature(cls.__init__).parameters
-        takes_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
-        kwargs.update({k: v for k, v in options.items() if v is not None and (takes_any or k in params)})
-    return get_task(spec, **kwargs)
-
-
-def parse_tasks(tasks) -> list:
-    """'gsm8k,math500' or a list of names / Task objects -> a list without duplicates."""
-    if isinstance(tasks, str):
-        tasks = [t.strip() for t in tasks.split(",") if t.strip()]
-    out, seen = [], set()
-    for t in tasks:
-        key = t if isinstance(t, str) else t.name
-        if key not in seen:
-            seen.add(key)
-            out.append(t)
-    if not out:
-        raise ValueError("no task given: pass --tasks, e.g. --tasks gsm8k,math500")
-    return out
-
-
-# -------------------------------------------------------------------------------------------------------- models
-
-
-def _resolve_device(device: str | None) -> str:
-    import torch
-
-    if device and device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device={device} but no CUDA GPU is visible here: use --device cpu (or leave it out)")
-    return device or ("cuda" if torch.cuda.is_available() else "cpu")
-
-
-DTYPES = ("auto", "float32", "bfloat16", "float16")
-
-
-def _resolve_dtype(dtype: str | None, device: str) -> str:
-    if dtype in (None, "auto"):
-        return "bfloat16" if device.startswith("cuda") else "float32"
-    return dtype
-
-
-def _model_name(model, model_name: str | None) -> str:
-    if model_name:
-        return model_name
-    if isinstance(model, (str, Path)):
-        return str(model)
-    return getattr(getattr(model[0], "config", None), "name_or_path", "") or "in-memory"
 
 
 # ------------------------------------------------------------------------------------------------------ evaluate
@@ -670,55 +303,6 @@ def _cpu_threads(threads: int | None, device: str | None):
         torch.set_num_threads(before)
 
 
-def _previous_tasks(out_dir: Path | None) -> dict[str, dict]:
-    path = out_dir / RESULTS_FILE if out_dir is not None else None
-    if path is None or not path.exists():
-        return {}
-    return json.loads(path.read_text(encoding="utf-8")).get("tasks", {})
-
-
-def _summarise_keeping(rows: list[dict], tasks: dict, previous: dict[str, dict]) -> dict[str, dict]:
-    """Summarise all rows; a task of an earlier run that this run did not touch keeps its earlier entry (it was
-    computed with that run's task options, e.g. AlpacaEval's judge, which this run may not have)."""
-    fresh = summarise(rows, tasks)
-    for name, entry in fresh.items():
-        old = previous.get(name)
-        if name not in tasks and old and old.get("num_samples") == entry["num_samples"]:
-            fresh[name] = old
-    return fresh
-
-
-def _prepare(model, generator, backend, batch_size, seed, dtype, device, gpu_memory_utilization, config):
-    """(scoring model, tokenizer, generator, config with the resolved device and dtype)."""
-    from intuitor.models import load_model_and_tokenizer, load_tokenizer, resolve_model_path
-
-    if not isinstance(model, (str, Path)):
-        scorer, tokenizer = model
-        device = str(next(scorer.parameters()).device)
-        dtype = str(next(scorer.parameters()).dtype).replace("torch.", "")
-        if generator is None and backend == "vllm":
-            raise ValueError("--backend vllm needs a model name or path, not an in-memory model; use backend='hf'")
-    else:
-        device = _resolve_device(device)
-        dtype = _resolve_dtype(dtype, device)
-        if generator is None and backend == "vllm":
-            from intuitor.generation.vllm import VLLMGenerator
-
-            # vLLM first: it sizes its cache from the free GPU memory; the HF copy only scores.
-            generator = VLLMGenerator(
-                resolve_model_path(str(model)),
-                load_tokenizer(str(model)),
-                dtype=dtype,
-                seed=seed,
-                gpu_memory_utilization=gpu_memory_utilization,
-            )
-        scorer, tokenizer = load_model_and_tokenizer(str(model), dtype=dtype, device=device)
-    if generator is None:
-        from intuitor.generation.hf import HFGenerator
-
-        generator = HFGenerator(scorer, tokenizer, batch_size=batch_size)
-    return scorer, tokenizer, generator, {**config, "device": device, "dtype": dtype}
-
 
 def _chunk_seed(seed: int, task: str, row_id: str, sample: int) -> int:
     return (seed + zlib.crc32(f"{task}/{row_id}/{sample}".encode())) % (2**31)
@@ -775,8 +359,8 @@ def _run(todo, tasks, scorer, tokenizer, generator, config, samples, temperature
                 correct = [False] * len(completions)
                 for tname in dict.fromkeys(t for t, _, _ in chunk):  # each task scores its own responses
                     js = [j for j in range(len(completions)) if chunk[j // m][0] == tname]
-                    verdicts = score_all(tasks[tname], [completions[j].text for j in js], [chunk[j // m][1] for j in js])
-                    for j, c in zip(js, verdicts):
+                    responses, data_rows = [completions[j].text for j in js], [chunk[j // m][1] for j in js]
+                    for j, c in zip(js, score_all(tasks[tname], responses, data_rows), strict=True):
                         correct[j] = c
                 chunk_rows = []
                 for j, comp in enumerate(completions):
@@ -826,17 +410,6 @@ def _recorded_statistics(generator, scorer, n: int):
     return stats
 
 
-def score_all(task, responses: list[str], rows: list[dict]) -> list[bool]:
-    """`task.score` of each response. A task whose scoring waits on subprocesses (the code sandbox) may set
-    `score_workers = N` to be scored on N threads; the default is one at a time."""
-    workers = int(getattr(task, "score_workers", 1) or 1)
-    if workers <= 1 or len(responses) <= 1:
-        return [bool(task.score(r, row)) for r, row in zip(responses, rows)]
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=min(workers, len(responses))) as pool:
-        return [bool(c) for c in pool.map(task.score, responses, rows)]
-
 
 def _say(message: str) -> None:
     """A one-line progress message on stderr (beside the bars; stdout keeps the results)."""
@@ -844,38 +417,6 @@ def _say(message: str) -> None:
 
     Console(stderr=True).print(message, highlight=False, soft_wrap=True)
 
-
-def check_unique_ids(task, rows: list[dict]) -> None:
-    """Refuse two data rows sharing one id: they would be merged into one problem (their samples pooled, pass@k
-    and resume keyed wrongly). The error names the id and both rows' places in the data file where it can find
-    them (a record holding the id as a field value), else their positions among the loaded rows."""
-    first: dict[str, int] = {}
-    for i, row in enumerate(rows):
-        rid = str(row["id"])
-        if rid not in first:
-            first[rid] = i
-            continue
-        j = first[rid]
-        same = "identical rows" if rows[j] == row else "different rows"
-        places = _places_of_id(task, rid) or [f"row {j + 1}", f"row {i + 1}"]
-        raise ValueError(
-            f"{task.name}: {places[0]} and {places[1]} share the id '{rid}' ({same}): ids must be unique, else "
-            "both are scored as one problem; give each row its own id"
-        )
-
-
-def _places_of_id(task, rid: str) -> list[str] | None:
-    """'file:line' of the first two records of a task's local data file that hold `rid` as a field value."""
-    from intuitor.tasks.base import read_records
-
-    try:
-        path = task.resolve_path() if hasattr(task, "resolve_path") else None
-        records = read_records(path) if path is not None and path.exists() else []
-    except (OSError, ValueError):
-        return None
-    found = [where for where, rec in records
-             if any(str(v) == rid for v in rec.values() if not isinstance(v, (dict, list)))]
-    return found[:2] if len(found) >= 2 else None
 
 
 def _progress(enabled: bool):
@@ -889,29 +430,3 @@ def _progress(enabled: bool):
     )
 
 
-# --------------------------------------------------------------------------------------------------------- table
-
-
-def results_table(results: dict):
-    """A rich Table in the paper's layout: one column per benchmark (paper order first), scores in %."""
-    from rich.table import Table
-
-    tasks = results.get("tasks", {})
-    table = Table(title=f"{results.get('model', '')}")
-    table.add_column("metric")
-    for name in tasks:
-        table.add_column(PAPER_COLUMNS.get(name, name), justify="right")
-    metrics = ["score"] + sorted({k for m in tasks.values() for k in m if k.startswith("pass@") and k != "pass@1"},
-                                 key=lambda k: int(k.split("@")[1]))
-    for key in metrics:
-        cells = [f"{100 * m[key]:.1f}" if isinstance(m.get(key), (int, float)) else "-" for m in tasks.values()]
-        table.add_row(key, *cells)
-    table.add_row("n", *[str(m.get("n", "-")) for m in tasks.values()])
-    table.add_row("self-certainty", *[f"{m.get('self_certainty', 0.0):.3f}" for m in tasks.values()])
-    return table
-
-
-def print_results(results: dict, console=None) -> None:
-    from rich.console import Console
-
-    (console or Console()).print(results_table(results))

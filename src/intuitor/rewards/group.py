@@ -123,6 +123,18 @@ class GroupAware:
 
 # ------------------------------------------------------------------------------------------------------------------
 # Option 1: the group-std floor
+#
+# Why wrappers, not an advantage hook: TRL 1.16 has no overridable seam for advantages. `GRPOTrainer.
+# _generate_and_score_completions` (trl/trainer/grpo_trainer.py:2324, one ~600-line method) computes them inline:
+# `rewards_per_func = self._calculate_rewards(...)` (line 2753, already gathered across processes), then for
+# `sum_then_normalize` S = nansum_k w_k r_k (2763), the group mean (2765-2766), the group std (2767-2771),
+# `advantages = rewards - mean_grouped_rewards` (2785), divided by std + 1e-4 unless `scale_rewards='none'`
+# (2786-2787), and NaN advantages zeroed (2810). With `scale_rewards='none'` TRL only centres, so rewards r_k / d_g
+# (d_g = max(std_g S, floor), one divisor per group) give (S - mean_g S) / d_g: exactly the floored z-score. The
+# nearest private seam is `_calculate_rewards` (line 1579, returns the gathered [N, K] tensor): dividing its rows by
+# d_g there would drop the wrappers and their gather_object, but it is one more private override for
+# tests/test_trl_contract.py to pin (its set of overridden private methods would grow by one) and still scales
+# rewards, not advantages: not worth it.
 
 
 def _nanstd(values: list[float]) -> float:

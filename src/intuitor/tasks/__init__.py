@@ -7,17 +7,6 @@ Adding a benchmark is one new file in this folder that defines a `Task` subclass
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
-
-from intuitor.tasks.base import TASKS, Task, get_task, register_task
+from intuitor.tasks.base import TASKS, Task, get_task, load_all, register_task
 
 __all__ = ["TASKS", "Task", "get_task", "register_task", "load_all"]
-
-
-def load_all() -> dict[str, type[Task]]:
-    """Import every module of this package so that each registers its task."""
-    for info in pkgutil.iter_modules(__path__):
-        if info.name != "base":
-            importlib.import_module(f"{__name__}.{info.name}")
-    return TASKS

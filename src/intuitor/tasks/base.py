@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import difflib
 import gzip
+import importlib
 import json
+import pkgutil
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -25,10 +27,17 @@ def register_task(cls: type["Task"]) -> type["Task"]:
     return cls
 
 
+def load_all() -> dict[str, type[Task]]:
+    """Import every module of the tasks package so that each registers its task. It lives here, not in the
+    package's `__init__`, so that `get_task` needs no import back up into the package (no circle)."""
+    for info in pkgutil.iter_modules([str(Path(__file__).parent)]):
+        if info.name != "base":
+            importlib.import_module(f"intuitor.tasks.{info.name}")
+    return TASKS
+
+
 def get_task(name: str, **kwargs) -> "Task":
     """Instantiate the task registered as `name`; unknown names get a did-you-mean."""
-    from intuitor.tasks import load_all
-
     load_all()
     if name not in TASKS:
         close = difflib.get_close_matches(name, TASKS, n=3)
