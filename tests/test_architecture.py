@@ -38,8 +38,6 @@ ROOMS: dict[str, set[str]] = {
 
 # Pending moves: remove an entry when its move lands (the test says when one is no longer needed).
 PENDING_IMPORTS: dict[tuple[str, str], str] = {  # (importer, imported) -> reason
-    ("intuitor.sandbox", "intuitor.evaluation.sandbox"):
-        "the re-export shim, until the sandbox package under tasks lands (issue 29 item 1), pending",
     ("intuitor.rewards.plurality_vote", "intuitor.training.metrics"):
         "answer extraction/equivalence live in training/metrics.py until their one home lands (item 2), pending",
     ("intuitor.analysis.select", "intuitor.training.metrics"):
@@ -50,12 +48,9 @@ PENDING_CIRCLES: dict[frozenset[str], str] = {  # modules of one circle -> reaso
         "the demo's runner and guard study import each other until the demo's change lands (item 4), pending",
 }
 PENDING_SIZES: dict[str, str] = {  # file (relative to src/) -> reason
-    "intuitor/evaluation/sandbox.py": "split by the sandbox redesign (issue 29 item 1), pending",
     "intuitor/certainty.py": "new estimators are being added to it; split after they land (item 3), pending",
 }
-PENDING_SHIMS: dict[str, str] = {  # file (relative to src/) -> reason
-    "intuitor/sandbox.py": "re-exports intuitor.evaluation.sandbox until the sandbox package lands (item 1), pending",
-}
+PENDING_SHIMS: dict[str, str] = {}  # file (relative to src/) -> reason
 SHIMS = ["intuitor/sandbox.py"]  # re-export modules the redesign removes: none may exist
 
 

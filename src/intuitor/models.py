@@ -27,6 +27,7 @@ import torch
 SMOLLM2_ALIAS = "smollm2-gguf"
 DEMO_BASE_ALIAS = "demo-base"
 DEMO_BASE_DIR = Path(__file__).resolve().parent / "demo" / "assets"  # intuitor.demo.base_model.ASSETS_DIR
+DEMO_MAX_NEW_TOKENS = 40  # the demo's completion length (worked solutions are ~28 tokens); preflight uses it too
 
 # ChatML, as Qwen2.5 and SmolLM2 use: the tiny model speaks the same format as the real ones.
 CHATML_TEMPLATE = (

@@ -284,15 +284,10 @@ def preflight(
     from intuitor.analysis.preflight import preflight as run_preflight
     from intuitor.evaluation.cli import USER_ERRORS, _error_message
     from intuitor.layout import PREFLIGHT_FILE, PREFLIGHT_SETTING, eval_dir
-    from intuitor.models import DEMO_BASE_ALIAS
+    from intuitor.models import DEMO_BASE_ALIAS, DEMO_MAX_NEW_TOKENS
 
     if max_new_tokens is None:
-        if model == DEMO_BASE_ALIAS:
-            from intuitor.demo.runner import DemoConfig
-
-            max_new_tokens = DemoConfig.max_completion_length
-        else:
-            max_new_tokens = MAX_NEW_TOKENS
+        max_new_tokens = DEMO_MAX_NEW_TOKENS if model == DEMO_BASE_ALIAS else MAX_NEW_TOKENS
     name = Path(model.rstrip("/")).name.removesuffix(".gguf")
     output_dir = output_dir or eval_dir(Path("runs/preflight") / f"{name}-{task}", PREFLIGHT_SETTING)
     try:

@@ -3,13 +3,9 @@ side, and each run's training rollouts (completions.jsonl) at a few steps from f
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from intuitor.analysis.report_html import _e, _hint, _note, _num, _text_of, _truncate
+from intuitor.analysis.runs import Run
 from intuitor.layout import COMPLETIONS_FILE, eval_hint
-
-if TYPE_CHECKING:
-    from intuitor.analysis.report import Run
 
 
 def _pick_steps(steps: list, n: int) -> list:

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from intuitor.analysis import preflight as _preflight
 from intuitor.layout import PREFLIGHT_SETTING, eval_dir
+from intuitor.models import DEMO_MAX_NEW_TOKENS
 from intuitor.tasks.addition import STYLES, AdditionTask, style
 
 PREFLIGHT_BATCH = _preflight.BATCH_SIZE  # prompts sharing a generate call decide its seed: part of the numbers
@@ -75,7 +76,7 @@ class DemoConfig:
     learning_rate: float = 2e-5
     beta: float = 0.02
     temperature: float = 1.0
-    max_completion_length: int = 40  # worked solutions are ~28 tokens
+    max_completion_length: int = DEMO_MAX_NEW_TOKENS  # worked solutions are ~28 tokens
     eval_items: int = 200
     sampled_k: int = 4
     precondition_items: int = _preflight.LIMIT  # `intuitor preflight`'s defaults are the demo's precondition
