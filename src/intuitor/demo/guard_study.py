@@ -76,7 +76,6 @@ def judge_run(run_dir: Path, checkpoint_accuracy: dict[int, float] | None = None
 
 def checkpoint_accuracies(run_dir: Path, cfg, max_step: int | None = None) -> dict[int, float]:
     """Held-out greedy accuracy (the demo's `eval_items` test problems) of every checkpoint-N in `run_dir`."""
-    from intuitor.demo.runner import _evaluate
     from intuitor.models import load_model_and_tokenizer
 
     out = {}
