@@ -26,6 +26,7 @@ import torch
 
 SMOLLM2_ALIAS = "smollm2-gguf"
 DEMO_BASE_ALIAS = "demo-base"
+TINY_ALIAS = "tiny-qwen2"
 DEMO_BASE_DIR = Path(__file__).resolve().parent / "demo" / "assets"  # intuitor.demo.base_model.ASSETS_DIR
 DEMO_MAX_NEW_TOKENS = 40  # the demo's completion length (worked solutions are ~28 tokens); preflight uses it too
 
@@ -60,10 +61,16 @@ def smollm2_gguf_path() -> Path:
 
 
 def resolve_model_path(name: str) -> str:
-    """Map the aliases `smollm2-gguf` (the packaged GGUF file) and `demo-base` (the demo's base model folder) to
-    paths; leave everything else as given."""
+    """Map the aliases `smollm2-gguf` (the packaged GGUF file), `demo-base` (the demo's base model folder) and
+    `tiny-qwen2` (the tiny model, built once into the user's cache) to paths; leave everything else as given. Every
+    command resolves them here, so an alias that trains also evaluates."""
     if name == SMOLLM2_ALIAS:
         return str(smollm2_gguf_path())
+    if name == TINY_ALIAS:
+        out = Path.home() / ".cache" / "intuitor" / TINY_ALIAS
+        if not (out / "config.json").exists():
+            build_tiny_model(out)
+        return str(out)
     return str(DEMO_BASE_DIR) if name == DEMO_BASE_ALIAS else name
 
 

@@ -118,18 +118,11 @@ def load_train_dataset(run_args: RunArguments, rewards: list[str] | None = None)
 
 
 def resolve_model(name: str) -> str:
-    """A folder TRL can load by path (it reloads the reference model from `config._name_or_path`).
+    """A folder TRL can load by path (it reloads the reference model from `config._name_or_path`): aliases resolve
+    as everywhere (`intuitor.models.resolve_model_path`), and a GGUF file (or `smollm2-gguf`) is dequantised once
+    into a cached transformers folder, as `intuitor convert-gguf` does; other names pass through."""
+    from intuitor.models import cached_gguf, check_model_path, resolve_model_path
 
-    `tiny-qwen2` is built once into the user's cache; a GGUF file (or `smollm2-gguf`) is dequantised once into a
-    cached transformers folder, as `intuitor convert-gguf` does; other names pass through.
-    """
-    from intuitor.models import build_tiny_model, cached_gguf, check_model_path, resolve_model_path
-
-    if name == "tiny-qwen2":
-        out = Path.home() / ".cache" / "intuitor" / "tiny-qwen2"
-        if not (out / "config.json").exists():
-            build_tiny_model(out)
-        return str(out)
     path = resolve_model_path(name)
     if not path.endswith(".gguf"):
         return path
