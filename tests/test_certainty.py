@@ -333,7 +333,7 @@ def test_parallel_sub_chunks_match_the_single_threaded_kernel_and_leave_thread_c
     thread count nor the default of threads started later changes."""
     import threading
 
-    from intuitor import certainty
+    from intuitor.certainty import kernel as certainty
 
     torch.manual_seed(4)
     vocab = 151_936
@@ -363,7 +363,7 @@ def test_parallel_sub_chunks_match_the_single_threaded_kernel_and_leave_thread_c
 
 
 def test_sub_chunk_size_follows_the_l2_cache(tmp_path):
-    from intuitor import certainty
+    from intuitor.certainty import kernel as certainty
 
     for index, (level, kind, size) in enumerate([("1", "Data", "48K"), ("1", "Instruction", "32K"),
                                                  ("2", "Unified", "2048K"), ("3", "Unified", "32768K")]):
