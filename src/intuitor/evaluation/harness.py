@@ -227,15 +227,10 @@ def write_alpaca_eval_outputs(path: Path, rows: list[dict], samples: list[dict],
 
 
 def _versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
+    from intuitor import versions
 
-    out = {}
-    for pkg in ("intuitor", "transformers", "trl", "torch", "vllm"):
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            pass
-    return out
+    # The packages a results.json has always recorded: resuming compares them, so a new key would refuse old runs.
+    return {pkg: v for pkg, v in versions().items() if pkg in ("intuitor", "transformers", "trl", "torch", "vllm")}
 
 
 def write_results(path: Path, results: dict) -> None:

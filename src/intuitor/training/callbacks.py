@@ -1,29 +1,15 @@
-"""Callbacks: every run writes its resolved config and a metrics.jsonl that `intuitor curves` reads."""
+"""Callbacks: every run writes its resolved config (with the versions `intuitor --version` prints) and a
+metrics.jsonl that `intuitor curves` reads."""
 
 from __future__ import annotations
 
 import json
 import math
-import platform
 from pathlib import Path
 
 from transformers import TrainerCallback
 
-
-def versions() -> dict[str, str]:
-    import torch
-    import transformers
-    import trl
-
-    import intuitor
-
-    return {
-        "intuitor": intuitor.__version__,
-        "trl": trl.__version__,
-        "transformers": transformers.__version__,
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-    }
+from intuitor import versions
 
 
 def _clean(value):
