@@ -89,5 +89,5 @@ def check_trl_version() -> None:
 
 # The `intuitor` command checks in its own callback, so that `intuitor --version` still reports a mismatched stack
 # and other commands fail with one line instead of a traceback. Everyone else who imports intuitor is refused here.
-if os.path.basename(getattr(sys, "argv", [""])[0] or "") != "intuitor":
+if os.path.splitext(os.path.basename(getattr(sys, "argv", [""])[0] or ""))[0] != "intuitor":  # intuitor(.exe)
     check_versions()
