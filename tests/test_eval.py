@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import sys
 import types
-from importlib.metadata import version
 from pathlib import Path
 
 import pytest
@@ -405,6 +404,8 @@ def test_smollm2_on_every_task(tmp_path, smollm2_gguf, data_dir):
     rows = read_samples(tmp_path / "samples.jsonl")
     assert all(r["num_tokens"] > 0 and r["self_certainty"] > 0 for r in rows)
     assert rows[0]["prompt"].startswith("<|im_start|>")
+    from importlib.metadata import version
+
     assert res["config"]["versions"]["transformers"] == version("transformers")
 
 

@@ -1,5 +1,4 @@
-"""Callbacks: every run writes its resolved config (with the versions `intuitor --version` prints) and a
-metrics.jsonl that `intuitor curves` reads."""
+"""Callbacks: every run writes its resolved config and a metrics.jsonl that `intuitor curves` reads."""
 
 from __future__ import annotations
 
@@ -9,7 +8,12 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
-from intuitor import versions
+
+def versions() -> dict[str, str]:
+    """What `intuitor --version` prints: intuitor.versions(), from the installed metadata."""
+    from intuitor import versions as stack_versions
+
+    return stack_versions()
 
 
 def _clean(value):
