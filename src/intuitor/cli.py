@@ -157,6 +157,33 @@ def tasks():
         typer.echo(f"{name:14s} v{cls.version}  {doc[0] if doc else ''}")
 
 
+def _version_callback(show: bool) -> None:
+    if not show:
+        return
+    import intuitor
+
+    for pkg, found in intuitor.versions().items():
+        problem = intuitor.version_problem(pkg, found) if pkg in intuitor.REQUIREMENTS else None
+        typer.echo(f"{pkg} {found}" + (f"  (outside the tested range {intuitor.REQUIREMENTS[pkg]})" if problem else ""))
+    raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: bool = typer.Option(
+        False, "--version", is_eager=True, callback=_version_callback,
+        help="Print the versions of intuitor and its stack (for bug reports) and exit.",
+    ),
+):
+    """intuitor: teach a language model to reason from its own self-certainty (INTUITOR, arXiv 2505.19590)."""
+    import intuitor
+
+    try:
+        intuitor.check_versions()
+    except intuitor.VersionMismatch as exc:
+        _fail(exc)
+
+
 def _register_components() -> None:
     """Commands implemented in their own packages (each keeps torch out of its import)."""
     from intuitor.analysis.cli import register as register_analysis

@@ -101,15 +101,10 @@ class EvaluationInterrupted(KeyboardInterrupt):
 
 
 def _versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
+    from intuitor import versions
 
-    out = {}
-    for pkg in ("intuitor", "transformers", "trl", "torch", "vllm"):
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            pass
-    return out
+    # The packages a results.json has always recorded: resuming compares them, so a new key would refuse old runs.
+    return {pkg: v for pkg, v in versions().items() if pkg in ("intuitor", "transformers", "trl", "torch", "vllm")}
 
 
 

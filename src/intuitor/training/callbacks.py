@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import math
-import platform
 from pathlib import Path
 
 from transformers import TrainerCallback
@@ -15,19 +14,10 @@ from intuitor.layout import COMPLETIONS_FILE, METRICS_FILE
 
 
 def versions() -> dict[str, str]:
-    import torch
-    import transformers
-    import trl
+    """What `intuitor --version` prints: intuitor.versions(), from the installed metadata."""
+    from intuitor import versions as stack_versions
 
-    import intuitor
-
-    return {
-        "intuitor": intuitor.__version__,
-        "trl": trl.__version__,
-        "transformers": transformers.__version__,
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-    }
+    return stack_versions()
 
 
 def _clean(value):
