@@ -299,7 +299,7 @@ def test_report_on_a_sparse_run(tmp_path):
     from intuitor.analysis.report import build_report
 
     page = build_report(FIX / "run_offline", tmp_path / "r.html").read_text()
-    assert "config.json" in page and "No evaluation in the run folder" in page and "No completions.jsonl" in page
+    assert "run_config.json" in page and "No evaluation in the run folder" in page and "No completions.jsonl" in page
     # each empty section names the command that fills it, with flags `intuitor eval` has
     run = (FIX / "run_offline").as_posix()
     assert f"intuitor eval {run} --tasks TASK --output-dir {run}/eval/greedy" in page
@@ -659,3 +659,18 @@ def test_completions_callback_is_bounded_once_per_step_and_resumable(tmp_path):
     state.global_step = 1  # resumed from a checkpoint at step 1: step 2's rows belong to the abandoned run
     CompletionsJsonlCallback(logs).on_train_begin(args, state, None)
     assert [r["step"] for r in read_jsonl(tmp_path / "completions.jsonl")] == [1] * 4
+
+
+def test_run_config_is_read_beside_the_models_own_config_json(tmp_path):
+    """A finished `intuitor train` folder holds both the run's config (run_config.json) and the saved model's
+    config.json; folders of older runs kept the run config in config.json, and are still read."""
+    from intuitor.layout import find_config, read_run_config
+
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "qwen2", "vocab_size": 259}))
+    assert read_run_config(tmp_path) == {}  # a model's config is not a run config
+    (tmp_path / "run_config.json").write_text(json.dumps({"config": {"beta": 0.01}, "versions": {}}))
+    assert read_run_config(tmp_path) == {"beta": 0.01} and find_config(tmp_path).name == "run_config.json"
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "config.json").write_text(json.dumps({"config": {"beta": 0.02}}))
+    assert read_run_config(old) == {"beta": 0.02}

@@ -237,7 +237,7 @@ def test_real_collapse_is_stopped_with_a_checkpoint(tiny_model_dir, tmp_path):
     keep = json.loads((tmp_path / "guard_keep.json").read_text())
     assert rows[1] == keep and keep["checkpoint_step"] < keep["evidence_from"] - 1 and keep["checkpoint_step"] % 2 == 0
     assert (tmp_path / keep["checkpoint"] / "model.safetensors").exists()
-    # `intuitor guard` replays the run's metrics.jsonl with its config.json: the same alarms, the same keep
+    # `intuitor guard` replays the run's metrics.jsonl with its run_config.json: the same alarms, the same keep
     from typer.testing import CliRunner
 
     from intuitor.cli import app

@@ -103,7 +103,9 @@ def test_each_recipe_runs_two_steps(recipe, tmp_path):
     for name in _fields(recipe)["rewards"]:
         assert f"rewards/{name.split(':')[0]}/mean" in rows[0]
     assert all(r["self_certainty/mean"] > 0 for r in rows)
-    assert json.loads((tmp_path / "config.json").read_text())  # resolved config written
+    config = json.loads((tmp_path / "run_config.json").read_text())  # resolved config written, beside the model's
+    assert config["config"]["max_steps"] == 2 and "transformers" in config["versions"]
+    assert "model_type" in json.loads((tmp_path / "config.json").read_text())
     assert (tmp_path / "model.safetensors").exists()
 
 

@@ -54,7 +54,7 @@ def test_intuitor_trains_changes_weights_and_logs_self_certainty(tiny_model_dir,
     for r in steps:  # the reward is the policy's self-certainty, logged under both keys
         assert r["rewards/self_certainty/mean"] == pytest.approx(r["self_certainty/mean"], rel=1e-4)
         assert r["self_certainty/mean"] > 0
-    config = json.loads((tmp_path / "config.json").read_text())
+    config = json.loads((tmp_path / "run_config.json").read_text())
     from intuitor import versions  # every run records its stack, as `intuitor --version` prints it
 
     assert config["config"]["annotator"] == "online" and config["versions"] == versions()

@@ -24,7 +24,7 @@ REQUIREMENTS = {
     "datasets": ">=4.7,<6",
 }
 SUPPORTED_TRL = REQUIREMENTS["trl"]
-# What `intuitor --version` and every run's config.json report; vllm only where it is installed.
+# What `intuitor --version` and every run's run_config.json report; vllm only where it is installed.
 REPORTED = ("intuitor", "torch", "transformers", "trl", "accelerate", "datasets", "math-verify", "vllm")
 SKIP_CHECK = "INTUITOR_SKIP_VERSION_CHECK"
 

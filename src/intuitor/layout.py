@@ -4,7 +4,9 @@ scripts/smollm2_experiment.sh and `intuitor report` share.
 A *run folder* stands for one model: a training run (`intuitor train --output_dir RUN`), or a base model that was
 only evaluated (the demo's `runs/demo/base`). Inside it:
 
-    RUN/config.json                    resolved training config (`MetricsJsonlCallback`)
+    RUN/run_config.json                resolved training config and the stack's versions (`MetricsJsonlCallback`);
+                                       not config.json: the final model is saved into RUN, and its own
+                                       config.json is the model's (older runs kept theirs there: still read)
     RUN/metrics.jsonl                  one row per logging step
     RUN/completions.jsonl              a few training rollouts per logging step (`CompletionsJsonlCallback`)
     RUN/eval/SETTING/                  `intuitor eval RUN --output-dir RUN/eval/SETTING`: the run's final model
@@ -26,7 +28,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-CONFIG_FILES = ("config.json", "config.yaml", "config.yml")
+RUN_CONFIG_FILE = "run_config.json"
+CONFIG_FILES = (RUN_CONFIG_FILE, "config.json", "config.yaml", "config.yml")
 METRICS_FILE = "metrics.jsonl"
 COMPLETIONS_FILE = "completions.jsonl"
 EVAL_DIR = "eval"
@@ -102,6 +105,20 @@ def find_evals(run_dir: str | Path) -> list[EvalRef]:
 
 def find_config(run_dir: str | Path) -> Path | None:
     return next((p for p in (Path(run_dir) / n for n in CONFIG_FILES) if p.is_file()), None)
+
+
+def read_run_config(run_dir: str | Path) -> dict:
+    """The training config a run recorded (`{}` when none): RUN/run_config.json, else a config.json written by an
+    older `intuitor train` (one with a "config" key; a model's own config.json has none)."""
+    import json
+
+    for name in (RUN_CONFIG_FILE, "config.json"):
+        path = Path(run_dir) / name
+        if path.is_file():
+            data = json.loads(path.read_text())
+            if isinstance(data, dict) and isinstance(data.get("config"), dict):
+                return data["config"]
+    return {}
 
 
 def eval_hint(run_dir: str | Path, setting: str = "greedy", task: str = "TASK", extra: str = "") -> str:

@@ -1,7 +1,7 @@
 """Analysis: seeing what the model learned, from the files that training and evaluation write.
 
 Everything here reads files (`samples.jsonl` and `results.json` from `intuitor eval`, `metrics.jsonl`,
-`config.json|yaml` and `completions.jsonl` from a training run) and never imports the trainer or torch, so it runs
+`run_config.json` (or `config.json|yaml`) and `completions.jsonl` from a training run) and never imports the trainer or torch, so it runs
 on a laptop against a run copied from a cluster.
 
 - `calibration`: is self-certainty higher on correct answers? Mann-Whitney U, effect size r, AUROC (paper Fig. 8).

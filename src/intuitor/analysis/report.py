@@ -4,7 +4,7 @@ answer types, sample completions side by side.
 `build_report([BASE, RUN, ...])`: with several runs the FIRST is the base (a base model's folder such as the demo's
 `runs/demo/base`, or any run): every evaluation table gives each run's delta against it and, where both scored the
 same items with one response each, the exact McNemar test (`intuitor.analysis.compare`). Runs are read by the one
-layout of `intuitor.layout` (config.json|yaml, metrics.jsonl, completions.jsonl, eval/SETTING/ and
+layout of `intuitor.layout` (run_config.json, config.json|yaml, metrics.jsonl, completions.jsonl, eval/SETTING/ and
 eval/checkpoint-N/SETTING/ holding samples.jsonl + results.json); evaluations are compared setting by setting.
 
 The page has no script and loads nothing: figures are PNGs embedded as base64 `data:` URIs, the style sheet is
@@ -102,7 +102,7 @@ def _config_section(runs: list[Run]) -> str:
             f"</summary><pre>{_e(text)}</pre></details>"
         )
     if not any(r.config_path for r in runs):
-        parts.append(_note("No config.json or config.yaml in the run folder(s): `intuitor train` writes one."))
+        parts.append(_note("No run_config.json (nor config.json|yaml) in the run folder(s): `intuitor train` writes one."))
     return "".join(parts)
 
 

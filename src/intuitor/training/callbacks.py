@@ -10,7 +10,7 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
-from intuitor.layout import COMPLETIONS_FILE, METRICS_FILE
+from intuitor.layout import COMPLETIONS_FILE, METRICS_FILE, RUN_CONFIG_FILE
 
 
 def versions() -> dict[str, str]:
@@ -85,7 +85,7 @@ class CompletionsJsonlCallback(TrainerCallback):
 
 
 class MetricsJsonlCallback(TrainerCallback):
-    """Writes OUTPUT_DIR/config.json at the start and one JSON object per logging step to OUTPUT_DIR/metrics.jsonl.
+    """Writes OUTPUT_DIR/run_config.json at the start and one JSON object per logging step to OUTPUT_DIR/metrics.jsonl.
 
     On resume, rows logged after the checkpoint's step are dropped so the file matches the resumed run.
     """
@@ -96,7 +96,7 @@ class MetricsJsonlCallback(TrainerCallback):
         out = Path(args.output_dir)
         out.mkdir(parents=True, exist_ok=True)
         config = {"config": json.loads(args.to_json_string()), "versions": versions()}
-        (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+        (out / RUN_CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
         _truncate_after(out / METRICS_FILE, state.global_step)
 
     def on_log(self, args, state, control, logs=None, **kwargs):

@@ -319,9 +319,9 @@ def read_metrics(path: str | Path) -> tuple[list[dict], dict, list[int]]:
     from intuitor.tasks.base import read_records  # JSON lines, one object each; errors name file:line
 
     rows = [row for _, row in read_records(file)]
-    config = {}
-    if (folder / "config.json").exists():
-        config = json.loads((folder / "config.json").read_text()).get("config", {})
+    from intuitor.layout import read_run_config
+
+    config = read_run_config(folder)
     checkpoints = sorted(int(m.group(1)) for p in folder.glob("checkpoint-*")
                          if (m := re.fullmatch(r"checkpoint-(\d+)", p.name)))
     return rows, config, checkpoints

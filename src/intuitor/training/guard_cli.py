@@ -2,7 +2,7 @@
 
 The rows of a metrics.jsonl (ours, or any JSONL with the same keys and a `step`) go through `guard.replay`, i.e. the
 very `CollapseGuard.process` the live callback runs, so the alarms printed are the ones a live run with the same
-settings raises. Settings: IntuitorConfig's guard defaults, then the run's own config.json (when the folder has
+settings raises. Settings: IntuitorConfig's guard defaults, then the run's own run_config.json (when the folder has
 one), then `--guard_* value` flags (`none` disables a condition), so thresholds can be tuned without retraining.
 """
 
@@ -64,7 +64,7 @@ def _parse(name: str, annotation, text: str):
 
 def guard_command(
     ctx: typer.Context,
-    path: Path = typer.Argument(..., help="A run folder (metrics.jsonl, config.json, checkpoint-*) or a JSONL file."),
+    path: Path = typer.Argument(..., help="A run folder (metrics.jsonl, run_config.json, checkpoint-*) or a JSONL file."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the alarms and the keep decision here."),
 ):
     """Replay a logged run through the collapse guard offline; print each alarm with its step.
