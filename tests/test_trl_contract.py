@@ -34,9 +34,13 @@ def test_generate_single_turn_signature():
         if name.startswith("_") and callable(value) and hasattr(GRPOTrainer, name)
     }
     # _get_per_token_logps_and_entropies: the vLLM path reads self-certainty inside TRL's old-policy log-prob pass;
-    # _issue_warnings_after_load (transformers' Trainer): a resume does not report a tied lm_head as missing
+    # _issue_warnings_after_load (transformers' Trainer): a resume does not report a tied lm_head as missing;
+    # _calculate_rewards: TRL's gathered rewards, read after it for the alignment metrics (returned unchanged)
     assert overridden == {"_generate_single_turn", "__init__", "_get_per_token_logps_and_entropies",
-                          "_issue_warnings_after_load"}, f"more private overrides than intended: {overridden}"
+                          "_issue_warnings_after_load", "_calculate_rewards"}, (
+        f"more private overrides than intended: {overridden}")
+    params = list(inspect.signature(GRPOTrainer._calculate_rewards).parameters)
+    assert params == ["self", "inputs", "prompts", "completions", "completion_ids_list"]
     assert list(inspect.signature(GRPOTrainer._issue_warnings_after_load).parameters) == ["self", "load_result"]
     params = list(inspect.signature(GRPOTrainer._get_per_token_logps_and_entropies).parameters)
     assert params[:5] == ["self", "model", "input_ids", "attention_mask", "logits_to_keep"]
