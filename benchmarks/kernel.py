@@ -8,7 +8,7 @@ and float32, time and peak extra memory of
   - naive-sc      the same without the entropy;
   - authors-sc    `logsumexp(z) - z.mean(-1)` in the input dtype over the whole tensor (their open-r1 / verl code;
                   they omit the constant -log V, which we add back in float64 before comparing);
-  - intuitor[-sc]-v0  certainty.py's kernel before this benchmark (`v0_stats_chunk`, patched in): the baseline
+  - intuitor[-sc]-v0  intuitor.certainty.kernel before this benchmark (`v0_stats_chunk`, patched in): the baseline
                   of the change it led to;
   - intuitor[-sc]@k   with `--sub-chunks`: the current kernel with CPU_SUB_CHUNK_ELEMENTS = 2**k (@0: none).
   - intuitor[-sc]-serial  with `--serial` and several threads: the current kernel with its sub-chunks reduced one
@@ -49,7 +49,7 @@ from _common import (  # noqa: E402
     Report, Verdict, clock_note, default_clock, fmt_mib, interleaved, machine, median, peak_extra, set_threads,
     spread, table)
 
-from intuitor import certainty  # noqa: E402
+from intuitor.certainty import kernel  # noqa: E402
 from intuitor.certainty import response_statistics, token_self_certainty, token_statistics  # noqa: E402
 
 QWEN_VOCAB = 151_936
@@ -68,7 +68,7 @@ class Args:
     device: str = "auto"
     "cpu, cuda or auto (cuda when available)"
     v0: bool = True
-    "also time certainty.py's kernel as it was before this benchmark (`--no-v0` to skip)"
+    "also time intuitor.certainty.kernel as it was before this benchmark (`--no-v0` to skip)"
     sub_chunks: str = ""
     ("comma-separated log2 of CPU_SUB_CHUNK_ELEMENTS to sweep, one intuitor@k variant each (0: no sub-chunks), "
      "e.g. 17,18,19,20,0")
@@ -150,7 +150,7 @@ def authors_self_certainty(z: torch.Tensor):
 
 
 def v0_stats_chunk(z: torch.Tensor, temperature: float, entropy: bool):
-    """certainty.py's `_stats_chunk` before this benchmark (kept to show the change): one pass per 64 MiB chunk,
+    """The kernel's `_stats_chunk` before this benchmark (kept to show the change): one pass per 64 MiB chunk,
     logsumexp then softmax (exp twice), `p * z` materialised, entropy as log Z - sum(softmax(z) * z)."""
     z = z.float()  # (N, V)
     if temperature != 1.0:
@@ -165,25 +165,25 @@ def v0_stats_chunk(z: torch.Tensor, temperature: float, entropy: bool):
 
 @contextmanager
 def patched(**attrs):
-    """Temporarily replace attributes of `intuitor.certainty` (a kernel, a constant) for one measurement."""
-    saved = {k: getattr(certainty, k) for k in attrs}
+    """Temporarily replace attributes of `intuitor.certainty.kernel` (a kernel, a constant) for one measurement."""
+    saved = {k: getattr(kernel, k) for k in attrs}
     for k, v in attrs.items():
-        setattr(certainty, k, v)
+        setattr(kernel, k, v)
     try:
         yield
     finally:
         for k, v in saved.items():
-            setattr(certainty, k, v)
+            setattr(kernel, k, v)
 
 
 def serial_stats(z: torch.Tensor, rows: int, temperature: float, entropy: bool, threads: int):
-    """certainty.py's sub-chunk loop before issue 21: one sub-chunk after the other, each op on every thread."""
-    parts = [certainty._stats_rows(z[i : i + rows], temperature, entropy) for i in range(0, z.size(0), rows)]
+    """The kernel's sub-chunk loop before issue 21: one sub-chunk after the other, each op on every thread."""
+    parts = [kernel._stats_rows(z[i : i + rows], temperature, entropy) for i in range(0, z.size(0), rows)]
     return torch.cat([p[0] for p in parts]), (torch.cat([p[1] for p in parts]) if entropy else None)
 
 
 def variant(kind: str):
-    """Attributes that turn the current certainty.py into `kind`: '' (as is), 'v0', 'serial' or '@k' (sub-chunk
+    """Attributes that turn the current certainty kernel into `kind`: '' (as is), 'v0', 'serial' or '@k' (sub-chunk
     2**k)."""
     if kind == "v0":
         return {"_stats_chunk": v0_stats_chunk}

@@ -455,3 +455,28 @@ def test_select_majority_uses_the_vote_s_grouping():
     assert select_item(samples, "majority") == (("answer", r"\$18"), True)
     winners, _ = vote(answers, 5, answer_grouper("gsm8k"))
     assert answers[winners[0]] == r"\$18"
+
+
+def test_answers_have_one_home_that_the_old_paths_re_export():
+    """`intuitor.tasks.answers` holds extraction and equivalence; training.metrics and the vote reward still expose
+    the names they had (the very same objects, so a vote, a metric and `select` group answers alike)."""
+    from intuitor.rewards import plurality_vote
+    from intuitor.tasks import answers
+    from intuitor.training import metrics
+
+    for name in ("answer_extractor", "answer_grouper", "canonical_answer", "generic_extract", "string_classes"):
+        assert getattr(metrics, name) is getattr(answers, name), name
+    assert plurality_vote.canonical_answer is answers.canonical_answer
+    assert answers.answer_grouper("mmlu_pro") is answers.string_classes
+    assert answers.answer_grouper("arithmetic")(["41", "41.0", "x", "$41"], 2) == [0, 0, None, 3]
+
+
+def test_rewards_and_select_load_without_the_training_package():
+    """Rewards sit below training: importing the vote and cluster rewards (and `select`) loads no training module."""
+    import subprocess
+    import sys
+
+    code = ("import sys, intuitor.rewards.plurality_vote, intuitor.rewards.cluster_frequency, intuitor.analysis.select"
+            "\nprint(sorted(m for m in sys.modules if m.startswith('intuitor.training')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

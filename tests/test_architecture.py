@@ -37,16 +37,9 @@ ROOMS: dict[str, set[str]] = {
 }
 
 # Pending moves: remove an entry when its move lands (the test says when one is no longer needed).
-PENDING_IMPORTS: dict[tuple[str, str], str] = {  # (importer, imported) -> reason
-    ("intuitor.rewards.plurality_vote", "intuitor.training.metrics"):
-        "answer extraction/equivalence live in training/metrics.py until their one home lands (item 2), pending",
-    ("intuitor.analysis.select", "intuitor.training.metrics"):
-        "answer extraction/equivalence live in training/metrics.py until their one home lands (item 2), pending",
-}
+PENDING_IMPORTS: dict[tuple[str, str], str] = {}  # (importer, imported) -> reason
 PENDING_CIRCLES: dict[frozenset[str], str] = {}  # modules of one circle -> reason
-PENDING_SIZES: dict[str, str] = {  # file (relative to src/) -> reason
-    "intuitor/certainty.py": "new estimators are being added to it; split after they land (item 3), pending",
-}
+PENDING_SIZES: dict[str, str] = {}  # file (relative to src/) -> reason
 PENDING_SHIMS: dict[str, str] = {}  # file (relative to src/) -> reason
 SHIMS = ["intuitor/sandbox.py"]  # re-export modules the redesign removes: none may exist
 

@@ -333,7 +333,7 @@ def test_parallel_sub_chunks_match_the_single_threaded_kernel_and_leave_thread_c
     thread count nor the default of threads started later changes."""
     import threading
 
-    from intuitor import certainty
+    from intuitor.certainty import kernel as certainty
 
     torch.manual_seed(4)
     vocab = 151_936
@@ -363,7 +363,7 @@ def test_parallel_sub_chunks_match_the_single_threaded_kernel_and_leave_thread_c
 
 
 def test_sub_chunk_size_follows_the_l2_cache(tmp_path):
-    from intuitor import certainty
+    from intuitor.certainty import kernel as certainty
 
     for index, (level, kind, size) in enumerate([("1", "Data", "48K"), ("1", "Instruction", "32K"),
                                                  ("2", "Unified", "2048K"), ("3", "Unified", "32768K")]):
@@ -376,3 +376,21 @@ def test_sub_chunk_size_follows_the_l2_cache(tmp_path):
     assert certainty._l2_cache_bytes(str(tmp_path / "missing"), default=12345) == 12345
     # The sub-chunk holds half an L2's worth of float32.
     assert certainty.CPU_SUB_CHUNK_ELEMENTS == max(1 << 16, certainty._l2_cache_bytes() // 8)
+
+
+def test_the_package_keeps_every_public_name_of_the_former_module():
+    """`intuitor.certainty` was one module; split by concern, it still exposes each name from where they live."""
+    import intuitor.certainty as certainty
+    from intuitor.certainty import head, kernel, recorder, responses
+
+    homes = {kernel: ["CHUNK_ELEMENTS", "CPU_SUB_CHUNK_ELEMENTS", "token_statistics", "token_self_certainty",
+                      "token_entropy", "token_log_probs"],
+             head: ["UnsupportedArchitecture", "LogitHead", "logit_head"],
+             responses: ["ResponseStatistics", "TokenStatistics", "response_statistics", "response_self_certainty",
+                         "response_token_statistics"],
+             recorder: ["RecordingMismatch", "GenerationRecorder", "TokenRecorder", "record_generation",
+                        "record_generation_tokens"]}
+    for module, names in homes.items():
+        for name in names:
+            assert getattr(certainty, name) is getattr(module, name), name
+    assert sorted(certainty.__all__) == sorted(n for names in homes.values() for n in names)

@@ -439,7 +439,8 @@ def test_hf_backend_records_self_certainty_during_generation_no_second_pass(tiny
     def no_pass(*a, **kw):
         raise AssertionError("a second self-certainty pass ran")
 
-    monkeypatch.setattr(intuitor.certainty, "response_statistics", no_pass)
+    monkeypatch.setattr(intuitor.certainty, "response_statistics", no_pass)  # what the harness imports
+    monkeypatch.setattr(intuitor.certainty.responses, "response_statistics", no_pass)  # where it lives
     widths = []  # sequence length of every backbone call: prompts at prefill, 1 per decoding step
     handle = model.model.register_forward_pre_hook(
         lambda mod, args, kw: widths.append((kw.get("input_ids") if kw.get("input_ids") is not None

@@ -5,7 +5,7 @@ Self-Certainty") is what INTUITOR turns into a reward; this module checks how we
 
 An *item* is one (task, id) pair of a `samples.jsonl`; its samples are its rows, ordered by their `sample` index.
 Samples are grouped by *answer*: the extracted `answer` fields that the task's own comparison holds equal, exactly as
-the plurality-vote reward groups them (`intuitor.training.metrics.answer_grouper`: math tasks, and task names this
+the plurality-vote reward groups them (`intuitor.tasks.answers.answer_grouper`: math tasks, and task names this
 version does not know, by math-verify equivalence, so `\\frac12` and `0.5` are one answer; other tasks by their
 answer strings). A group is named by its first sample's answer. A sample whose answer is null (nothing extracted)
 agrees with no other sample: it forms a group of its own.
@@ -69,7 +69,7 @@ def _answer_keys(samples: list[dict], classes=None) -> list[tuple]:
     """The group key of each sample: ("answer", the answer of the group's first sample), or ("none", own index)."""
     answers = [None if r.get("answer") is None else str(r["answer"]).strip() for r in samples]
     if classes is None:
-        from intuitor.training.metrics import answer_grouper
+        from intuitor.tasks.answers import answer_grouper
 
         classes = answer_grouper(str(samples[0].get("task", "")) or None)
     ids = classes(answers, None)

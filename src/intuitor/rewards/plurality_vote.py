@@ -7,7 +7,7 @@ sample scores 1.0 when its answer equals it, else 0.0. No gold answer is used. D
 - Equal answers vote together: grouped by the task's own comparison (`answer_classes`; the math tasks and no task:
   math-verify equivalence, so `\\$18`/`18`, `\\text{13}`/`13`, `13\\text{ cm}`/`13`, `28\\%`/`28`,
   `\\dfrac12`/`\\frac{1}{2}`, `\u2212 3`/`-3`, `x=3`/`3` are one answer), else by `canonical_answer` strings
-  (`intuitor.training.metrics.answer_grouper`). Plain numbers are grouped by an exact key in this process; only
+  (`intuitor.tasks.answers.answer_grouper`). Plain numbers are grouped by an exact key in this process; only
   LaTeX answers go to math-verify, in its time-limited helper process, once per batch.
 - No answer (None) never votes and never matches; a group without any answer scores all 0.
 - Ties: among the answer groups with the highest count, the one whose first sample comes first in the group wins.
@@ -32,7 +32,7 @@ from typing import Callable
 
 from intuitor.rewards import factory, register_reward
 from intuitor.rewards.group import GroupAware, completion_text
-from intuitor.training.metrics import answer_grouper, canonical_answer  # noqa: F401  (canonical_answer: re-exported)
+from intuitor.tasks.answers import answer_extractor, answer_grouper, canonical_answer  # noqa: F401  (re-exported)
 
 
 def vote(answers: list, group_size: int, classes: Callable | None = None) -> tuple[list, list[int | None]]:
@@ -83,8 +83,6 @@ class PluralityVoteReward(GroupAware):
 
     def extract(self, text: str) -> str | None:
         if self._extract is None:
-            from intuitor.training.metrics import answer_extractor
-
             self._extract = answer_extractor(self.extractor)
         return self._extract(text)
 

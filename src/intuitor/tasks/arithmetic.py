@@ -29,6 +29,7 @@ import re
 from fractions import Fraction
 from typing import Any
 
+from intuitor.tasks.answers import classes_by_key
 from intuitor.tasks.base import register_task
 from intuitor.tasks.math_train import MathTask
 from intuitor.tasks.mathverify import extract_boxed, strip_unfinished
@@ -144,14 +145,7 @@ class Arithmetic(MathTask):
         >>> Arithmetic().answer_classes(["41", "41.0", "x", "$41", "41"], group_size=3)
         [0, 0, None, 3, 3]
         """
-        size = group_size or len(answers) or 1
-        out: list[int | None] = []
-        for start in range(0, len(answers), size):
-            first: dict[Fraction, int] = {}
-            for i in range(start, min(start + size, len(answers))):
-                v = _number(answers[i])
-                out.append(None if v is None else first.setdefault(v, i))
-        return out
+        return classes_by_key(answers, group_size, _number)
 
 
 @register_task

@@ -1,16 +1,24 @@
-"""Label-free rollout metrics logged every step: repetition and group agreement.
+"""Label-free rollout metrics logged every step: repetition and group agreement (and, with gold answers, alignment).
 
 Both feed the collapse guard: the paper's exploited offline annotator showed repetition and length blow-ups, and in
-our prototype self-certainty-only runs decayed while the answers of a group stopped agreeing.
+our prototype self-certainty-only runs decayed while the answers of a group stopped agreeing. Which answers agree is
+`intuitor.tasks.answers`' call (the task's own equality), the same as the vote reward's and `select`'s.
 """
 
 from __future__ import annotations
 
-import functools
 import math
-import re
 from collections import Counter
 from typing import Callable
+
+# What an answer is and when two are equal live with the tasks; re-exported here, where they used to be.
+from intuitor.tasks.answers import (  # noqa: F401
+    answer_extractor,
+    answer_grouper,
+    canonical_answer,
+    generic_extract,
+    string_classes,
+)
 
 
 def repetition_rate(ids: list[int], n: int = 4) -> float:
@@ -34,9 +42,9 @@ def repetition_rates(batch: list[list[int]], n: int = 4) -> list[float]:
 def group_agreement(answers: list, group_size: int, classes: Callable | None = None) -> float:
     """Mean over groups of the share of samples whose answer equals the group's plurality answer.
 
-    Equal means grouped together by `classes(answers, group_size)` (`answer_grouper(task)`; default: the math
-    grouping of `intuitor.tasks.mathverify.answer_classes`, where `\\frac12` = `0.5`). No answer (None) never
-    counts as agreeing.
+    Equal means grouped together by `classes(answers, group_size)` (`intuitor.tasks.answers.answer_grouper(task)`;
+    default: the math grouping of `intuitor.tasks.mathverify.answer_classes`, where `\\frac12` = `0.5`). No answer
+    (None) never counts as agreeing.
     >>> group_agreement(["1", "1", "2", None, "3", "3.0", "\\\\dfrac{6}{2}", "3"], 4)
     0.75
     """
@@ -48,83 +56,6 @@ def group_agreement(answers: list, group_size: int, classes: Callable | None = N
         counts = Counter(c for c in ids[start : start + group_size] if c is not None)
         shares.append(counts.most_common(1)[0][1] / group_size if counts else 0.0)
     return sum(shares) / len(shares)
-
-
-def generic_extract(text: str) -> str | None:
-    """The answer a response states when no task is given: `intuitor.tasks.mathverify.extract_answer` (the last
-    `\\boxed{}` with nested braces, else `#### N`, else the final stated answer), the math tasks' own extractor.
-
-    >>> generic_extract("so x = \\\\boxed{\\\\frac{\\\\sqrt{3}}{2}}"), generic_extract("1,200 apples"), generic_extract("no")
-    ('\\\\frac{\\\\sqrt{3}}{2}', '1,200', None)
-    """
-    from intuitor.tasks.mathverify import extract_answer
-
-    return extract_answer(text)
-
-
-def answer_extractor(task_name: str | None, dataset=None) -> Callable[[str], str | None]:
-    """The extractor of `task_name` (a registered task), else the generic math one (`generic_extract`)."""
-    if task_name:
-        from intuitor.tasks import get_task
-
-        return get_task(task_name).extract
-    return generic_extract
-
-
-def canonical_answer(answer: str | None) -> str | None:
-    """A light canonical form for comparing answers as strings (tasks without their own grouping); None stays None.
-
-    >>> canonical_answer(" $1,200.50$ "), canonical_answer("2.0"), canonical_answer("x = 3."), canonical_answer("")
-    ('1200.5', '2', 'x=3', None)
-    """
-    if answer is None:
-        return None
-    a = re.sub(r"\s+", "", str(answer)).strip("$").rstrip(".")
-    if re.fullmatch(r"-?\d{1,3}(,\d{3})+(\.\d+)?", a):
-        a = a.replace(",", "")
-    if re.fullmatch(r"-?\d+(?:\.\d+)?", a) and "." in a:
-        a = a.rstrip("0").rstrip(".")
-    if a in ("-0",):
-        a = "0"
-    return a or None
-
-
-def string_classes(answers: list, group_size: int | None = None) -> list[int | None]:
-    """Groups of answers equal as `canonical_answer` strings: for each, the index of its group's first answer.
-
-    >>> string_classes(["A", "B", " A", None, "B"], group_size=None)
-    [0, 1, 0, None, 1]
-    """
-    size = group_size or len(answers) or 1
-    out: list[int | None] = []
-    for start in range(0, len(answers), size):
-        first: dict = {}
-        for i in range(start, min(start + size, len(answers))):
-            key = canonical_answer(answers[i])
-            out.append(None if key is None else first.setdefault(key, i))
-    return out
-
-
-@functools.lru_cache(maxsize=64)
-def answer_grouper(task_name: str | None) -> Callable[..., list[int | None]]:
-    """How the answers of `task_name` are grouped for votes and agreement: `classes(answers, group_size)`.
-
-    A task with its own `answer_classes` (the math tasks: math-verify equivalence) uses it; other registered tasks
-    (letters, code, the demo's digits) compare `canonical_answer` strings; no task (or an unregistered name, e.g.
-    a samples file from elsewhere) gets the math grouping, as it gets the math extractor.
-    """
-    if task_name:
-        from intuitor.tasks import get_task
-
-        try:
-            task = get_task(task_name)
-        except KeyError:
-            task = None
-        if task is not None:
-            return getattr(task, "answer_classes", None) or string_classes
-    from intuitor.tasks.mathverify import answer_classes
-
-    return answer_classes
 
 
 def vote_calibration(scores: list[float], answers: list, group_size: int, classes: Callable | None = None) -> float:

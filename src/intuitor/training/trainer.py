@@ -48,6 +48,7 @@ from intuitor.certainty import (
     record_generation_tokens,
 )
 from intuitor.rewards import build_rewards, check_reward_specs, resolve_reward_func
+from intuitor.tasks.answers import answer_extractor, answer_grouper
 from intuitor.training import metrics as rollout_metrics
 from intuitor.training import scoring
 from intuitor.training.callbacks import MetricsJsonlCallback, ResumedScheduleCallback
@@ -109,8 +110,8 @@ class IntuitorTrainer(GRPOTrainer):
         for func in self.reward_funcs:
             if getattr(func, "needs_policy_statistics", False):
                 func.bind(self)
-        self._extract_answer = rollout_metrics.answer_extractor(args.answer_extractor, train_dataset)
-        self._answer_classes = rollout_metrics.answer_grouper(args.answer_extractor)  # the task's own equality
+        self._extract_answer = answer_extractor(args.answer_extractor, train_dataset)
+        self._answer_classes = answer_grouper(args.answer_extractor)  # the task's own equality
         self._post_init_rewards()
 
     def _issue_warnings_after_load(self, load_result) -> None:
