@@ -9,7 +9,7 @@
 #   bash scripts/smollm2_long.sh         # after scripts/setup.sh; ~40 min of training per run on a 2-core CPU
 #
 # One run at a time, start to finish: train (all cores; a run holds 10-14 GB), evaluate its checkpoints two at a
-# time (one core each), copy the small result files (config, metrics, guard events, each evaluation's results and
+# time (one core each), copy the small result files (run config, metrics, guard events, each evaluation's results and
 # samples) to RESULTS/<run>/, then delete the checkpoints' weights (540 MB each) but the one the guard kept. A run
 # whose RESULTS/<run>/done exists is skipped, so committing RESULTS/ after each run lets a fresh machine go on
 # where the last one stopped. Knobs (environment): OUT, RESULTS, UPDATES, EVERY, ONLINE_SEEDS, OFFLINE_SEEDS,
@@ -40,7 +40,7 @@ EVAL="--tasks arithmetic --no-progress $EVAL_FLAGS"
 keep() {
   local src=$1 dest=$2 f
   mkdir -p "$dest"
-  for f in config.json metrics.jsonl guard.jsonl guard_keep.json; do [[ -e $src/$f ]] && cp "$src/$f" "$dest/"; done
+  for f in run_config.json metrics.jsonl guard.jsonl guard_keep.json; do [[ -e $src/$f ]] && cp "$src/$f" "$dest/"; done
   if [[ -d $src/eval ]]; then
     (cd "$src" && find eval -name results.json -o -name samples.jsonl) | while read -r f; do
       mkdir -p "$dest/$(dirname "$f")"; cp "$src/$f" "$dest/$f"

@@ -169,7 +169,7 @@ def test_long_runs_driver_end_to_end_on_the_tiny_model(tmp_path):
         assert [c["update"] for c in run["checkpoints"]] == [0, 1, 2]
         assert all(c["n"] == 6 and 0 <= c["greedy"] <= 1 for c in run["checkpoints"])
         assert {"first_alarm", "kept_checkpoint", "fall_update", "lead_updates"} <= set(run)
-    config = json.loads((tmp_path / "results" / "intuitor-offline-seed0" / "config.json").read_text())
+    config = json.loads((tmp_path / "results" / "intuitor-offline-seed0" / "run_config.json").read_text())
     assert config["config"]["annotator"] == "offline" and config["config"]["guard"] == "warn"
     assert not list((tmp_path / "out" / "intuitor-seed0").glob("checkpoint-*/*.safetensors"))  # weights freed
     assert (tmp_path / "table" / "long_accuracy.png").stat().st_size > 0
