@@ -148,3 +148,33 @@ def test_results_table_is_built_from_eval_files_with_a_paired_test(tmp_path):
     assert results["base"]["by_kind"]["add0"] == 50.0 and results["intuitor-seed0"]["by_kind"]["add0"] == 100.0
     md = (tmp_path / "out" / "results.md").read_text()
     assert "| INTUITOR (self-certainty, no answers) | 75.0 |" in md and "+8/-0 p=0.0078" in md
+
+
+@pytest.mark.slow
+def test_long_runs_driver_end_to_end_on_the_tiny_model(tmp_path):
+    """scripts/smollm2_long.sh at toy size (tiny model, 2 updates, a checkpoint each): every run trains with the
+    guard on, every checkpoint is evaluated, the small result files are kept, the weights freed, and
+    smollm2_long_table.py writes long.json in the issue's shape. A rerun skips every finished run."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OUT": str(tmp_path / "out"), "RESULTS": str(tmp_path / "results"),
+           "TABLE": str(tmp_path / "table"), "UPDATES": "2", "EVERY": "1", "ONLINE_SEEDS": "0",
+           "OFFLINE_SEEDS": "0", "GOLD_SEEDS": "0", "BASE_MODEL": "tiny-qwen2",
+           "INTUITOR": str(Path(sys.executable).with_name("intuitor")), "PYTHON": sys.executable,
+           "TRAIN_FLAGS": "--model_name_or_path tiny-qwen2 --per_device_train_batch_size 7 --max_completion_length 8",
+           "EVAL_FLAGS": "--limit 6 --max-new-tokens 8 --batch-size 6"}
+    res = subprocess.run(["bash", "scripts/smollm2_long.sh"], cwd=ROOT, env=env, capture_output=True, text=True,
+                         timeout=900)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
+    data = json.loads((tmp_path / "table" / "long.json").read_text())
+    assert [(r["method"], r["seed"]) for r in data["runs"]] == [("grpo-gold", 0), ("intuitor-offline", 0),
+                                                                 ("intuitor", 0)]
+    for run in data["runs"]:
+        assert [c["update"] for c in run["checkpoints"]] == [0, 1, 2]
+        assert all(c["n"] == 6 and 0 <= c["greedy"] <= 1 for c in run["checkpoints"])
+        assert {"first_alarm", "kept_checkpoint", "fall_update", "lead_updates"} <= set(run)
+    config = json.loads((tmp_path / "results" / "intuitor-offline-seed0" / "run_config.json").read_text())
+    assert config["config"]["annotator"] == "offline" and config["config"]["guard"] == "warn"
+    assert not list((tmp_path / "out" / "intuitor-seed0").glob("checkpoint-*/*.safetensors"))  # weights freed
+    assert (tmp_path / "table" / "long_accuracy.png").stat().st_size > 0
+    again = subprocess.run(["bash", "scripts/smollm2_long.sh"], cwd=ROOT, env=env, capture_output=True, text=True,
+                           timeout=300)
+    assert again.returncode == 0 and again.stdout.count("(results kept)") == 3
