@@ -299,7 +299,7 @@ def test_report_on_a_sparse_run(tmp_path):
     from intuitor.analysis.report import build_report
 
     page = build_report(FIX / "run_offline", tmp_path / "r.html").read_text()
-    assert "run_config.json" in page and "No evaluation in the run folder" in page and "No completions.jsonl" in page
+    assert "config.json" in page and "No evaluation in the run folder" in page and "No completions.jsonl" in page
     # each empty section names the command that fills it, with flags `intuitor eval` has
     run = (FIX / "run_offline").as_posix()
     assert f"intuitor eval {run} --tasks TASK --output-dir {run}/eval/greedy" in page
