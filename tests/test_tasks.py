@@ -68,7 +68,7 @@ def test_math_equal_in_process_and_in_threads():
     assert math_equal(r"\boxed{3}", "0.5", isolate=False) is False
     results = []
     workers = [
-        threading.Thread(target=lambda: results.append(math_equal(r"\boxed{2}", "2.0", isolate=iso)))
+        threading.Thread(target=lambda iso=iso: results.append(math_equal(r"\boxed{2}", "2.0", isolate=iso)))
         for iso in (True, False)  # off the main thread, isolate=False falls back to the helper
     ]
     for w in workers:

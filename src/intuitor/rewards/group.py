@@ -259,8 +259,8 @@ def apply_std_floor(trainer) -> None:
         )
     funcs = list(trainer.reward_funcs)
     for func, name in zip(funcs, trainer.reward_func_names):
-        if isinstance(func, nn.Module) or inspect.iscoroutinefunction(getattr(func, "__call__", func)) \
-                or inspect.iscoroutinefunction(func):
+        method = getattr(func, "__call__", func)  # noqa: B004  (a callable object's own method, for the async check)
+        if isinstance(func, nn.Module) or inspect.iscoroutinefunction(method) or inspect.iscoroutinefunction(func):
             raise ValueError(
                 f"advantage_std_floor: reward '{name}' is a reward model or an async function; the floor supports "
                 "plain (synchronous) reward callables only"

@@ -80,7 +80,7 @@ def guard_command(
         settings = guard_settings(config, list(ctx.args))
     except (ValueError, FileNotFoundError) as exc:
         typer.secho(f"error: {exc}", fg="red", err=True)
-        raise typer.Exit(code=2)
+        raise typer.Exit(code=2) from None
     guard = replay(rows, settings, checkpoints)
     steps = [r.get("step") for r in rows if isinstance(r.get("step"), int)]
     typer.echo(f"{path}: {len(rows)} rows, steps {min(steps, default=0)}-{max(steps, default=0)}, "
