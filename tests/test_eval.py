@@ -431,8 +431,8 @@ def test_hf_backend_records_self_certainty_during_generation_no_second_pass(tiny
                                              else kw["inputs_embeds"]).shape[1]), with_kwargs=True)
     spy = SpyHFGenerator(model, tok, batch_size=8)
     generate_calls = []
-    inner = model.generate
-    monkeypatch.setattr(model, "generate", lambda *a, **kw: (generate_calls.append(1), inner(*a, **kw))[1])
+    inner = spy.generate  # the backend's calls (refill scheduling decodes without model.generate)
+    monkeypatch.setattr(spy, "generate", lambda *a, **kw: (generate_calls.append(1), inner(*a, **kw))[1])
     try:
         res = evaluate(tiny, [ToyTask(), OtherToyTask()], limit=3, max_new_tokens=10, batch_size=8, generator=spy,
                        progress=False, return_samples=True)

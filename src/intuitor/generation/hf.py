@@ -22,6 +22,7 @@ from typing import Sequence
 import torch
 
 from intuitor.certainty import RecordingMismatch, ResponseStatistics, record_generation
+from intuitor.generation.scheduling import RefillUnsupported, refill_generate
 
 from intuitor.generation.base import (
     Completion,
@@ -69,20 +70,36 @@ class StopOnStrings:
         texts = self.tokenizer.batch_decode(tails, skip_special_tokens=True)
         return torch.tensor([cut_at_stop(t, self.stop)[1] for t in texts], device=input_ids.device)
 
+    def hit(self, tokens: list[int]) -> bool:
+        """The same test on one row's new tokens (the refill scheduler's rows each have their own length)."""
+        text = self.tokenizer.decode(tokens[-self.window :], skip_special_tokens=True)
+        return cut_at_stop(text, self.stop)[1]
+
+
+SCHEDULING = ("refill", "static")
+REFILL_CALLS = 16  # batches' worth of sequences per `generate` call under refill scheduling
+
 
 class HFGenerator(Generator):
     """Generate with a loaded transformers model. `batch_size` counts sequences (prompts x samples) per forward."""
 
     name = "hf"
 
-    def __init__(self, model, tokenizer, batch_size: int = 8, record_statistics: bool = True):
+    def __init__(
+        self, model, tokenizer, batch_size: int = 8, record_statistics: bool = True, scheduling: str = "refill"
+    ):
         super().__init__(tokenizer)
+        if scheduling not in SCHEDULING:
+            raise ValueError(f"scheduling={scheduling!r}: must be one of {', '.join(SCHEDULING)}")
         self.model = model
         self.record_statistics = record_statistics
         # Statistics of the completions of the last `generate` call (caller's order), or None when not recorded.
         self.last_statistics: ResponseStatistics | None = None
         self.batch_size = batch_size
-        self.chunk_size = batch_size
+        self.scheduling = scheduling
+        # refill keeps batch_size rows busy across a whole call: hand it many prompts per call (the harness appends
+        # samples.jsonl per call, so this is also how much a crash can lose); static batches are one call each.
+        self.chunk_size = batch_size * REFILL_CALLS if scheduling == "refill" else batch_size
         self.eos_ids = eos_token_ids(model, tokenizer)
         pad = tokenizer.pad_token_id
         self.pad_id = pad if pad is not None else (self.eos_ids[0] if self.eos_ids else 0)
@@ -118,6 +135,11 @@ class HFGenerator(Generator):
         ent = torch.zeros(len(seqs), dtype=torch.float32)
         recorded = self.record_statistics
         try:
+            if self.scheduling == "refill":
+                try:
+                    return self._generate_refill(seqs, order, max_new_tokens, stop, mode, recorded)
+                except RefillUnsupported:  # a cache that cannot be re-batched (sliding windows): static batches
+                    self.scheduling, self.chunk_size = "static", self.batch_size
             for start in range(0, len(order), self.batch_size):
                 batch = order[start : start + self.batch_size]
                 width = max(len(seqs[i]) for i in batch)
@@ -149,6 +171,36 @@ class HFGenerator(Generator):
                     sc[batch], ent[batch] = stats.self_certainty, stats.entropy
         finally:
             self.model.train(was_training)
+        if recorded:
+            self.last_statistics = ResponseStatistics(sc, ent)
+        return out  # type: ignore[return-value]
+
+    def _generate_refill(self, seqs, order, max_new_tokens, stop, mode, recorded) -> list[Completion]:
+        """All of `seqs` through `refill_generate` (shortest prompts first, as the static batches), cut and
+        recorded as the static path does; statistics are the means of each request's own recorded steps."""
+        stopper = StopOnStrings(self.tokenizer, stop, 0) if stop else None
+        with record_generation(self.model) if recorded else nullcontext() as recorder:
+            requests = refill_generate(
+                self.model,
+                [seqs[i] for i in order],
+                batch_size=self.batch_size,
+                max_new_tokens=max_new_tokens,
+                eos_ids=self.eos_ids,
+                pad_id=self.pad_id,
+                temperature=mode["temperature"] if mode["do_sample"] else 0.0,
+                top_p=mode["top_p"],
+                min_new_tokens=int(getattr(self.model.generation_config, "min_new_tokens", None) or 0),
+                stopped=stopper.hit if stopper else None,
+                recorder=recorder,
+            )
+        out: list[Completion | None] = [None] * len(seqs)
+        sc = torch.zeros(len(seqs), dtype=torch.float32)
+        ent = torch.zeros(len(seqs), dtype=torch.float32)
+        for i, req in zip(order, requests):
+            out[i] = c = stop_completion(self.tokenizer, trim_completion(req.tokens, self.eos_ids), stop)
+            if recorded and c.ids:  # the mean over the steps that predicted the kept tokens
+                sc[i] = torch.tensor(req.steps_sc[: len(c.ids)], dtype=torch.float64).mean()
+                ent[i] = torch.tensor(req.steps_ent[: len(c.ids)], dtype=torch.float64).mean()
         if recorded:
             self.last_statistics = ResponseStatistics(sc, ent)
         return out  # type: ignore[return-value]
