@@ -11,8 +11,9 @@ to the same ids):
   - lm-eval          lm-eval's `HFLM.generate_until` (its `model.generate` on length-sorted padded batches and its
                      stop criteria), then the same task scorer on its texts.
 Candidates run in A B ... B A order (`--rounds` times); each gets the median of its runs, wall and process CPU
-seconds. It prints the times, each intuitor candidate's ratio to lm-eval, and how many responses and verdicts
-are identical to lm-eval's. lm-eval is an optional benchmark dependency:
+seconds. It prints the times, each intuitor candidate's ratio to lm-eval, the work done (decoding forwards, and
+the rows they decoded, counted by a hook on the backbone: exact whatever the load), and how many responses and
+verdicts are identical to lm-eval's. lm-eval is an optional benchmark dependency:
 
     python3 -m venv .venv-bench && .venv-bench/bin/pip install torch==2.13.0 \\
         && .venv-bench/bin/pip install -e . lm-eval==0.4.13
@@ -108,12 +109,23 @@ def main(argv: list[str] | None = None) -> Report:
     outputs = {}
     print(f"machine: {machine('cpu')}; load average before: {os.getloadavg()}")
     order = [n for _ in range(args.rounds) for n in names + names[::-1]]  # A B B A
+    work: dict[str, tuple[int, int]] = {}  # (decoding forwards, rows they decoded): load-independent
+
+    def count(module, a, kw):
+        ids = kw.get("input_ids") if kw.get("input_ids") is not None else kw.get("inputs_embeds")
+        if ids is not None and ids.shape[1] == 1:  # a decoding step (prefills have the prompt's length)
+            calls.append(ids.shape[0])
+
+    handle = model.base_model.register_forward_pre_hook(count, with_kwargs=True)
     for n in order:
+        calls: list[int] = []
         w0, c0 = time.perf_counter(), time.process_time()
         outputs[n] = runs[n]()
         wall[n].append(time.perf_counter() - w0)
         cpu[n].append(time.process_time() - c0)
+        work[n] = (len(calls), sum(calls))
         print(f"  {n}: {wall[n][-1]:.1f} s wall, {cpu[n][-1]:.1f} s CPU, load {os.getloadavg()[0]:.1f}", flush=True)
+    handle.remove()
     report = Report()
     ref_texts, ref_ok = outputs.get("lm-eval", (None, None))
     table_rows = []
@@ -126,11 +138,13 @@ def main(argv: list[str] | None = None) -> Report:
         rc = c / median(cpu["lm-eval"]) if "lm-eval" in cpu else float("nan")
         report.ratios[f"{n}/wall"], report.ratios[f"{n}/cpu"] = rw, rc
         report.ratios[f"{n}/identical"] = same / len(texts)
-        table_rows.append([n, f"{w:.1f}", f"{c:.1f}", f"{rw:.3f}", f"{rc:.3f}", f"{same}/{len(texts)}",
+        report.ratios[f"{n}/steps"], report.ratios[f"{n}/rows"] = work[n]
+        table_rows.append([n, f"{w:.1f}", f"{c:.1f}", f"{rw:.3f}", f"{rc:.3f}", *work[n], f"{same}/{len(texts)}",
                            f"{same_v}/{len(ok)}", f"{sum(ok)}/{len(ok)}"])
     print(f"\n[{args.model}: first {args.limit} GSM8K test problems, greedy, {args.max_new_tokens} new tokens, "
           f"batch {args.batch_size}, {args.threads} threads, {args.rounds} ABBA round(s)]")
-    print(table(["candidate", "wall s", "CPU s", "wall / lm-eval", "CPU / lm-eval", "same text", "same verdict",
+    print(table(["candidate", "wall s", "CPU s", "wall / lm-eval", "CPU / lm-eval", "decoding steps", "rows decoded",
+                 "same text", "same verdict",
                  "correct"], table_rows))
     if "intuitor-refill" in names and "lm-eval" in names:
         r = report.ratios["intuitor-refill/wall"]

@@ -1,4 +1,10 @@
-"""The transformers backend: `model.generate`, batched with left padding, on CPU or GPU.
+"""The transformers backend: batched generation with left padding, on CPU or GPU.
+
+Two schedulings (`HFGenerator(scheduling=...)`). `refill`, the default: `batch_size` rows in flight, a finished row
+leaves the batch and the next waiting prompt takes its place (`intuitor.generation.scheduling`), so no decoding step
+is spent on a finished row; greedy responses are those of `static`. `static`: `model.generate` on padded batches of
+`batch_size`, each decoded until its longest row ends (what lm-evaluation-harness and TRL do); the fallback for
+models whose cache cannot be re-batched (sliding-window layers). Measured in benchmarks/README.md (issue 32).
 
 Prompts are sorted by length before batching (less padding) and the completions put back in the caller's order.
 Each sequence is cut after its first stop token (the model's EOS ids and the chat template's end-of-turn token,
@@ -7,7 +13,8 @@ what `generate` writes after it is padding. Sampling is pure temperature samplin
 `generation_config` sets them (Qwen2.5-Instruct does), so that this backend and vLLM draw from the same law.
 
 Self-certainty comes with the completions: each `generate` call runs inside `intuitor.certainty.record_generation`
-(the trainer's recorder: a hook on the model's output reduces each decoding step's logits to two floats per row), and
+(the trainer's recorder: a hook on the model's output reduces each decoding step's logits to two floats per row;
+under refill the scheduler hands each row's value to the request in that row), and
 `last_statistics` holds the per-completion means, in the caller's order, so the harness runs no second forward
 pass (measured: the pass cost 16-40% of SmolLM2's throughput, the recorder 1-3%). They are the logits of the
 model's own distribution (temperature 1), from the positions that predict each kept token, as the pass computes
@@ -81,7 +88,8 @@ REFILL_CALLS = 16  # batches' worth of sequences per `generate` call under refil
 
 
 class HFGenerator(Generator):
-    """Generate with a loaded transformers model. `batch_size` counts sequences (prompts x samples) per forward."""
+    """Generate with a loaded transformers model. `batch_size` counts sequences (prompts x samples) per forward;
+    `scheduling` is "refill" (finished rows leave, waiting prompts join) or "static" (`model.generate` batches)."""
 
     name = "hf"
 
