@@ -3,6 +3,7 @@ batches, no decoding step spent on a finished row, and self-certainty recorded p
 forward pass over prompt + response."""
 
 import copy
+import os
 
 import pytest
 import torch
@@ -70,7 +71,10 @@ def test_refill_decodes_no_finished_row(lively):
         return rows, out
 
     rows, out = forwards("refill")
-    assert sum(b for b, _ in rows) == sum(len(c.ids) for c in out)
+    common = len(os.path.commonprefix(prompts))
+    assert rows[0] == (1, common)  # the prompts' shared prefix, prefilled once
+    assert sum(b for b, _ in rows[1:]) == sum(len(c.ids) for c in out)
+    assert all(q <= max(map(len, prompts)) - common for _, q in rows[1:])  # later prefills: suffixes only
     steps = [b for b, q in rows if q == 1]
     assert steps[0] == 4 and steps.count(4) >= len(steps) // 2
     static_rows, _ = forwards("static")  # static batches decode finished rows until their longest one ends

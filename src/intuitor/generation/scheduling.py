@@ -26,6 +26,7 @@ logits that predicted its tokens, whatever slot it sat in.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
@@ -76,7 +77,7 @@ def _select(cache, mask: torch.Tensor, keep: list[int]) -> torch.Tensor:
     """Keep rows `keep` (in place), then cut the columns that are padding for all of them; returns their mask."""
     idx = torch.tensor(keep, device=mask.device)
     mask = mask[idx]
-    cut = int(mask.size(1) - mask.sum(1).max())  # leading columns no remaining row uses
+    cut = int((mask.cumsum(1) == 0).sum(1).min())  # leading columns no remaining row uses
     for layer in _layers(cache):
         layer.keys, layer.values = layer.keys[idx, :, cut:], layer.values[idx, :, cut:]
     return mask[:, cut:]
@@ -110,12 +111,14 @@ def refill_generate(
     min_new_tokens: int = 0,
     stopped: Callable[[list[int]], bool] | None = None,
     recorder=None,
+    share_prefix: bool = True,
 ) -> list[Request]:
     """Generate for every prompt with `batch_size` rows in flight; returns the requests in the prompts' order.
 
     A row ends after a token of `eos_ids` (kept), after `max_new_tokens`, or when `stopped(tokens)` says so (the
     task's stop strings). `recorder` (from `record_generation(model)`, or None) gets its per-step values
-    distributed to the requests. Raises `RefillUnsupported` before any decoding when the model's cache cannot be
+    distributed to the requests. `share_prefix`: prefill the prompts' common prefix once (GSM8K's system prompt is
+    74 of SmolLM2's ~140 prompt tokens). Raises `RefillUnsupported` before any decoding when the model's cache cannot be
     re-batched.
     """
     device = next(model.parameters()).device
@@ -125,6 +128,18 @@ def refill_generate(
     warpers = [TemperatureLogitsWarper(temperature)] if temperature > 0 else []
     if temperature > 0 and top_p < 1.0:
         warpers.append(TopPLogitsWarper(top_p))
+    # The prompts' common prefix (the system prompt) is prefilled once; its KV is copied into every joining row,
+    # which then prefills only its own suffix: [prefix | padding | suffix], the padding masked as any other.
+    shared = len(os.path.commonprefix([r.prompt for r in requests])) if len(requests) > 1 and share_prefix else 0
+    shared = min(shared, min(len(r.prompt) for r in requests) - 1) if requests else 0
+    prefix = None
+    if shared > 0:
+        prefix = DynamicCache(config=model.config)
+        _layers(prefix)
+        ids = torch.tensor([requests[0].prompt[:shared]], dtype=torch.long, device=device)  # (1, P)
+        _forward(model, ids, torch.ones_like(ids), prefix, 0)
+        if recorder is not None:  # this forward predicts no response token
+            recorder.steps_sc.pop(), recorder.steps_ent.pop()
     slots: list[int] = []  # request index of each batch row
     cache, mask = None, None
     next_ids = torch.empty(0, dtype=torch.long, device=device)  # (B,) the token each row feeds next
@@ -150,16 +165,20 @@ def refill_generate(
     while slots or queue:
         if queue and len(slots) < batch_size:  # refill: prefill the waiting prompts together, then join them
             rows = [queue.pop() for _ in range(min(batch_size - len(slots), len(queue)))]
-            width = max(len(requests[r].prompt) for r in rows)
-            ids = torch.full((len(rows), width), pad_id, dtype=torch.long, device=device)  # (b, T) left-padded
-            new_mask = torch.zeros((len(rows), width), dtype=torch.long, device=device)
+            width = max(len(requests[r].prompt) for r in rows) - shared
+            ids = torch.full((len(rows), width), pad_id, dtype=torch.long, device=device)  # (b, S) left-padded
+            new_mask = torch.zeros((len(rows), shared + width), dtype=torch.long, device=device)
+            new_mask[:, :shared] = 1
             for b, r in enumerate(rows):
-                p = requests[r].prompt
+                p = requests[r].prompt[shared:]
                 ids[b, width - len(p) :] = torch.tensor(p, dtype=torch.long)
-                new_mask[b, width - len(p) :] = 1
+                new_mask[b, shared + width - len(p) :] = 1
             new_cache = DynamicCache(config=model.config)
             _layers(new_cache)  # fails before any forward when the layers cannot be re-batched
-            logits = _forward(model, ids, new_mask, new_cache, 0)  # (b, V)
+            if prefix is not None:
+                for layer, pre in zip(new_cache.layers, prefix.layers):
+                    layer.update(pre.keys.expand(len(rows), -1, -1, -1), pre.values.expand(len(rows), -1, -1, -1))
+            logits = _forward(model, ids, new_mask, new_cache, shared)  # (b, V)
             record(rows)
             fresh = range(len(slots), len(slots) + len(rows))  # only the joining rows produced a token
             new_ids = choose(logits, rows)
