@@ -29,7 +29,6 @@ import sys
 import time
 from pathlib import Path
 
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import Report, Verdict, machine, median, quiet_hf, set_threads, table  # noqa: E402

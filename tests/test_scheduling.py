@@ -114,7 +114,8 @@ def test_refill_on_smollm2_equals_static(smollm2_gguf, data_dir):
     from intuitor.models import SMOLLM2_ALIAS, load_model_and_tokenizer
 
     model, tok = load_model_and_tokenizer(SMOLLM2_ALIAS)
-    rows = [json.loads(line) for line in open(data_dir / "gsm8k" / "test.jsonl")][:6]
+    with open(data_dir / "gsm8k" / "test.jsonl") as f:
+        rows = [json.loads(line) for line in f][:6]
     prompts = [render_prompt(tok, [{"role": "user", "content": r["question"]}])[1] for r in rows]
     kw = dict(max_new_tokens=96)
     want = HFGenerator(model, tok, batch_size=4, scheduling="static").generate(prompts, **kw)

@@ -18,23 +18,31 @@ padding. Each step takes the float32 copy of the last-position logits, greedy ar
 with transformers' own warpers, as `generate`'s `_sample` does; greedy responses are those of `generate` (tests
 compare them token for token), sampled ones follow another random stream than the static batches (same law).
 
+Shared prefix: the prompts' longest common prefix (an evaluation's system prompt and chat header) is prefilled once
+and its keys and values copied into every joining row, which prefills only the rest of its prompt; the row's cache
+reads [prefix | padding | suffix], the padding masked and skipped by the position ids like left padding. The same
+numbers up to float rounding (other matmul shapes), as batching itself gives; tests compare the responses.
+
 Self-certainty: the caller's `record_generation(model)` hook sees every forward (a joining batch's prefill, then
 each decoding step) and appends one value per row of that forward; after each forward this loop reads that entry
 and hands each value to the request that occupies the row, so every response gets the values of exactly the
-logits that predicted its tokens, whatever slot it sat in.
+logits that predicted its tokens, whatever slot it sat in (the shared prefix's forward predicts none: dropped).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 from transformers import DynamicCache
 from transformers.cache_utils import DynamicLayer
-from transformers.generation.logits_process import TemperatureLogitsWarper, TopPLogitsWarper
+from transformers.generation.logits_process import (
+    TemperatureLogitsWarper,
+    TopPLogitsWarper,
+)
 
 
 class RefillUnsupported(NotImplementedError):
@@ -117,9 +125,9 @@ def refill_generate(
 
     A row ends after a token of `eos_ids` (kept), after `max_new_tokens`, or when `stopped(tokens)` says so (the
     task's stop strings). `recorder` (from `record_generation(model)`, or None) gets its per-step values
-    distributed to the requests. `share_prefix`: prefill the prompts' common prefix once (GSM8K's system prompt is
-    74 of SmolLM2's ~140 prompt tokens). Raises `RefillUnsupported` before any decoding when the model's cache cannot be
-    re-batched.
+    distributed to the requests. `share_prefix`: prefill the prompts' common prefix once (GSM8K's system prompt and
+    chat header: 74 of SmolLM2's ~140 prompt tokens). Raises `RefillUnsupported` before any decoding when the
+    model's cache cannot be re-batched.
     """
     device = next(model.parameters()).device
     requests = [Request(list(p)) for p in prompts]
