@@ -123,7 +123,8 @@ def main(argv: list[str] | None = None) -> Report:
         wall[n].append(time.perf_counter() - w0)
         cpu[n].append(time.process_time() - c0)
         work[n] = (len(calls), sum(calls))
-        print(f"  {n}: {wall[n][-1]:.1f} s wall, {cpu[n][-1]:.1f} s CPU, load {os.getloadavg()[0]:.1f}", flush=True)
+        print(f"  {n}: {wall[n][-1]:.1f} s wall, {cpu[n][-1]:.1f} s CPU, {work[n][0]} decoding steps of "
+              f"{work[n][1]} rows, load {os.getloadavg()[0]:.1f}", flush=True)
     handle.remove()
     report = Report()
     ref_texts, ref_ok = outputs.get("lm-eval", (None, None))

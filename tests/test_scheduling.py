@@ -108,20 +108,19 @@ def test_scheduling_is_checked_and_sized(lively):
 
 @pytest.mark.slow
 def test_refill_on_smollm2_equals_static(smollm2_gguf, data_dir):
-    """SmolLM2-135M, greedy, 6 GSM8K-like questions whose answers end at different lengths."""
-    import json
-
+    """SmolLM2-135M on the first 8 GSM8K prompts as `intuitor eval` renders them (system prompt, stop "Question:"):
+    greedy responses of different lengths, identical to `model.generate`'s; self-certainty = the float64 pass."""
+    from intuitor.evaluation.harness import make_task
     from intuitor.models import SMOLLM2_ALIAS, load_model_and_tokenizer
 
     model, tok = load_model_and_tokenizer(SMOLLM2_ALIAS)
-    with open(data_dir / "gsm8k" / "test.jsonl") as f:
-        rows = [json.loads(line) for line in f][:6]
-    prompts = [render_prompt(tok, [{"role": "user", "content": r["question"]}])[1] for r in rows]
-    kw = dict(max_new_tokens=96)
+    rows = make_task("gsm8k", data_dir).load(8)
+    prompts = [render_prompt(tok, r["prompt"])[1] for r in rows]
+    kw = dict(max_new_tokens=160, stop=["Question:"])
     want = HFGenerator(model, tok, batch_size=4, scheduling="static").generate(prompts, **kw)
     refill = HFGenerator(model, tok, batch_size=4)
     got = refill.generate(prompts, **kw)
-    assert [c.ids for c in got] == [c.ids for c in want]
-    assert len({len(c.ids) for c in got}) >= 2
+    assert [c.ids for c in got] == [c.ids for c in want] and [c.text for c in got] == [c.text for c in want]
+    assert len({len(c.ids) for c in got}) >= 2, [len(c.ids) for c in got]  # 112 and 160: rows left, others joined
     ref = response_statistics(model.double(), prompts, [c.ids for c in got], batch_size=1)
     assert torch.allclose(refill.last_statistics.self_certainty.double(), ref.self_certainty.double(), atol=1e-4)
