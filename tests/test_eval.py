@@ -439,7 +439,8 @@ def test_hf_backend_records_self_certainty_during_generation_no_second_pass(tiny
     finally:
         handle.remove()
     assert len(generate_calls) == 1  # 2 tasks x 3 prompts in one batch of 8
-    assert sum(w > 1 for w in widths) == 1 and len(widths) <= 10  # one prefill, then single-token steps only
+    # one prefill (refill scheduling: the prompts' shared prefix, then their suffixes), then single-token steps only
+    assert sum(w > 1 for w in widths) == 2 and len(widths) <= 11
     assert {r["task"] for r in res["samples"]} == {"toy", "toy2"} and len(res["samples"]) == 6
     monkeypatch.undo()
     completion_of = {tuple(p): c for p, c in spy.returned}  # greedy: the same prompt gets the same completion

@@ -16,7 +16,8 @@ two are aligned by left-padding the shorter one and stacked along the batch; a l
 the attention mask (its running sum), as `generate` computes them, so RoPE sees the same positions whatever the
 padding. Each step takes the float32 copy of the last-position logits, greedy argmax or temperature/top-p sampling
 with transformers' own warpers, as `generate`'s `_sample` does; greedy responses are those of `generate` (tests
-compare them token for token), sampled ones follow another random stream than the static batches (same law).
+compare them token for token). Sampling draws from the same law with one seeded generator per request, so a
+response does not depend on which rows share its batch (another random stream than the static batches').
 
 Shared prefix: the prompts' longest common prefix (an evaluation's system prompt and chat header) is prefilled once
 and its keys and values copied into every joining row, which prefills only the rest of its prompt; the row's cache
@@ -148,6 +149,10 @@ def refill_generate(
         _forward(model, ids, torch.ones_like(ids), prefix, 0)
         if recorder is not None:  # this forward predicts no response token
             recorder.steps_sc.pop(), recorder.steps_ent.pop()
+    rngs = []
+    if warpers:  # seeded from torch's global generator (the caller's seed), one per request
+        base = int(torch.randint(0, 2**62, (1,)))
+        rngs = [torch.Generator(device=device).manual_seed(base + i) for i in range(len(requests))]
     slots: list[int] = []  # request index of each batch row
     cache, mask = None, None
     next_ids = torch.empty(0, dtype=torch.long, device=device)  # (B,) the token each row feeds next
@@ -168,7 +173,9 @@ def refill_generate(
             return logits.argmax(-1)
         for w in warpers:
             logits = w(None, logits)
-        return torch.multinomial(F.softmax(logits, dim=-1), num_samples=1).squeeze(1)
+        probs = F.softmax(logits, dim=-1)  # (B, V)
+        # each request draws from its own generator: its tokens do not depend on which rows share its batch
+        return torch.cat([torch.multinomial(probs[b], 1, generator=rngs[r]) for b, r in enumerate(rows)])
 
     while slots or queue:
         if queue and len(slots) < batch_size:  # refill: prefill the waiting prompts together, then join them
