@@ -2,7 +2,8 @@
 
 N fixed-length responses (sampling at temperature 1, `min_new_tokens = max_new_tokens` so every response has the
 same length and every batch size does the same work) are generated with `intuitor.generation.hf.HFGenerator`
-(`model.generate`, left padding) at batch sizes 1, 2, 4, 8, 16, 32, in three modes:
+(refill scheduling as `intuitor eval` runs it, or `--scheduling static`: `model.generate` on left-padded batches) at
+batch sizes 1, 2, 4, 8, 16, 32, in three modes:
   - generate  generation alone (`HFGenerator(record_statistics=False)`);
   - record    `HFGenerator` as `intuitor eval` uses it: generation inside `record_generation(model)`, a hook on the
               LM head reducing each decoding step's logits to self-certainty and entropy (`last_statistics`), so
@@ -61,6 +62,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--modes", default=",".join(MODES), help=f"comma-separated subset of {', '.join(MODES)}")
     p.add_argument("--repeats", type=int, default=3, help="timed repeats (after one warm-up round), default 3")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto")
+    p.add_argument("--scheduling", default="refill", choices=["refill", "static"],
+                   help="HFGenerator's scheduling (default refill, as `intuitor eval`; static: model.generate)")
     p.add_argument("--max-record-overhead", type=float, default=0.05,
                    help="target: `record` loses at most this fraction of `generate` throughput (default 0.05)")
     p.add_argument("--clock", default="auto", choices=["auto", "cpu", "wall"],
@@ -104,9 +107,10 @@ def bench_model(name: str, args, device: str, report: Report, workdir: str) -> N
     prompts = sorted((render_prompt(tok, [{"role": "user", "content": q}])[1] for q in qs), key=len)
     batches = [int(b) for b in args.batch_sizes.split(",")]
     modes = [m.strip() for m in args.modes.split(",")]
-    gens = {b: HFGenerator(model, tok, batch_size=b, record_statistics=False) for b in batches}
+    sched = args.scheduling
+    gens = {b: HFGenerator(model, tok, batch_size=b, record_statistics=False, scheduling=sched) for b in batches}
     for b, g in gens.items():
-        g.recording = HFGenerator(model, tok, batch_size=b)  # records, as `intuitor eval` does
+        g.recording = HFGenerator(model, tok, batch_size=b, scheduling=sched)  # records, as `intuitor eval` does
     lengths: dict[tuple[int, str], list[int]] = {}
 
     def job(b, m):
@@ -135,7 +139,7 @@ def bench_model(name: str, args, device: str, report: Report, workdir: str) -> N
             if m != "generate":
                 report.ratios[f"{name}/{b}/{m}/relative"] = ratio
     print(f"\n[{name}: V={vocab}, {args.responses} responses x {args.max_new_tokens} new tokens, "
-          f"{len(prompts[0])}-{len(prompts[-1])} prompt tokens, left padding]")
+          f"{len(prompts[0])}-{len(prompts[-1])} prompt tokens, {sched} scheduling]")
     print(table(["batch", "mode", "median s", "range s", "wall s", "resp/s", "tok/s", "vs generate"], rows))
     if short:
         print(f"warning: some responses were shorter than {args.max_new_tokens} tokens: {short}")

@@ -449,15 +449,16 @@ def test_hf_backend_records_self_certainty_during_generation_no_second_pass(tiny
                                              else kw["inputs_embeds"]).shape[1]), with_kwargs=True)
     spy = SpyHFGenerator(model, tok, batch_size=8)
     generate_calls = []
-    inner = model.generate
-    monkeypatch.setattr(model, "generate", lambda *a, **kw: (generate_calls.append(1), inner(*a, **kw))[1])
+    inner = spy.generate  # the backend's calls (refill scheduling decodes without model.generate)
+    monkeypatch.setattr(spy, "generate", lambda *a, **kw: (generate_calls.append(1), inner(*a, **kw))[1])
     try:
         res = evaluate(tiny, [ToyTask(), OtherToyTask()], limit=3, max_new_tokens=10, batch_size=8, generator=spy,
                        progress=False, return_samples=True)
     finally:
         handle.remove()
     assert len(generate_calls) == 1  # 2 tasks x 3 prompts in one batch of 8
-    assert sum(w > 1 for w in widths) == 1 and len(widths) <= 10  # one prefill, then single-token steps only
+    # one prefill (refill scheduling: the prompts' shared prefix, then their suffixes), then single-token steps only
+    assert sum(w > 1 for w in widths) == 2 and len(widths) <= 11
     assert {r["task"] for r in res["samples"]} == {"toy", "toy2"} and len(res["samples"]) == 6
     monkeypatch.undo()
     completion_of = {tuple(p): c for p, c in spy.returned}  # greedy: the same prompt gets the same completion

@@ -319,7 +319,7 @@ def _run(todo, tasks, scorer, tokenizer, generator, config, samples, temperature
         groups[(len(missing), stops)].append((tname, row, missing))
     for items in groups.values():  # similar lengths share a batch: less padding (prompt text length as a proxy)
         items.sort(key=lambda item: len(str(item[1]["prompt"])))
-    per_call = max(1, getattr(generator, "chunk_size", batch_size) // samples)
+    per_call = max(1, generator.chunk_for(temperature) // samples)
     sink = open(out_dir / SAMPLES_FILE, "a", encoding="utf-8") if out_dir is not None else None
     bar = _progress(progress)
     bars = {t: bar.add_task(t, total=n, completed=already[t]) for t, n in totals.items()} if bar else {}

@@ -45,15 +45,19 @@ class Completion(NamedTuple):
 
 
 class Generator:
-    """A text-generation backend. Subclasses implement `generate`; `chunk_size` says how many sequences the harness
-    should hand over per call (small for transformers, whose batches are padded; large for vLLM, which schedules
-    continuously)."""
+    """A text-generation backend. Subclasses implement `generate`; `chunk_size` (or `chunk_for(temperature)`) says
+    how many sequences the harness should hand over per call (small for padded transformers batches; large where
+    the backend schedules continuously: vLLM, the transformers backend's refill)."""
 
     name: str = ""
     chunk_size: int = 8
 
     def __init__(self, tokenizer):
         self.tokenizer = tokenizer
+
+    def chunk_for(self, temperature: float) -> int:
+        """Sequences per `generate` call at this temperature."""
+        return self.chunk_size
 
     def generate(
         self,

@@ -1,4 +1,14 @@
-"""The transformers backend: `model.generate`, batched with left padding, on CPU or GPU.
+"""The transformers backend: batched generation with left padding, on CPU or GPU.
+
+Two schedulings (`HFGenerator(scheduling=...)`). `refill`: `batch_size` rows in flight, a finished row leaves the
+batch and the next waiting prompt takes its place (`intuitor.generation.scheduling`), so no decoding step is spent on
+a finished row; greedy responses are those of `static`. `static`: `model.generate` on padded batches of
+`batch_size`, each decoded until its longest row ends (what lm-evaluation-harness and TRL do); the fallback for
+models whose cache cannot be re-batched (sliding-window layers). `auto`, the default: refill for greedy decoding
+(the same responses, fewer decoding steps), static for sampling. Refill samples from one seeded generator per
+request (a response does not depend on its batch-mates), so its samples differ from static's draws: `auto` keeps
+static's, so that sampled figures published before refill (the demo's, its precondition) reproduce; ask for
+`refill` to sample that way. Measured in benchmarks/README.md (issue 32).
 
 Prompts are sorted by length before batching (less padding) and the completions put back in the caller's order.
 Each sequence is cut after its first stop token (the model's EOS ids and the chat template's end-of-turn token,
@@ -7,7 +17,8 @@ what `generate` writes after it is padding. Sampling is pure temperature samplin
 `generation_config` sets them (Qwen2.5-Instruct does), so that this backend and vLLM draw from the same law.
 
 Self-certainty comes with the completions: each `generate` call runs inside `intuitor.certainty.record_generation`
-(the trainer's recorder: a hook on the model's output reduces each decoding step's logits to two floats per row), and
+(the trainer's recorder: a hook on the model's output reduces each decoding step's logits to two floats per row;
+under refill the scheduler hands each row's value to the request in that row), and
 `last_statistics` holds the per-completion means, in the caller's order, so the harness runs no second forward
 pass (measured: the pass cost 16-40% of SmolLM2's throughput, the recorder 1-3%). They are the logits of the
 model's own distribution (temperature 1), from the positions that predict each kept token, as the pass computes
@@ -22,6 +33,7 @@ from typing import Sequence
 import torch
 
 from intuitor.certainty import RecordingMismatch, ResponseStatistics, record_generation
+from intuitor.generation.scheduling import RefillUnsupported, refill_generate
 
 from intuitor.generation.base import (
     Completion,
@@ -69,23 +81,47 @@ class StopOnStrings:
         texts = self.tokenizer.batch_decode(tails, skip_special_tokens=True)
         return torch.tensor([cut_at_stop(t, self.stop)[1] for t in texts], device=input_ids.device)
 
+    def hit(self, tokens: list[int]) -> bool:
+        """The same test on one row's new tokens (the refill scheduler's rows each have their own length)."""
+        text = self.tokenizer.decode(tokens[-self.window :], skip_special_tokens=True)
+        return cut_at_stop(text, self.stop)[1]
+
+
+SCHEDULING = ("auto", "refill", "static")
+REFILL_CALLS = 16  # batches' worth of sequences per `generate` call under refill scheduling
+
 
 class HFGenerator(Generator):
-    """Generate with a loaded transformers model. `batch_size` counts sequences (prompts x samples) per forward."""
+    """Generate with a loaded transformers model. `batch_size` counts sequences (prompts x samples) per forward;
+    `scheduling` is "refill" (finished rows leave, waiting prompts join), "static" (`model.generate` batches) or
+    "auto" (refill when greedy, static when sampling)."""
 
     name = "hf"
 
-    def __init__(self, model, tokenizer, batch_size: int = 8, record_statistics: bool = True):
+    def __init__(
+        self, model, tokenizer, batch_size: int = 8, record_statistics: bool = True, scheduling: str = "auto"
+    ):
         super().__init__(tokenizer)
+        if scheduling not in SCHEDULING:
+            raise ValueError(f"scheduling={scheduling!r}: must be one of {', '.join(SCHEDULING)}")
         self.model = model
         self.record_statistics = record_statistics
         # Statistics of the completions of the last `generate` call (caller's order), or None when not recorded.
         self.last_statistics: ResponseStatistics | None = None
         self.batch_size = batch_size
-        self.chunk_size = batch_size
+        self.scheduling = scheduling
+        self.chunk_size = self.chunk_for(0.0)  # greedy's; the harness asks `chunk_for` with its temperature
         self.eos_ids = eos_token_ids(model, tokenizer)
         pad = tokenizer.pad_token_id
         self.pad_id = pad if pad is not None else (self.eos_ids[0] if self.eos_ids else 0)
+
+    def _refills(self, temperature: float) -> bool:
+        return self.scheduling == "refill" or (self.scheduling == "auto" and temperature == 0)
+
+    def chunk_for(self, temperature: float) -> int:
+        """Refill keeps batch_size rows busy across a whole call: it gets many prompts per call (the harness appends
+        samples.jsonl per call, so this is also how much a crash can lose); static batches are one call each."""
+        return self.batch_size * REFILL_CALLS if self._refills(temperature) else self.batch_size
 
     @torch.no_grad()
     def generate(
@@ -118,6 +154,11 @@ class HFGenerator(Generator):
         ent = torch.zeros(len(seqs), dtype=torch.float32)
         recorded = self.record_statistics
         try:
+            if self._refills(temperature):
+                try:
+                    return self._generate_refill(seqs, order, max_new_tokens, stop, mode, recorded)
+                except RefillUnsupported:  # a cache that cannot be re-batched (sliding windows): static batches
+                    self.scheduling, self.chunk_size = "static", self.batch_size
             for start in range(0, len(order), self.batch_size):
                 batch = order[start : start + self.batch_size]
                 width = max(len(seqs[i]) for i in batch)
@@ -149,6 +190,36 @@ class HFGenerator(Generator):
                     sc[batch], ent[batch] = stats.self_certainty, stats.entropy
         finally:
             self.model.train(was_training)
+        if recorded:
+            self.last_statistics = ResponseStatistics(sc, ent)
+        return out  # type: ignore[return-value]
+
+    def _generate_refill(self, seqs, order, max_new_tokens, stop, mode, recorded) -> list[Completion]:
+        """All of `seqs` through `refill_generate` (shortest prompts first, as the static batches), cut and
+        recorded as the static path does; statistics are the means of each request's own recorded steps."""
+        stopper = StopOnStrings(self.tokenizer, stop, 0) if stop else None
+        with record_generation(self.model) if recorded else nullcontext() as recorder:
+            requests = refill_generate(
+                self.model,
+                [seqs[i] for i in order],
+                batch_size=self.batch_size,
+                max_new_tokens=max_new_tokens,
+                eos_ids=self.eos_ids,
+                pad_id=self.pad_id,
+                temperature=mode["temperature"] if mode["do_sample"] else 0.0,
+                top_p=mode["top_p"],
+                min_new_tokens=int(getattr(self.model.generation_config, "min_new_tokens", None) or 0),
+                stopped=stopper.hit if stopper else None,
+                recorder=recorder,
+            )
+        out: list[Completion | None] = [None] * len(seqs)
+        sc = torch.zeros(len(seqs), dtype=torch.float32)
+        ent = torch.zeros(len(seqs), dtype=torch.float32)
+        for i, req in zip(order, requests):
+            out[i] = c = stop_completion(self.tokenizer, trim_completion(req.tokens, self.eos_ids), stop)
+            if recorded and c.ids:  # the mean over the steps that predicted the kept tokens
+                sc[i] = torch.tensor(req.steps_sc[: len(c.ids)], dtype=torch.float64).mean()
+                ent[i] = torch.tensor(req.steps_ent[: len(c.ids)], dtype=torch.float64).mean()
         if recorded:
             self.last_statistics = ResponseStatistics(sc, ent)
         return out  # type: ignore[return-value]
