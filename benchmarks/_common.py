@@ -23,11 +23,12 @@ import os
 import platform
 import statistics
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable
 
 import torch
+
 
 MiB = float(1 << 20)
 
@@ -182,7 +183,10 @@ class Timings:
 
 
 def interleaved(
-    candidates: dict[str, Callable[[], object]], repeats: int, warmup: int = 1, device: str = "cpu",
+    candidates: dict[str, Callable[[], object]],
+    repeats: int,
+    warmup: int = 1,
+    device: str = "cpu",
     clock: str | None = None,
 ) -> Timings:
     """Time each candidate `repeats` times, round-robin, after `warmup` untimed rounds."""

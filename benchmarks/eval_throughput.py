@@ -30,14 +30,27 @@ from pathlib import Path
 
 import torch
 
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
-    Report, Verdict, clock_note, default_clock, interleaved, machine, median, quiet_hf, set_threads, spread, table)
+    Report,
+    Verdict,
+    clock_note,
+    default_clock,
+    interleaved,
+    machine,
+    median,
+    quiet_hf,
+    set_threads,
+    spread,
+    table,
+)
 
 from intuitor.certainty import response_statistics  # noqa: E402
 from intuitor.generation.base import render_prompt  # noqa: E402
 from intuitor.generation.hf import HFGenerator  # noqa: E402
 from intuitor.models import SMOLLM2_ALIAS, build_tiny_model, load_model_and_tokenizer  # noqa: E402
+
 
 QUESTIONS = [
     "What is 7 * 8?",
@@ -62,12 +75,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--modes", default=",".join(MODES), help=f"comma-separated subset of {', '.join(MODES)}")
     p.add_argument("--repeats", type=int, default=3, help="timed repeats (after one warm-up round), default 3")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto")
-    p.add_argument("--scheduling", default="refill", choices=["refill", "static"],
-                   help="HFGenerator's scheduling (default refill, as `intuitor eval`; static: model.generate)")
-    p.add_argument("--max-record-overhead", type=float, default=0.05,
-                   help="target: `record` loses at most this fraction of `generate` throughput (default 0.05)")
-    p.add_argument("--clock", default="auto", choices=["auto", "cpu", "wall"],
-                   help="cpu: process CPU time; auto: cpu on CPU with 1 thread, else wall (default auto)")
+    p.add_argument(
+        "--scheduling",
+        default="refill",
+        choices=["refill", "static"],
+        help="HFGenerator's scheduling (default refill, as `intuitor eval`; static: model.generate)",
+    )
+    p.add_argument(
+        "--max-record-overhead",
+        type=float,
+        default=0.05,
+        help="target: `record` loses at most this fraction of `generate` throughput (default 0.05)",
+    )
+    p.add_argument(
+        "--clock",
+        default="auto",
+        choices=["auto", "cpu", "wall"],
+        help="cpu: process CPU time; auto: cpu on CPU with 1 thread, else wall (default auto)",
+    )
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads, 0 = torch's default (default 1)")
     p.add_argument("--seed", type=int, default=0)
     return p.parse_args(argv)
@@ -116,11 +141,13 @@ def bench_model(name: str, args, device: str, report: Report, workdir: str) -> N
     def job(b, m):
         def run():
             lengths[(b, m)] = run_mode(m, gens[b], prompts, b, args.max_new_tokens, args.seed)
+
         return run
 
     clock = None if args.clock == "auto" else args.clock
-    times = interleaved({f"{b}/{m}": job(b, m) for b in batches for m in modes}, args.repeats, device=device,
-                        clock=clock)
+    times = interleaved(
+        {f"{b}/{m}": job(b, m) for b in batches for m in modes}, args.repeats, device=device, clock=clock
+    )
     short = {k: min(v) for k, v in lengths.items() if min(v) != args.max_new_tokens}
     vocab = model.get_output_embeddings().weight.size(0)
     rows = []
@@ -130,16 +157,35 @@ def bench_model(name: str, args, device: str, report: Report, workdir: str) -> N
             t = median(times[f"{b}/{m}"])
             rps = args.responses / t
             ratio = base / t  # throughput relative to plain generation
-            rows.append([f"{b}", m, f"{t:.2f}", spread(times[f"{b}/{m}"]), f"{median(times.wall[f'{b}/{m}']):.2f}",
-                         f"{rps:.2f}",
-                         f"{rps * args.max_new_tokens:.0f}", f"{ratio:.2f}" if m != "generate" else "-"])
-            report.rows.append({"model": name, "batch": b, "mode": m, "seconds": t, "responses_per_s": rps,
-                                "relative_throughput": ratio})
+            rows.append(
+                [
+                    f"{b}",
+                    m,
+                    f"{t:.2f}",
+                    spread(times[f"{b}/{m}"]),
+                    f"{median(times.wall[f'{b}/{m}']):.2f}",
+                    f"{rps:.2f}",
+                    f"{rps * args.max_new_tokens:.0f}",
+                    f"{ratio:.2f}" if m != "generate" else "-",
+                ]
+            )
+            report.rows.append(
+                {
+                    "model": name,
+                    "batch": b,
+                    "mode": m,
+                    "seconds": t,
+                    "responses_per_s": rps,
+                    "relative_throughput": ratio,
+                }
+            )
             report.ratios[f"{name}/{b}/{m}/responses_per_s"] = rps
             if m != "generate":
                 report.ratios[f"{name}/{b}/{m}/relative"] = ratio
-    print(f"\n[{name}: V={vocab}, {args.responses} responses x {args.max_new_tokens} new tokens, "
-          f"{len(prompts[0])}-{len(prompts[-1])} prompt tokens, {sched} scheduling]")
+    print(
+        f"\n[{name}: V={vocab}, {args.responses} responses x {args.max_new_tokens} new tokens, "
+        f"{len(prompts[0])}-{len(prompts[-1])} prompt tokens, {sched} scheduling]"
+    )
     print(table(["batch", "mode", "median s", "range s", "wall s", "resp/s", "tok/s", "vs generate"], rows))
     if short:
         print(f"warning: some responses were shorter than {args.max_new_tokens} tokens: {short}")
@@ -150,9 +196,13 @@ def bench_model(name: str, args, device: str, report: Report, workdir: str) -> N
             at_big = report.ratios[f"{name}/{big}/{m}/relative"]
             print(f"{name} {m}: throughput vs generate, worst batch size {worst:.2f}, batch {big} {at_big:.2f}")
             if m == "record":
-                report.verdicts.append(Verdict(
-                    f"{name} record_generation costs <= {args.max_record_overhead:.0%} of throughput (batch {big})",
-                    at_big >= 1 - args.max_record_overhead, f"{at_big:.2f} of generate"))
+                report.verdicts.append(
+                    Verdict(
+                        f"{name} record_generation costs <= {args.max_record_overhead:.0%} of throughput (batch {big})",
+                        at_big >= 1 - args.max_record_overhead,
+                        f"{at_big:.2f} of generate",
+                    )
+                )
 
 
 def main(argv: list[str] | None = None) -> Report:

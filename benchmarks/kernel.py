@@ -44,13 +44,30 @@ from pathlib import Path
 
 import torch
 
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
-    Report, Verdict, clock_note, default_clock, fmt_mib, interleaved, machine, median, peak_extra, set_threads,
-    spread, table)
+    Report,
+    Verdict,
+    clock_note,
+    default_clock,
+    fmt_mib,
+    interleaved,
+    machine,
+    median,
+    peak_extra,
+    set_threads,
+    spread,
+    table,
+)
 
-from intuitor.certainty import kernel  # noqa: E402
-from intuitor.certainty import response_statistics, token_self_certainty, token_statistics  # noqa: E402
+from intuitor.certainty import (  # noqa: E402
+    kernel,  # noqa: E402
+    response_statistics,
+    token_self_certainty,
+    token_statistics,
+)
+
 
 QWEN_VOCAB = 151_936
 
@@ -70,8 +87,10 @@ class Args:
     v0: bool = True
     "also time intuitor.certainty.kernel as it was before this benchmark (`--no-v0` to skip)"
     sub_chunks: str = ""
-    ("comma-separated log2 of CPU_SUB_CHUNK_ELEMENTS to sweep, one intuitor@k variant each (0: no sub-chunks), "
-     "e.g. 17,18,19,20,0")
+    (
+        "comma-separated log2 of CPU_SUB_CHUNK_ELEMENTS to sweep, one intuitor@k variant each (0: no sub-chunks), "
+        "e.g. 17,18,19,20,0"
+    )
     skip_lm: bool = False
     "skip part 2 (hidden states through the LM head)"
     lm_batch: int = 8
@@ -263,8 +282,11 @@ class Part:
 
 def logits_part(args: Args, dtype: torch.dtype, device: str) -> Part:
     log_v = math.log(args.vocab)
-    kinds = (["v0"] if args.v0 else []) + (["serial"] if args.serial else []) + [
-        f"@{k}" for k in sub_chunk_exponents(args)]
+    kinds = (
+        (["v0"] if args.v0 else [])
+        + (["serial"] if args.serial else [])
+        + [f"@{k}" for k in sub_chunk_exponents(args)]
+    )
     base = {"intuitor": "naive", "intuitor-sc": "naive-sc", "authors-sc": "naive-sc"}
     for kind in kinds:
         base[f"intuitor-{kind}".replace("-@", "@")] = "naive"
@@ -280,6 +302,7 @@ def logits_part(args: Args, dtype: torch.dtype, device: str) -> Part:
             "authors-sc": lambda: authors_self_certainty(z),
         }
         for kind in kinds:
+
             def stats(entropy, attrs=variant(kind)):
                 with patched(**attrs):
                     return token_statistics(z, entropy=entropy)
@@ -297,8 +320,14 @@ def logits_part(args: Args, dtype: torch.dtype, device: str) -> Part:
     tag = str(dtype).replace("torch.", "")
     title = f"{tag} logits, N={args.positions}, V={args.vocab}; ratios against naive (stats) or naive-sc"
     judged = ["intuitor-sc"] if args.sc_only else ["intuitor", "intuitor-sc"]
-    return Part(tag, title, make, {k: v for k, v in base.items() if not args.sc_only or "-sc" in k}, judged,
-                dtype == torch.float32)
+    return Part(
+        tag,
+        title,
+        make,
+        {k: v for k, v in base.items() if not args.sc_only or "-sc" in k},
+        judged,
+        dtype == torch.float32,
+    )
 
 
 HEADERS = ["variant", "median s", "range s", "wall s", "t/base", "peak MiB", "mem/base", "|err| SC", "|err| H"]
@@ -312,12 +341,31 @@ def summarise(args: Args, part: Part, report: Report) -> None:
         t, ref = median(times[name]), base.get(name)
         t_ratio = t / median(times[ref]) if ref else float("nan")
         m_ratio = peaks[name] / peaks[ref] if ref and peaks[name] is not None and peaks[ref] else float("nan")
-        rows.append([name, f"{t:.3f}", spread(times[name]), f"{median(times.wall[name]):.3f}",
-                     f"{t_ratio:.2f}" if ref else "-", fmt_mib(peaks[name]), f"{m_ratio:.3f}" if ref else "-",
-                     f"{errs[name][0]:.1e}", f"{errs[name][1]:.1e}"])
-        report.rows.append({"part": tag, "variant": name, "seconds": t, "time_ratio": t_ratio,
-                            "peak_bytes": peaks[name], "memory_ratio": m_ratio, "sc_error": errs[name][0],
-                            "entropy_error": errs[name][1]})
+        rows.append(
+            [
+                name,
+                f"{t:.3f}",
+                spread(times[name]),
+                f"{median(times.wall[name]):.3f}",
+                f"{t_ratio:.2f}" if ref else "-",
+                fmt_mib(peaks[name]),
+                f"{m_ratio:.3f}" if ref else "-",
+                f"{errs[name][0]:.1e}",
+                f"{errs[name][1]:.1e}",
+            ]
+        )
+        report.rows.append(
+            {
+                "part": tag,
+                "variant": name,
+                "seconds": t,
+                "time_ratio": t_ratio,
+                "peak_bytes": peaks[name],
+                "memory_ratio": m_ratio,
+                "sc_error": errs[name][0],
+                "entropy_error": errs[name][1],
+            }
+        )
         if ref:
             report.ratios[f"{tag}/{name}/time"] = t_ratio
             report.ratios[f"{tag}/{name}/memory"] = m_ratio
@@ -329,15 +377,26 @@ def summarise(args: Args, part: Part, report: Report) -> None:
     for name in part.judged:
         ref = base[name]
         t_ratio, m_ratio = report.ratios[f"{tag}/{name}/time"], report.ratios[f"{tag}/{name}/memory"]
-        report.verdicts.append(Verdict(f"{tag} {name} time <= {args.max_time_ratio:g} x {ref}",
-                                       t_ratio <= args.max_time_ratio, f"{t_ratio:.2f}"))
+        report.verdicts.append(
+            Verdict(
+                f"{tag} {name} time <= {args.max_time_ratio:g} x {ref}",
+                t_ratio <= args.max_time_ratio,
+                f"{t_ratio:.2f}",
+            )
+        )
         if m_ratio == m_ratio:
-            report.verdicts.append(Verdict(f"{tag} {name} peak memory <= {args.max_memory_ratio:g} x {ref}",
-                                           m_ratio <= args.max_memory_ratio, f"{m_ratio:.3f}"))
+            report.verdicts.append(
+                Verdict(
+                    f"{tag} {name} peak memory <= {args.max_memory_ratio:g} x {ref}",
+                    m_ratio <= args.max_memory_ratio,
+                    f"{m_ratio:.3f}",
+                )
+            )
         if part.check_error:
             err = max(e for e in errs[name] if e == e)
-            report.verdicts.append(Verdict(f"{tag} {name} error <= {args.max_error:g} (vs float64)",
-                                           err <= args.max_error, f"{err:.1e}"))
+            report.verdicts.append(
+                Verdict(f"{tag} {name} error <= {args.max_error:g} (vs float64)", err <= args.max_error, f"{err:.1e}")
+            )
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -348,10 +407,16 @@ def tiny_big_vocab_lm(args: Args, device: str):
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
     torch.manual_seed(args.seed)
-    config = Qwen2Config(vocab_size=args.vocab, hidden_size=args.lm_hidden, intermediate_size=2 * args.lm_hidden,
-                         num_hidden_layers=args.lm_layers, num_attention_heads=4, num_key_value_heads=2,
-                         max_position_embeddings=max(1024, args.lm_prompt + args.lm_completion),
-                         tie_word_embeddings=False)  # tied, a random model's logits are one-hot on the input token
+    config = Qwen2Config(
+        vocab_size=args.vocab,
+        hidden_size=args.lm_hidden,
+        intermediate_size=2 * args.lm_hidden,
+        num_hidden_layers=args.lm_layers,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=max(1024, args.lm_prompt + args.lm_completion),
+        tie_word_embeddings=False,
+    )  # tied, a random model's logits are one-hot on the input token
     model = Qwen2ForCausalLM(config).to(device).eval()
     with torch.no_grad():  # logits of std ~3 (a random init gives near-uniform ones): scale the head up
         model.get_output_embeddings().weight.mul_(150.0 / math.sqrt(args.lm_hidden))
@@ -400,10 +465,12 @@ def lm_part(args: Args, device: str) -> Part:
         return candidates, reference_response_statistics(model, ids, args.lm_prompt), lambda name, sc: sc
 
     n = args.lm_batch * args.lm_completion
-    title = (f"lm: hidden states -> statistics, tiny Qwen2 ({args.lm_layers} layers, hidden {args.lm_hidden}, "
-             f"V={args.vocab}), batch {args.lm_batch} x ({args.lm_prompt} prompt + {args.lm_completion} completion), "
-             f"{n} scored positions, float32; ratios against naive")
-    base = {"intuitor": "naive", **{name: "naive" for name in names.values()}}
+    title = (
+        f"lm: hidden states -> statistics, tiny Qwen2 ({args.lm_layers} layers, hidden {args.lm_hidden}, "
+        f"V={args.vocab}), batch {args.lm_batch} x ({args.lm_prompt} prompt + {args.lm_completion} completion), "
+        f"{n} scored positions, float32; ratios against naive"
+    )
+    base = {"intuitor": "naive", **dict.fromkeys(names.values(), "naive")}
     return Part("lm", title, make, base, ["intuitor"], True)
 
 

@@ -44,10 +44,22 @@ from pathlib import Path
 
 import torch
 
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
-    CLOCKS, Report, Verdict, bootstrap_ratio, clock_note, default_clock, machine, median, quiet_hf, set_threads,
-    spread, table)
+    CLOCKS,
+    Report,
+    Verdict,
+    bootstrap_ratio,
+    clock_note,
+    default_clock,
+    machine,
+    median,
+    quiet_hf,
+    set_threads,
+    spread,
+    table,
+)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -61,12 +73,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--completion-length", type=int, default=32, help="tokens of every completion (default 32)")
     p.add_argument("--max-ratio", type=float, default=1.05, help="target: INTUITOR / GRPO step time (default 1.05)")
     p.add_argument("--target-model", default="smollm2", help="the model the target applies to (default smollm2)")
-    p.add_argument("--clock", default="auto", choices=["auto", "cpu", "wall"],
-                   help="cpu: process CPU time; auto: cpu on CPU with 1 thread, else wall (default auto)")
+    p.add_argument(
+        "--clock",
+        default="auto",
+        choices=["auto", "cpu", "wall"],
+        help="cpu: process CPU time; auto: cpu on CPU with 1 thread, else wall (default auto)",
+    )
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads, 0 = torch's default (default 1)")
-    p.add_argument("--source", default="generation", choices=["generation", "logprob_pass"],
-                   help="where INTUITOR reads self-certainty: the generation recorder, or TRL's old log-prob pass "
-                   "(both trainers then run steps_per_generation=2, so TRL runs that pass) (default generation)")
+    p.add_argument(
+        "--source",
+        default="generation",
+        choices=["generation", "logprob_pass"],
+        help="where INTUITOR reads self-certainty: the generation recorder, or TRL's old log-prob pass "
+        "(both trainers then run steps_per_generation=2, so TRL runs that pass) (default generation)",
+    )
     p.add_argument("--seed", type=int, default=0)
     return p.parse_args(argv)
 
@@ -140,10 +160,16 @@ def intuitor_own_time(clock: str):
     from intuitor.training.callbacks import MetricsJsonlCallback
 
     now, spent = CLOCKS[clock], [0.0]
-    targets = [(certainty.GenerationRecorder, "_hook"), (certainty.GenerationRecorder, "statistics"),
-               (scoring, "pass_statistics"), (scoring.ForwardScorer, "reduce"), (scoring.ForwardScorer, "statistics"),
-               (PolicyStatisticReward, "__call__"),
-               (trainer_module.IntuitorTrainer, "_log_rollout"), (MetricsJsonlCallback, "on_log")]
+    targets = [
+        (certainty.GenerationRecorder, "_hook"),
+        (certainty.GenerationRecorder, "statistics"),
+        (scoring, "pass_statistics"),
+        (scoring.ForwardScorer, "reduce"),
+        (scoring.ForwardScorer, "statistics"),
+        (PolicyStatisticReward, "__call__"),
+        (trainer_module.IntuitorTrainer, "_log_rollout"),
+        (MetricsJsonlCallback, "on_log"),
+    ]
     originals = [(owner, name, getattr(owner, name)) for owner, name in targets]
 
     def timed(fn):
@@ -154,6 +180,7 @@ def intuitor_own_time(clock: str):
                 return fn(*a, **kw)
             finally:
                 spent[0] += now() - t0
+
         return wrapper
 
     for owner, name, fn in originals:
@@ -183,11 +210,23 @@ def run(kind: str, folder: Path, beta: float, args, workdir: str, clock: str):
     cycle = 2 if args.source == "logprob_pass" else 1  # optimizer steps per generation
     steps = cycle * (1 + args.steps)
     kw = dict(
-        output_dir=str(Path(workdir) / f"out-{kind}"), max_steps=steps, per_device_train_batch_size=args.batch,
-        num_generations=args.num_generations, max_completion_length=args.completion_length,
-        generation_kwargs={"min_new_tokens": args.completion_length}, beta=beta, learning_rate=1e-6,
-        temperature=0.9, lr_scheduler_type="constant", warmup_steps=0, logging_steps=1, report_to="none",
-        save_strategy="no", use_cpu=not torch.cuda.is_available(), activation_checkpointing=False, seed=args.seed,
+        output_dir=str(Path(workdir) / f"out-{kind}"),
+        max_steps=steps,
+        per_device_train_batch_size=args.batch,
+        num_generations=args.num_generations,
+        max_completion_length=args.completion_length,
+        generation_kwargs={"min_new_tokens": args.completion_length},
+        beta=beta,
+        learning_rate=1e-6,
+        temperature=0.9,
+        lr_scheduler_type="constant",
+        warmup_steps=0,
+        logging_steps=1,
+        report_to="none",
+        save_strategy="no",
+        use_cpu=not torch.cuda.is_available(),
+        activation_checkpointing=False,
+        seed=args.seed,
         disable_tqdm=True,
         # Explicit for both: GRPOConfig defaults to bf16, i.e. bf16 autocast even on CPU, where IntuitorConfig
         # turns it off; left to their defaults, the two trainers would not run the same arithmetic.
@@ -197,11 +236,22 @@ def run(kind: str, folder: Path, beta: float, args, workdir: str, clock: str):
     data = make_dataset(steps * args.batch // args.num_generations + 1)
     timer = make_step_timer(clock)
     if kind == "grpo":
-        trainer = GRPOTrainer(model=model, reward_funcs=[digit_share], args=GRPOConfig(**kw), train_dataset=data,
-                              processing_class=tok, callbacks=[timer])
+        trainer = GRPOTrainer(
+            model=model,
+            reward_funcs=[digit_share],
+            args=GRPOConfig(**kw),
+            train_dataset=data,
+            processing_class=tok,
+            callbacks=[timer],
+        )
     else:
-        trainer = IntuitorTrainer(model=model, args=IntuitorConfig(**kw, self_certainty_source=args.source),
-                                  train_dataset=data, processing_class=tok, callbacks=[timer])
+        trainer = IntuitorTrainer(
+            model=model,
+            args=IntuitorConfig(**kw, self_certainty_source=args.source),
+            train_dataset=data,
+            processing_class=tok,
+            callbacks=[timer],
+        )
     from transformers import PrinterCallback, ProgressCallback
 
     trainer.remove_callback(PrinterCallback)  # no per-step log dicts between the tables
@@ -249,24 +299,66 @@ def main(argv: list[str] | None = None) -> Report:
                 lo, hi = bootstrap_ratio(times[(b, "intuitor")], times[(b, "grpo")], seed=args.seed)
                 wall_ratio = median(wall[(b, "intuitor")]) / median(wall[(b, "grpo")])
                 own_ratio = 1 + median(own[b]) / g  # GRPO's step plus the time spent in INTUITOR's own code
-                rows.append([f"{b:g}", f"{g:.3f}", spread(times[(b, "grpo")]), f"{i:.3f}",
-                             spread(times[(b, "intuitor")]), f"{ratio:.3f}", f"{lo:.2f}-{hi:.2f}", f"{wall_ratio:.3f}",
-                             f"{median(own[b]) * 1e3:.1f}", f"{own_ratio:.4f}"])
-                report.rows.append({"model": name, "beta": b, "grpo_s": g, "intuitor_s": i, "ratio": ratio,
-                                    "ratio_95": (lo, hi), "wall_ratio": wall_ratio, "own_s": median(own[b]),
-                                    "own_ratio": own_ratio})
+                rows.append(
+                    [
+                        f"{b:g}",
+                        f"{g:.3f}",
+                        spread(times[(b, "grpo")]),
+                        f"{i:.3f}",
+                        spread(times[(b, "intuitor")]),
+                        f"{ratio:.3f}",
+                        f"{lo:.2f}-{hi:.2f}",
+                        f"{wall_ratio:.3f}",
+                        f"{median(own[b]) * 1e3:.1f}",
+                        f"{own_ratio:.4f}",
+                    ]
+                )
+                report.rows.append(
+                    {
+                        "model": name,
+                        "beta": b,
+                        "grpo_s": g,
+                        "intuitor_s": i,
+                        "ratio": ratio,
+                        "ratio_95": (lo, hi),
+                        "wall_ratio": wall_ratio,
+                        "own_s": median(own[b]),
+                        "own_ratio": own_ratio,
+                    }
+                )
                 report.ratios[f"{name}/beta={b:g}"] = ratio
                 report.ratios[f"{name}/beta={b:g}/own"] = own_ratio
                 if name == args.target_model:
-                    report.verdicts.append(Verdict(
-                        f"{name} beta={b:g} INTUITOR/GRPO step time <= {args.max_ratio:g}", ratio <= args.max_ratio,
-                        f"{ratio:.3f} (95% interval {lo:.2f}-{hi:.2f}; INTUITOR's own code: {own_ratio:.4f})"))
+                    report.verdicts.append(
+                        Verdict(
+                            f"{name} beta={b:g} INTUITOR/GRPO step time <= {args.max_ratio:g}",
+                            ratio <= args.max_ratio,
+                            f"{ratio:.3f} (95% interval {lo:.2f}-{hi:.2f}; INTUITOR's own code: {own_ratio:.4f})",
+                        )
+                    )
             n = args.repeats * args.steps
             unit = "steps" if args.source == "generation" else "generation cycles of 2 steps (logprob_pass)"
-            print(f"\n[{name}: {args.batch} completions x {args.completion_length} tokens per step, "
-                  f"G={args.num_generations}, {n} timed {unit} per cell]")
-            print(table(["beta", "GRPO s/step", "range", "INTUITOR s/step", "range", "ratio", "95%", "wall ratio",
-                         "own ms/step", "1+own/GRPO"], rows))
+            print(
+                f"\n[{name}: {args.batch} completions x {args.completion_length} tokens per step, "
+                f"G={args.num_generations}, {n} timed {unit} per cell]"
+            )
+            print(
+                table(
+                    [
+                        "beta",
+                        "GRPO s/step",
+                        "range",
+                        "INTUITOR s/step",
+                        "range",
+                        "ratio",
+                        "95%",
+                        "wall ratio",
+                        "own ms/step",
+                        "1+own/GRPO",
+                    ],
+                    rows,
+                )
+            )
     report.print_verdicts()
     return report
 

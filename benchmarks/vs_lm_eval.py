@@ -38,6 +38,7 @@ from intuitor.generation.base import encode, render_prompt  # noqa: E402
 from intuitor.generation.hf import HFGenerator  # noqa: E402
 from intuitor.models import SMOLLM2_ALIAS, build_tiny_model, load_model_and_tokenizer  # noqa: E402
 
+
 CANDIDATES = ("intuitor-refill", "lm-eval", "intuitor-static")
 
 
@@ -49,8 +50,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     p.add_argument("--rounds", type=int, default=1, help="A B B A rounds (default 1)")
-    p.add_argument("--candidates", default="intuitor-refill,lm-eval",
-                   help=f"comma-separated, ABBA order over them: {', '.join(CANDIDATES)}")
+    p.add_argument(
+        "--candidates",
+        default="intuitor-refill,lm-eval",
+        help=f"comma-separated, ABBA order over them: {', '.join(CANDIDATES)}",
+    )
     p.add_argument("--target", type=float, default=0.8, help="target: intuitor-refill wall time / lm-eval's")
     p.add_argument("--data-dir", default=os.environ.get("INTUITOR_DATA_DIR"), help="holds gsm8k/test.jsonl")
     return p.parse_args(argv)
@@ -60,21 +64,38 @@ def lm_eval_run(lm, task, rows, prompts, max_new_tokens):
     """lm-eval's generate_until on the rendered prompts, then intuitor's scorer: (texts, verdicts)."""
     from lm_eval.api.instance import Instance
 
-    kwargs = {"until": list(task.stop_sequences), "max_gen_toks": max_new_tokens, "do_sample": False,
-              "temperature": 0.0}
-    requests = [Instance(request_type="generate_until", doc=row, arguments=(text, dict(kwargs)), idx=0)
-                for row, text in zip(rows, prompts)]
+    kwargs = {
+        "until": list(task.stop_sequences),
+        "max_gen_toks": max_new_tokens,
+        "do_sample": False,
+        "temperature": 0.0,
+    }
+    requests = [
+        Instance(request_type="generate_until", doc=row, arguments=(text, dict(kwargs)), idx=0)
+        for row, text in zip(rows, prompts)
+    ]
     texts = lm.generate_until(requests, disable_tqdm=True)
     return texts, score_all(task, texts, rows)
 
 
 def intuitor_run(model, tok, args, scheduling):
     gen = HFGenerator(model, tok, batch_size=args.batch_size, scheduling=scheduling)
-    res = evaluate((model, tok), ["gsm8k"], data_dir=args.data_dir, limit=args.limit, max_new_tokens=args.max_new_tokens,
-                   batch_size=args.batch_size, generator=gen, progress=False, return_samples=True,
-                   threads=args.threads)
+    res = evaluate(
+        (model, tok),
+        ["gsm8k"],
+        data_dir=args.data_dir,
+        limit=args.limit,
+        max_new_tokens=args.max_new_tokens,
+        batch_size=args.batch_size,
+        generator=gen,
+        progress=False,
+        return_samples=True,
+        threads=args.threads,
+    )
     by_id = {r["id"]: r for r in res["samples"]}
-    return [by_id[str(i)]["response"] for i in range(len(by_id))], [by_id[str(i)]["correct"] for i in range(len(by_id))]
+    return [by_id[str(i)]["response"] for i in range(len(by_id))], [
+        by_id[str(i)]["correct"] for i in range(len(by_id))
+    ]
 
 
 def main(argv: list[str] | None = None) -> Report:
@@ -123,8 +144,11 @@ def main(argv: list[str] | None = None) -> Report:
         wall[n].append(time.perf_counter() - w0)
         cpu[n].append(time.process_time() - c0)
         work[n] = (len(calls), sum(calls))
-        print(f"  {n}: {wall[n][-1]:.1f} s wall, {cpu[n][-1]:.1f} s CPU, {work[n][0]} decoding steps of "
-              f"{work[n][1]} rows, load {os.getloadavg()[0]:.1f}", flush=True)
+        print(
+            f"  {n}: {wall[n][-1]:.1f} s wall, {cpu[n][-1]:.1f} s CPU, {work[n][0]} decoding steps of "
+            f"{work[n][1]} rows, load {os.getloadavg()[0]:.1f}",
+            flush=True,
+        )
     handle.remove()
     report = Report()
     ref_texts, ref_ok = outputs.get("lm-eval", (None, None))
@@ -139,19 +163,52 @@ def main(argv: list[str] | None = None) -> Report:
         report.ratios[f"{n}/wall"], report.ratios[f"{n}/cpu"] = rw, rc
         report.ratios[f"{n}/identical"] = same / len(texts)
         report.ratios[f"{n}/steps"], report.ratios[f"{n}/rows"] = work[n]
-        table_rows.append([n, f"{w:.1f}", f"{c:.1f}", f"{rw:.3f}", f"{rc:.3f}", *work[n], f"{same}/{len(texts)}",
-                           f"{same_v}/{len(ok)}", f"{sum(ok)}/{len(ok)}"])
-    print(f"\n[{args.model}: first {args.limit} GSM8K test problems, greedy, {args.max_new_tokens} new tokens, "
-          f"batch {args.batch_size}, {args.threads} threads, {args.rounds} ABBA round(s)]")
-    print(table(["candidate", "wall s", "CPU s", "wall / lm-eval", "CPU / lm-eval", "decoding steps", "rows decoded",
-                 "same text", "same verdict",
-                 "correct"], table_rows))
+        table_rows.append(
+            [
+                n,
+                f"{w:.1f}",
+                f"{c:.1f}",
+                f"{rw:.3f}",
+                f"{rc:.3f}",
+                *work[n],
+                f"{same}/{len(texts)}",
+                f"{same_v}/{len(ok)}",
+                f"{sum(ok)}/{len(ok)}",
+            ]
+        )
+    print(
+        f"\n[{args.model}: first {args.limit} GSM8K test problems, greedy, {args.max_new_tokens} new tokens, "
+        f"batch {args.batch_size}, {args.threads} threads, {args.rounds} ABBA round(s)]"
+    )
+    print(
+        table(
+            [
+                "candidate",
+                "wall s",
+                "CPU s",
+                "wall / lm-eval",
+                "CPU / lm-eval",
+                "decoding steps",
+                "rows decoded",
+                "same text",
+                "same verdict",
+                "correct",
+            ],
+            table_rows,
+        )
+    )
     if "intuitor-refill" in names and "lm-eval" in names:
         r = report.ratios["intuitor-refill/wall"]
-        report.verdicts.append(Verdict(f"intuitor eval <= {args.target}x lm-eval's wall time", r <= args.target,
-                                       f"{r:.3f}"))
-        report.verdicts.append(Verdict("responses identical to lm-eval's", report.ratios["intuitor-refill/identical"] == 1,
-                                       f"{report.ratios['intuitor-refill/identical']:.3f}"))
+        report.verdicts.append(
+            Verdict(f"intuitor eval <= {args.target}x lm-eval's wall time", r <= args.target, f"{r:.3f}")
+        )
+        report.verdicts.append(
+            Verdict(
+                "responses identical to lm-eval's",
+                report.ratios["intuitor-refill/identical"] == 1,
+                f"{report.ratios['intuitor-refill/identical']:.3f}",
+            )
+        )
     report.print_verdicts()
     return report
 

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from intuitor.demo.base_model import ASSETS_DIR, BaseModelSpec, train_base_model
 
+
 WEIGHTS = "model.safetensors"
 
 

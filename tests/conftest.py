@@ -3,6 +3,7 @@ from pathlib import Path
 
 import pytest
 
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA_DIR = Path(os.environ.get("INTUITOR_DATA_DIR", ROOT.parent / "shared" / "data"))
 

@@ -28,6 +28,7 @@ from intuitor.analysis.answer_types import (
 from intuitor.analysis.calibration import analyze_samples, calibration_stats, mann_whitney, u_statistic
 from intuitor.analysis.select import select_answers, select_item, selection_accuracy
 
+
 FIX = Path(__file__).parent / "fixtures" / "analysis"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -14,8 +14,7 @@ import pytest
 from intuitor.analysis.select import select_item
 from intuitor.rewards.accuracy import AccuracyReward
 from intuitor.rewards.plurality_vote import PluralityVoteReward, plurality_labels, vote
-from intuitor.tasks import get_task
-from intuitor.tasks import mathverify
+from intuitor.tasks import get_task, mathverify
 from intuitor.tasks.mathverify import answer_classes, answer_equal, extract_answer, math_equal, quick_key
 from intuitor.training.metrics import answer_grouper, generic_extract, group_agreement
 
@@ -224,8 +223,11 @@ def test_inequality_versus_interval_reference():
 
 
 def test_inequality_versus_interval_still_needs_the_same_set():
-    for response, gold in [(r"$\boxed{3 < x < 4}$", "(3,4]"), (r"$\boxed{x \ge 3}$", r"(3, \infty)"),
-                           (r"$\boxed{3 < x \le 5}$", "(3,4]")]:
+    for response, gold in [
+        (r"$\boxed{3 < x < 4}$", "(3,4]"),
+        (r"$\boxed{x \ge 3}$", r"(3, \infty)"),
+        (r"$\boxed{3 < x \le 5}$", "(3,4]"),
+    ]:
         assert every_verdict(response, gold) == {False}
     # The vote groups them both ways round, and keeps a different set apart.
     assert answer_classes(["(3,4]", r"3 < x \le 4", "3<x<4"]) == [0, 0, 2]
@@ -298,8 +300,10 @@ def test_a_stuck_helper_is_killed_at_the_deadline_and_replaced(caplog):
     with caplog.at_level("WARNING", logger="intuitor.tasks.mathverify"):
         assert math_equal(r"\boxed{7}", r"\sqrt{49}", timeout_s=0.5) is False  # equal, but never answered
     assert time.monotonic() - start < 0.5 + 0.5
-    assert any("helper killed and restarted" in r.getMessage() and "counted as wrong" in r.getMessage()
-               for r in caplog.records)
+    assert any(
+        "helper killed and restarted" in r.getMessage() and "counted as wrong" in r.getMessage()
+        for r in caplog.records
+    )
     assert mathverify._helper is None  # killed; the next check starts a fresh one
     with caplog.at_level("WARNING", logger="intuitor.tasks.mathverify"):
         assert answer_classes([r"\sqrt{2}", r"\frac{2}{\sqrt{2}}"], timeout_s=0.5) == [0, 0]
@@ -357,7 +361,9 @@ def test_different_answers_do_not_vote_together(a, b):
     assert answer_classes([a, b]) == [0, 1]
     r = PluralityVoteReward(num_generations=3)
     assert r(prompts=["q"] * 3, completions=[f"\\boxed{{{b}}}", f"\\boxed{{{a}}}", f"\\boxed{{{a}}}"]) == [
-        0.0, 1.0, 1.0
+        0.0,
+        1.0,
+        1.0,
     ]
 
 
@@ -412,8 +418,28 @@ def test_plain_numbers_never_need_the_helper(monkeypatch):
     monkeypatch.setattr(mathverify, "_in_helper", no_helper)
     monkeypatch.setattr(mathverify, "_run_request", no_helper)
     answers = ["18", r"\$18", "18.0", "1,000", "1000", r"\frac{1}{2}", "0.5", "x = 7", "7", None] * 2
-    assert answer_classes(answers, group_size=10) == [0, 0, 0, 3, 3, 5, 5, 7, 7, None,
-                                                     10, 10, 10, 13, 13, 15, 15, 17, 17, None]
+    assert answer_classes(answers, group_size=10) == [
+        0,
+        0,
+        0,
+        3,
+        3,
+        5,
+        5,
+        7,
+        7,
+        None,
+        10,
+        10,
+        10,
+        13,
+        13,
+        15,
+        15,
+        17,
+        17,
+        None,
+    ]
     assert quick_key(r"28\%") == quick_key("28") and quick_key("28") != quick_key("0.28")
 
 
@@ -431,14 +457,19 @@ def test_vote_with_a_pathological_answer_stays_within_the_time_limit():
 
 
 def _samples(answers, certainties, correct, task="math500"):
-    return [{"task": task, "id": "q", "sample": i, "answer": a, "self_certainty": s, "correct": c}
-            for i, (a, s, c) in enumerate(zip(answers, certainties, correct))]
+    return [
+        {"task": task, "id": "q", "sample": i, "answer": a, "self_certainty": s, "correct": c}
+        for i, (a, s, c) in enumerate(zip(answers, certainties, correct))
+    ]
 
 
 def test_select_majority_and_borda_group_equal_answers():
     # 1/2 written three ways (3 samples) vs 1/3 twice: majority picks 1/2, named by its first sample.
-    samples = _samples([r"\frac12", "1/3", "0.5", r"\dfrac{1}{3}", r"\dfrac{1}{2}"],
-                       [0.1, 0.9, 0.2, 0.8, 0.3], [True, False, True, False, True])
+    samples = _samples(
+        [r"\frac12", "1/3", "0.5", r"\dfrac{1}{3}", r"\dfrac{1}{2}"],
+        [0.1, 0.9, 0.2, 0.8, 0.3],
+        [True, False, True, False, True],
+    )
     assert select_item(samples, "majority") == (("answer", r"\frac12"), True)
     # Borda p=1: ranks by SC: s1 (5, 1/3), s3 (4, 1/3), s4 (3, 1/2), s2 (2, 1/2), s0 (1, 1/2) -> 1/3: 9, 1/2: 6.
     assert select_item(samples, "borda", 1.0) == (("answer", "1/3"), False)
@@ -476,7 +507,9 @@ def test_rewards_and_select_load_without_the_training_package():
     import subprocess
     import sys
 
-    code = ("import sys, intuitor.rewards.plurality_vote, intuitor.rewards.cluster_frequency, intuitor.analysis.select"
-            "\nprint(sorted(m for m in sys.modules if m.startswith('intuitor.training')))")
+    code = (
+        "import sys, intuitor.rewards.plurality_vote, intuitor.rewards.cluster_frequency, intuitor.analysis.select"
+        "\nprint(sorted(m for m in sys.modules if m.startswith('intuitor.training')))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

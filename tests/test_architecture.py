@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+
 SRC = Path(__file__).resolve().parents[1] / "src"
 PACKAGE = SRC / "intuitor"
 MAX_LINES = 600
@@ -32,8 +33,19 @@ ROOMS: dict[str, set[str]] = {
     "evaluation": {"certainty", "generation", "layout", "models", "sandbox", "tasks"},  # the harness
     "analysis": {"certainty", "evaluation", "layout", "models", "tasks"},  # reads files; never the trainer
     "demo": {"analysis", "certainty", "evaluation", "generation", "layout", "models", "rewards", "tasks", "training"},
-    "cli": {"analysis", "certainty", "demo", "evaluation", "generation", "layout", "models", "rewards", "sandbox",
-            "tasks", "training"},
+    "cli": {
+        "analysis",
+        "certainty",
+        "demo",
+        "evaluation",
+        "generation",
+        "layout",
+        "models",
+        "rewards",
+        "sandbox",
+        "tasks",
+        "training",
+    },
 }
 
 # Pending moves: remove an entry when its move lands (the test says when one is no longer needed).
@@ -192,8 +204,9 @@ def test_no_source_file_over_600_lines():
 
 def test_no_shim_modules():
     present = [s for s in SHIMS if (SRC / s).exists()]
-    wrong = [f"src/{s} still exists: import the module from its new home instead" for s in present
-             if s not in PENDING_SHIMS]
+    wrong = [
+        f"src/{s} still exists: import the module from its new home instead" for s in present if s not in PENDING_SHIMS
+    ]
     assert not wrong, "\n".join(wrong)
     stale = sorted(set(PENDING_SHIMS) - set(present))
     assert not stale, f"PENDING_SHIMS entries no longer needed (the file is gone), remove them: {stale}"

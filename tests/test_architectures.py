@@ -18,9 +18,18 @@ import torch
 
 from intuitor.certainty import UnsupportedArchitecture, logit_head, record_generation, response_statistics
 
+
 VOCAB = 101
-COMMON = dict(vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-              num_key_value_heads=2, head_dim=8, max_position_embeddings=128)
+COMMON = dict(
+    vocab_size=VOCAB,
+    hidden_size=32,
+    intermediate_size=64,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    head_dim=8,
+    max_position_embeddings=128,
+)
 TWO_LAYERS = ["sliding_attention", "full_attention"]
 
 # model_type -> config overrides: tiny, and the post-head transform switched on with a value that changes results.
@@ -32,11 +41,22 @@ ARCHITECTURES = {
     "gpt2": dict(n_embd=32, n_layer=2, n_head=4, n_positions=128),
     "gemma2": dict(final_logit_softcapping=30.0, layer_types=TWO_LAYERS),
     "gemma3_text": dict(final_logit_softcapping=30.0, layer_types=TWO_LAYERS),
-    "gemma3n_text": dict(final_logit_softcapping=30.0, layer_types=TWO_LAYERS, num_kv_shared_layers=0,
-                         vocab_size_per_layer_input=VOCAB, hidden_size_per_layer_input=8, laurel_rank=4,
-                         activation_sparsity_pattern=[0.0, 0.0], altup_num_inputs=2),
-    "gemma4_text": dict(final_logit_softcapping=30.0, layer_types=TWO_LAYERS, vocab_size_per_layer_input=VOCAB,
-                        hidden_size_per_layer_input=8),
+    "gemma3n_text": dict(
+        final_logit_softcapping=30.0,
+        layer_types=TWO_LAYERS,
+        num_kv_shared_layers=0,
+        vocab_size_per_layer_input=VOCAB,
+        hidden_size_per_layer_input=8,
+        laurel_rank=4,
+        activation_sparsity_pattern=[0.0, 0.0],
+        altup_num_inputs=2,
+    ),
+    "gemma4_text": dict(
+        final_logit_softcapping=30.0,
+        layer_types=TWO_LAYERS,
+        vocab_size_per_layer_input=VOCAB,
+        hidden_size_per_layer_input=8,
+    ),
     "vaultgemma": dict(final_logit_softcapping=30.0, layer_types=TWO_LAYERS),
     "nanochat": dict(final_logit_softcapping=15.0),
     "beam": dict(final_logit_softcapping=30.0),
@@ -44,26 +64,53 @@ ARCHITECTURES = {
     "granite_swa": dict(logits_scaling=4.0),
     "granitemoe": dict(logits_scaling=4.0, num_local_experts=4, num_experts_per_tok=2),
     "granitemoe_swa": dict(logits_scaling=4.0, num_local_experts=4, num_experts_per_tok=2),
-    "granitemoeshared": dict(logits_scaling=4.0, num_local_experts=4, num_experts_per_tok=2,
-                             shared_intermediate_size=32),
+    "granitemoeshared": dict(
+        logits_scaling=4.0, num_local_experts=4, num_experts_per_tok=2, shared_intermediate_size=32
+    ),
     "cohere": dict(logit_scale=0.25),
     "cohere2": dict(logit_scale=0.25, layer_types=TWO_LAYERS),
     "cohere2_moe": dict(logit_scale=0.25),
-    "falcon_h1": dict(lm_head_multiplier=0.25, mamba_d_ssm=64, mamba_n_heads=8, mamba_d_head=8, mamba_d_state=8,
-                      mamba_chunk_size=16),
+    "falcon_h1": dict(
+        lm_head_multiplier=0.25, mamba_d_ssm=64, mamba_n_heads=8, mamba_d_head=8, mamba_d_state=8, mamba_chunk_size=16
+    ),
     "hyperclovax": dict(logits_scaling=0.25),
-    "minicpm3": dict(num_key_value_heads=4, kv_lora_rank=16, q_lora_rank=16, qk_nope_head_dim=8, qk_rope_head_dim=8, v_head_dim=8,
-                     dim_model_base=8),
-    "inkling_text": dict(logits_mup_width_multiplier=4.0, unpadded_vocab_size=VOCAB - 4,
-                         layer_types=["hybrid_sliding", "hybrid"], mlp_layer_types=["sparse", "sparse"],
-                         n_routed_experts=4, num_experts_per_tok=2, n_shared_experts=1, moe_intermediate_size=16,
-                         swa_num_attention_heads=4, swa_num_key_value_heads=2, swa_head_dim=8),
-    "inkling2_text": dict(final_logit_softcapping=30.0, unpadded_vocab_size=VOCAB - 4,
-                          layer_types=["hybrid_sliding", "hybrid"], n_routed_experts=4, num_experts_per_tok=2,
-                          moe_intermediate_size=16, swa_num_attention_heads=4, swa_num_key_value_heads=2,
-                          swa_head_dim=8, n_layers_per_attn_res_block=1),
-    "recurrent_gemma": dict(logits_soft_cap=30.0, lru_width=32, block_types=["recurrent", "attention"],
-                            attention_window_size=16),
+    "minicpm3": dict(
+        num_key_value_heads=4,
+        kv_lora_rank=16,
+        q_lora_rank=16,
+        qk_nope_head_dim=8,
+        qk_rope_head_dim=8,
+        v_head_dim=8,
+        dim_model_base=8,
+    ),
+    "inkling_text": dict(
+        logits_mup_width_multiplier=4.0,
+        unpadded_vocab_size=VOCAB - 4,
+        layer_types=["hybrid_sliding", "hybrid"],
+        mlp_layer_types=["sparse", "sparse"],
+        n_routed_experts=4,
+        num_experts_per_tok=2,
+        n_shared_experts=1,
+        moe_intermediate_size=16,
+        swa_num_attention_heads=4,
+        swa_num_key_value_heads=2,
+        swa_head_dim=8,
+    ),
+    "inkling2_text": dict(
+        final_logit_softcapping=30.0,
+        unpadded_vocab_size=VOCAB - 4,
+        layer_types=["hybrid_sliding", "hybrid"],
+        n_routed_experts=4,
+        num_experts_per_tok=2,
+        moe_intermediate_size=16,
+        swa_num_attention_heads=4,
+        swa_num_key_value_heads=2,
+        swa_head_dim=8,
+        n_layers_per_attn_res_block=1,
+    ),
+    "recurrent_gemma": dict(
+        logits_soft_cap=30.0, lru_width=32, block_types=["recurrent", "attention"], attention_window_size=16
+    ),
 }
 
 # What each of them does after its backbone, read from forward() (hand-checked against the modeling files).
@@ -77,23 +124,38 @@ EXPECTED_STEPS = {
     "hyperclovax": (("module", "lm_head", False), ("scale", "*", "config.logits_scaling")),
     "minicpm3": (("pre_scale", "/", "config.logits_scaling"), ("module", "lm_head", False)),
     "recurrent_gemma": (("module", "lm_head", False), ("softcap", "config.logits_soft_cap", False)),
-    "inkling_text": (("pre_scale", "/", "config.logits_mup_width_multiplier"), ("module", "lm_head", False),
-                     ("vocab", "config.unpadded_vocab_size")),
+    "inkling_text": (
+        ("pre_scale", "/", "config.logits_mup_width_multiplier"),
+        ("module", "lm_head", False),
+        ("vocab", "config.unpadded_vocab_size"),
+    ),
     "gemma3n": (("module", "lm_head", False), ("softcap", "text_config.final_logit_softcapping", False)),
     "mamba": (("module", "lm_head", True), ("float",)),
 }
 # Refused: the transform is not one we can reproduce from hidden states (xLSTM soft-caps in chunks inside an `if`;
 # MusicGen stacks several heads; XLNet/XLM compute logits inside a helper), so they must raise, not drift.
-EXPECTED_REFUSED = {"xlstm", "musicgen", "musicgen_melody", "xlnet", "xlm", "prophetnet", "cpmant",
-                    "gemma4_assistant", "gemma4_unified_assistant"}
+EXPECTED_REFUSED = {
+    "xlstm",
+    "musicgen",
+    "musicgen_melody",
+    "xlnet",
+    "xlm",
+    "prophetnet",
+    "cpmant",
+    "gemma4_assistant",
+    "gemma4_unified_assistant",
+}
 
 
 def _causal_lm_classes():
     import transformers
     from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 
-    return {mt: getattr(transformers, name) for mt, name in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES.items()
-            if hasattr(transformers, name)}
+    return {
+        mt: getattr(transformers, name)
+        for mt, name in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES.items()
+        if hasattr(transformers, name)
+    }
 
 
 def test_every_causal_lm_class_is_reproduced_or_refused():
@@ -132,6 +194,7 @@ def test_an_unknown_post_head_transform_is_refused():
 
 
 # --- numerical checks on tiny models ------------------------------------------------------------------------------
+
 
 def build(model_type: str):
     from transformers import AutoConfig, AutoModelForCausalLM
@@ -208,8 +271,15 @@ def _generate(model, prompts, eos, max_new_tokens=6):
     ids = torch.tensor([[0] * (width - len(p)) + p for p in prompts])
     mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])
     with torch.no_grad():
-        out = model.generate(input_ids=ids, attention_mask=mask, do_sample=False, max_new_tokens=max_new_tokens,
-                             min_new_tokens=0, pad_token_id=0, eos_token_id=eos)
+        out = model.generate(
+            input_ids=ids,
+            attention_mask=mask,
+            do_sample=False,
+            max_new_tokens=max_new_tokens,
+            min_new_tokens=0,
+            pad_token_id=0,
+            eos_token_id=eos,
+        )
     return out[:, width:].tolist()
 
 
@@ -219,8 +289,15 @@ def test_recorder_during_generate_matches_forward_logits(model):
     free = _generate(model, prompts, eos=None)
     # An EOS that ends one row after 2-5 tokens while another runs on: a token a row first produces at step k
     # (k < 5) and some other row never produces.
-    eos = next((row[k] for k in (2, 1, 3, 4) for i, row in enumerate(free) if row[k] not in row[:k]
-                and any(row[k] not in other for j, other in enumerate(free) if j != i)), None)
+    eos = next(
+        (
+            row[k]
+            for k in (2, 1, 3, 4)
+            for i, row in enumerate(free)
+            if row[k] not in row[:k] and any(row[k] not in other for j, other in enumerate(free) if j != i)
+        ),
+        None,
+    )
     assert eos is not None, free
     with record_generation(model) as rec:
         out = _generate(model, prompts, eos=eos)

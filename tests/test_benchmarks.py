@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
@@ -30,8 +31,26 @@ def finite(values):
 
 def test_kernel_smoke(capsys):
     kernel = load("kernel")
-    report = kernel.main(["--positions", "24", "--vocab", "5000", "--repeats", "1", "--lm-batch", "2",
-                          "--lm-prompt", "4", "--lm-completion", "8", "--lm-hidden", "16", "--sub-chunks", "12,0"])
+    report = kernel.main(
+        [
+            "--positions",
+            "24",
+            "--vocab",
+            "5000",
+            "--repeats",
+            "1",
+            "--lm-batch",
+            "2",
+            "--lm-prompt",
+            "4",
+            "--lm-completion",
+            "8",
+            "--lm-hidden",
+            "16",
+            "--sub-chunks",
+            "12,0",
+        ]
+    )
     out = capsys.readouterr().out
     assert "targets:" in out and "float32" in out and "bfloat16" in out
     time_ratios = {k: v for k, v in report.ratios.items() if k.endswith("/time")}
@@ -68,8 +87,24 @@ def test_eval_throughput_smoke(capsys):
 
 def test_train_step_smoke(capsys):
     bench = load("train_step")
-    report = bench.main(["--models", "tiny", "--betas", "0,0.04", "--steps", "1", "--repeats", "1",
-                         "--completion-length", "3", "--target-model", "tiny", "--max-ratio", "1e9"])
+    report = bench.main(
+        [
+            "--models",
+            "tiny",
+            "--betas",
+            "0,0.04",
+            "--steps",
+            "1",
+            "--repeats",
+            "1",
+            "--completion-length",
+            "3",
+            "--target-model",
+            "tiny",
+            "--max-ratio",
+            "1e9",
+        ]
+    )
     out = capsys.readouterr().out
     assert "INTUITOR s/step" in out
     assert set(report.ratios) == {"tiny/beta=0", "tiny/beta=0.04", "tiny/beta=0/own", "tiny/beta=0.04/own"}
@@ -80,8 +115,26 @@ def test_train_step_smoke(capsys):
 
 def test_train_step_smoke_logprob_pass(capsys):
     bench = load("train_step")
-    report = bench.main(["--models", "tiny", "--betas", "0", "--steps", "1", "--repeats", "1", "--source",
-                         "logprob_pass", "--completion-length", "3", "--target-model", "tiny", "--max-ratio", "1e9"])
+    report = bench.main(
+        [
+            "--models",
+            "tiny",
+            "--betas",
+            "0",
+            "--steps",
+            "1",
+            "--repeats",
+            "1",
+            "--source",
+            "logprob_pass",
+            "--completion-length",
+            "3",
+            "--target-model",
+            "tiny",
+            "--max-ratio",
+            "1e9",
+        ]
+    )
     assert "generation cycles" in capsys.readouterr().out
     assert finite(report.ratios.values()) and 1 < report.ratios["tiny/beta=0/own"] < 2
 
@@ -94,15 +147,25 @@ def test_gpu_check_dry_run(tmp_path):
 
     out = tmp_path / "gpu_check.json"
     script = BENCH.parent / "scripts" / "gpu_check.py"
-    res = subprocess.run([sys.executable, str(script), "--dry-run", "--out", str(out)], capture_output=True,
-                         text=True, timeout=900, cwd=BENCH.parent, env={**__import__("os").environ,
-                                                                         "OMP_NUM_THREADS": "1"})
+    res = subprocess.run(
+        [sys.executable, str(script), "--dry-run", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=BENCH.parent,
+        env={**__import__("os").environ, "OMP_NUM_THREADS": "1"},
+    )
     report = json.loads(out.read_text())
     failed = {k: v.get("error", v) for k, v in report["checks"].items() if not v["ok"]}
     assert res.returncode == 0 and not failed, (failed, res.stderr[-3000:])
-    assert set(report["checks"]) == {"train/tiny/generation", "train/tiny/logprob_pass", "bench/kernel",
-                                     "recorder_vs_forward/tiny/float32", "recorder_vs_forward/tiny/bfloat16",
-                                     "bench/train_step"}
+    assert set(report["checks"]) == {
+        "train/tiny/generation",
+        "train/tiny/logprob_pass",
+        "bench/kernel",
+        "recorder_vs_forward/tiny/float32",
+        "recorder_vs_forward/tiny/bfloat16",
+        "bench/train_step",
+    }
     assert report["checks"]["train/tiny/logprob_pass"]["source"] == "logprob_pass"
     assert report["checks"]["recorder_vs_forward/tiny/float32"]["sc_recorder_vs_response_statistics"] < 1e-4
     command = report["download_command"]
@@ -114,9 +177,24 @@ def test_vs_lm_eval_smoke(capsys, data_dir):
     """The side-by-side script on the tiny model: same prompts, and greedy texts identical to lm-eval's."""
     pytest.importorskip("lm_eval", reason="lm-eval is an optional benchmark dependency (benchmarks/README.md)")
     bench = load("vs_lm_eval")
-    report = bench.main(["--model", "tiny", "--limit", "5", "--max-new-tokens", "12", "--threads", "1",
-                         "--batch-size", "2", "--candidates", "intuitor-refill,lm-eval,intuitor-static",
-                         "--data-dir", str(data_dir)])
+    report = bench.main(
+        [
+            "--model",
+            "tiny",
+            "--limit",
+            "5",
+            "--max-new-tokens",
+            "12",
+            "--threads",
+            "1",
+            "--batch-size",
+            "2",
+            "--candidates",
+            "intuitor-refill,lm-eval,intuitor-static",
+            "--data-dir",
+            str(data_dir),
+        ]
+    )
     out = capsys.readouterr().out
     assert "wall / lm-eval" in out and "targets:" in out
     assert report.ratios["intuitor-refill/identical"] == report.ratios["intuitor-static/identical"] == 1.0

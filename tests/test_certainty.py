@@ -79,12 +79,15 @@ def test_chunking_does_not_change_results_and_temperature_scales():
     chunked, _ = token_statistics(logits, chunk_elements=301 * 3)  # 3 positions per chunk
     # Same values up to float32 rounding: the bits could depend on how a kernel splits a batch of rows.
     assert torch.allclose(whole, chunked, rtol=0, atol=1e-6)
-    assert torch.allclose(token_self_certainty(logits, temperature=2.0).double(), reference_sc(logits / 2.0), atol=1e-5)
+    assert torch.allclose(
+        token_self_certainty(logits, temperature=2.0).double(), reference_sc(logits / 2.0), atol=1e-5
+    )
     with pytest.raises(ValueError, match="temperature"):
         token_self_certainty(logits, temperature=0.0)
 
 
 # --- -inf logits: a masked vocabulary, float16 overflow -------------------------------------------------------
+
 
 def masked_logits(rows: int, vocab: int, seed: int) -> torch.Tensor:
     """Random peaked logits; row 0 unmasked, row 1 all but one token -inf, the others random masks of -inf."""
@@ -196,13 +199,22 @@ def test_masked_vocabulary_model_scores_finite_in_every_path(masked_tiny, tiny_m
     mask = torch.tensor([[1, 1, 1, 1], [0, 0, 1, 1]])
     torch.manual_seed(3)
     with record_generation(model) as rec, torch.no_grad():
-        out = model.generate(input_ids=input_ids, attention_mask=mask, do_sample=True, max_new_tokens=10,
-                             temperature=1.0, top_k=0, pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
+        out = model.generate(
+            input_ids=input_ids,
+            attention_mask=mask,
+            do_sample=True,
+            max_new_tokens=10,
+            temperature=1.0,
+            top_k=0,
+            pad_token_id=tok.pad_token_id,
+            eos_token_id=tok.eos_token_id,
+        )
     completions = []
     for row in out[:, 4:].tolist():
         completions.append(row[: row.index(tok.eos_token_id) + 1] if tok.eos_token_id in row else row)
-    assert all(c and not any(t % 3 == 1 for t in c if t not in (tok.eos_token_id, tok.pad_token_id))
-               for c in completions)  # masked tokens are never sampled: the mask is real
+    assert all(
+        c and not any(t % 3 == 1 for t in c if t not in (tok.eos_token_id, tok.pad_token_id)) for c in completions
+    )  # masked tokens are never sampled: the mask is real
     recorded = rec.statistics([len(c) for c in completions])
     hidden = response_statistics(model, prompts, completions)
     separate = pass_statistics(model, prompts, completions, batch_size=1, chunk_elements=259 * 2)
@@ -231,6 +243,7 @@ def test_masked_vocabulary_model_scores_finite_in_every_path(masked_tiny, tiny_m
 
 
 # --- response-level, on a real forward pass -------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def tiny(tiny_model_dir):
@@ -314,8 +327,16 @@ def test_generation_recorder_matches_a_separate_forward_pass(tiny, tiny_model_di
     mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])
     torch.manual_seed(3)
     with record_generation(tiny) as rec, torch.no_grad():
-        out = tiny.generate(input_ids=input_ids, attention_mask=mask, do_sample=True, max_new_tokens=12,
-                            temperature=1.0, top_k=0, pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
+        out = tiny.generate(
+            input_ids=input_ids,
+            attention_mask=mask,
+            do_sample=True,
+            max_new_tokens=12,
+            temperature=1.0,
+            top_k=0,
+            pad_token_id=tok.pad_token_id,
+            eos_token_id=tok.eos_token_id,
+        )
     completions = []
     for row in out[:, width:].tolist():
         completions.append(row[: row.index(tok.eos_token_id) + 1] if tok.eos_token_id in row else row)
@@ -326,6 +347,7 @@ def test_generation_recorder_matches_a_separate_forward_pass(tiny, tiny_model_di
 
 
 # --- CPU kernel with several threads (issue 21) -----------------------------------------------------------------
+
 
 def test_parallel_sub_chunks_match_the_single_threaded_kernel_and_leave_thread_counts_alone():
     """With 2 torch threads, sub-chunks run on single-threaded workers: same numbers as 1 thread, bit for bit
@@ -365,8 +387,9 @@ def test_parallel_sub_chunks_match_the_single_threaded_kernel_and_leave_thread_c
 def test_sub_chunk_size_follows_the_l2_cache(tmp_path):
     from intuitor.certainty import kernel as certainty
 
-    for index, (level, kind, size) in enumerate([("1", "Data", "48K"), ("1", "Instruction", "32K"),
-                                                 ("2", "Unified", "2048K"), ("3", "Unified", "32768K")]):
+    for index, (level, kind, size) in enumerate(
+        [("1", "Data", "48K"), ("1", "Instruction", "32K"), ("2", "Unified", "2048K"), ("3", "Unified", "32768K")]
+    ):
         d = tmp_path / f"index{index}"
         d.mkdir()
         (d / "level").write_text(level + "\n")
@@ -383,13 +406,31 @@ def test_the_package_keeps_every_public_name_of_the_former_module():
     import intuitor.certainty as certainty
     from intuitor.certainty import head, kernel, recorder, responses
 
-    homes = {kernel: ["CHUNK_ELEMENTS", "CPU_SUB_CHUNK_ELEMENTS", "token_statistics", "token_self_certainty",
-                      "token_entropy", "token_log_probs"],
-             head: ["UnsupportedArchitecture", "LogitHead", "logit_head"],
-             responses: ["ResponseStatistics", "TokenStatistics", "response_statistics", "response_self_certainty",
-                         "response_token_statistics"],
-             recorder: ["RecordingMismatch", "GenerationRecorder", "TokenRecorder", "record_generation",
-                        "record_generation_tokens"]}
+    homes = {
+        kernel: [
+            "CHUNK_ELEMENTS",
+            "CPU_SUB_CHUNK_ELEMENTS",
+            "token_statistics",
+            "token_self_certainty",
+            "token_entropy",
+            "token_log_probs",
+        ],
+        head: ["UnsupportedArchitecture", "LogitHead", "logit_head"],
+        responses: [
+            "ResponseStatistics",
+            "TokenStatistics",
+            "response_statistics",
+            "response_self_certainty",
+            "response_token_statistics",
+        ],
+        recorder: [
+            "RecordingMismatch",
+            "GenerationRecorder",
+            "TokenRecorder",
+            "record_generation",
+            "record_generation_tokens",
+        ],
+    }
     for module, names in homes.items():
         for name in names:
             assert getattr(certainty, name) is getattr(module, name), name

@@ -15,6 +15,7 @@ from safetensors.torch import load_file
 
 from intuitor.training.run import parse_config, validate_recipe
 
+
 ROOT = Path(__file__).resolve().parents[1]
 INTUITOR = str(Path(sys.executable).with_name("intuitor"))
 RECIPES = sorted(p for p in (ROOT / "recipes").rglob("*.yaml") if "accelerate" not in p.parts)
@@ -44,8 +45,9 @@ def test_accelerate_configs_load():
 
 
 def test_overrides_and_unknown_fields():
-    _, config = parse_config(str(ROOT / "recipes/tiny-cpu.yaml"),
-                             ["--learning_rate", "0.5", "--rewards", "self_certainty", "accuracy:2"])
+    _, config = parse_config(
+        str(ROOT / "recipes/tiny-cpu.yaml"), ["--learning_rate", "0.5", "--rewards", "self_certainty", "accuracy:2"]
+    )
     assert config.learning_rate == 0.5 and config.rewards == ["self_certainty", "accuracy:2"]
     with pytest.raises(ValueError, match="Unknown config field 'learning_rat' in the command line.*learning_rate"):
         parse_config(str(ROOT / "recipes/tiny-cpu.yaml"), ["--learning_rat", "1"])
@@ -59,8 +61,9 @@ def test_unknown_field_in_yaml(tmp_path):
 
 
 def test_cli_errors_name_the_culprit(tmp_path):
-    res = run_cli("train", "recipes/tiny-cpu.yaml", "--model_name_or_path", "./no/such/model",
-                  "--output_dir", str(tmp_path))
+    res = run_cli(
+        "train", "recipes/tiny-cpu.yaml", "--model_name_or_path", "./no/such/model", "--output_dir", str(tmp_path)
+    )
     assert res.returncode == 2 and "model path does not exist: ./no/such/model" in res.stderr
     res = run_cli("train", "recipes/tiny-cpu.yaml", "--task", "gsm8", "--output_dir", str(tmp_path))
     assert res.returncode == 2 and "Did you mean: gsm8k" in res.stderr
@@ -72,26 +75,46 @@ TINY = (ROOT / "recipes/tiny-cpu.yaml").read_text()
 REWARDS_LINE = 'rewards: [self_certainty, "accuracy:0"]'
 # (what the recipe says, the one line `validate` must print about it): issue 26's bad inputs
 BAD_RECIPES = {
-    "reward typo": (TINY.replace(REWARDS_LINE, "rewards: [self_certanty]"),
-                    "rewards: Unknown reward 'self_certanty'. Did you mean: self_certainty?"),
-    "malformed weight": (TINY.replace('"accuracy:0"', '"accuracy:half"'),
-                         "rewards: reward spec 'accuracy:half': the weight after ':' must be a number"),
-    "rewards mapping": (TINY.replace(REWARDS_LINE, "rewards: {self_certainty: 1, accuracy: 0}"),
-                        "rewards: expected a list of NAME[:WEIGHT], e.g. [self_certainty, accuracy:0], got a mapping"),
-    "model_init_kwargs typo": (TINY + "model_init_kwargs:\n  attn_implmentation: eager\n",
-                               ("model_init_kwargs: unknown key 'attn_implmentation': not an argument of "
-                                "from_pretrained nor a field of the model's config. Did you mean: attn_implementation")),
-    "list for a number": (TINY.replace("num_generations: 4", "num_generations: [4]"),
-                          "num_generations: expected a single value (int | None), got a list [4]"),
+    "reward typo": (
+        TINY.replace(REWARDS_LINE, "rewards: [self_certanty]"),
+        "rewards: Unknown reward 'self_certanty'. Did you mean: self_certainty?",
+    ),
+    "malformed weight": (
+        TINY.replace('"accuracy:0"', '"accuracy:half"'),
+        "rewards: reward spec 'accuracy:half': the weight after ':' must be a number",
+    ),
+    "rewards mapping": (
+        TINY.replace(REWARDS_LINE, "rewards: {self_certainty: 1, accuracy: 0}"),
+        "rewards: expected a list of NAME[:WEIGHT], e.g. [self_certainty, accuracy:0], got a mapping",
+    ),
+    "model_init_kwargs typo": (
+        TINY + "model_init_kwargs:\n  attn_implmentation: eager\n",
+        (
+            "model_init_kwargs: unknown key 'attn_implmentation': not an argument of "
+            "from_pretrained nor a field of the model's config. Did you mean: attn_implementation"
+        ),
+    ),
+    "list for a number": (
+        TINY.replace("num_generations: 4", "num_generations: [4]"),
+        "num_generations: expected a single value (int | None), got a list [4]",
+    ),
     "wrong type": (TINY.replace("max_steps: 4", "max_steps: ten"), "max_steps: invalid int value: 'ten'"),
     "bool": (TINY.replace("use_cpu: true", "use_cpu: maybe"), "use_cpu: Truthy value expected: got maybe"),
-    "weights twice": (TINY + "reward_weights: [1, 1]\n",
-                      ("rewards and reward_weights: rewards [self_certainty, accuracy:0] weigh them [1, 0] but "
-                       "reward_weights is [1, 1]: two sources of weights that disagree")),
-    "broken YAML": (TINY.replace("num_generations: 4", "num_generations: [4"),
-                    "9:28: not valid YAML (expected ',' or ']', but got ':')"),
-    "weights count": (TINY.replace(REWARDS_LINE, "rewards: [self_certainty, accuracy]") + "reward_weights: [1]\n",
-                      "reward_weights has 1 weight(s) for the 2 rewards [self_certainty, accuracy]"),
+    "weights twice": (
+        TINY + "reward_weights: [1, 1]\n",
+        (
+            "rewards and reward_weights: rewards [self_certainty, accuracy:0] weigh them [1, 0] but "
+            "reward_weights is [1, 1]: two sources of weights that disagree"
+        ),
+    ),
+    "broken YAML": (
+        TINY.replace("num_generations: 4", "num_generations: [4"),
+        "9:28: not valid YAML (expected ',' or ']', but got ':')",
+    ),
+    "weights count": (
+        TINY.replace(REWARDS_LINE, "rewards: [self_certainty, accuracy]") + "reward_weights: [1]\n",
+        "reward_weights has 1 weight(s) for the 2 rewards [self_certainty, accuracy]",
+    ),
 }
 
 
@@ -123,8 +146,9 @@ def test_weights_in_one_place_pass(tmp_path):
     recipe.write_text(TINY.replace(REWARDS_LINE, "rewards: [self_certainty, accuracy]") + "reward_weights: [1, 0]\n")
     _, config = parse_config(str(recipe), [])
     assert config.reward_weights == [1.0, 0.0]
-    recipe.write_text(TINY + "reward_weights: [1, 0]\nmodel_init_kwargs:\n  attn_implementation: eager\n"
-                      "  use_cache: false\n")  # agreeing weights; a from_pretrained argument and a config field
+    recipe.write_text(
+        TINY + "reward_weights: [1, 0]\nmodel_init_kwargs:\n  attn_implementation: eager\n  use_cache: false\n"
+    )  # agreeing weights; a from_pretrained argument and a config field
     _, config = parse_config(str(recipe), [])
     assert config.model_init_kwargs == {"attn_implementation": "eager", "use_cache": False}
 
@@ -146,8 +170,15 @@ def test_trainer_refuses_disagreeing_reward_weights(tiny_model_dir, tmp_path):
     from intuitor.training import IntuitorConfig, IntuitorTrainer
 
     model, tok = load_model_and_tokenizer(str(tiny_model_dir))
-    args = IntuitorConfig(output_dir=str(tmp_path), rewards=["self_certainty", "accuracy:0"], reward_weights=[1, 1],
-                          use_cpu=True, report_to="none", num_generations=2, per_device_train_batch_size=2)
+    args = IntuitorConfig(
+        output_dir=str(tmp_path),
+        rewards=["self_certainty", "accuracy:0"],
+        reward_weights=[1, 1],
+        use_cpu=True,
+        report_to="none",
+        num_generations=2,
+        per_device_train_batch_size=2,
+    )
     ds = Dataset.from_list([{"prompt": "1+1?", "answer": "2"}] * 2)
     with pytest.raises(ValueError, match="two sources of weights that disagree"):
         IntuitorTrainer(model=model, args=args, train_dataset=ds, processing_class=tok)
@@ -166,7 +197,16 @@ def test_resume_with_a_raised_max_steps_follows_the_new_schedule(tmp_path):
     """A finished 2-step cosine run resumed with max_steps 4: update 3 trains at the 4-step schedule's learning rate
     there (0.5 x peak), not at the old schedule's final 0; no warning about the tied lm_head; resuming a run already
     at max_steps is refused with the reason."""
-    args = ["train", "recipes/tiny-cpu.yaml", "--save_steps", "2", "--warmup_steps", "0", "--output_dir", str(tmp_path)]
+    args = [
+        "train",
+        "recipes/tiny-cpu.yaml",
+        "--save_steps",
+        "2",
+        "--warmup_steps",
+        "0",
+        "--output_dir",
+        str(tmp_path),
+    ]
     assert run_cli(*args, "--max_steps", "2").returncode == 0
     res = run_cli(*args, "--max_steps", "4", "--resume")
     assert res.returncode == 0, res.stderr[-3000:]
@@ -195,8 +235,16 @@ def test_tiny_recipe_trains_from_the_command_line(tmp_path):
 @pytest.mark.slow
 def test_resume_after_sigkill_loses_at_most_the_steps_since_the_checkpoint(tmp_path):
     total = 24
-    args = ["train", "recipes/tiny-cpu.yaml", "--max_steps", str(total), "--save_steps", "4",
-            "--output_dir", str(tmp_path)]
+    args = [
+        "train",
+        "recipes/tiny-cpu.yaml",
+        "--max_steps",
+        str(total),
+        "--save_steps",
+        "4",
+        "--output_dir",
+        str(tmp_path),
+    ]
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     proc = subprocess.Popen([INTUITOR, *args], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     deadline = time.time() + 300
@@ -218,9 +266,26 @@ def test_resume_after_sigkill_loses_at_most_the_steps_since_the_checkpoint(tmp_p
 
 @pytest.mark.slow
 def test_one_intuitor_step_on_smollm2_gguf(tmp_path):
-    res = run_cli("train", "recipes/tiny-cpu.yaml", "--model_name_or_path", "smollm2-gguf", "--max_steps", "1",
-                  "--num_generations", "2", "--per_device_train_batch_size", "2", "--max_completion_length", "8",
-                  "--learning_rate", "1e-5", "--save_strategy", "no", "--output_dir", str(tmp_path))
+    res = run_cli(
+        "train",
+        "recipes/tiny-cpu.yaml",
+        "--model_name_or_path",
+        "smollm2-gguf",
+        "--max_steps",
+        "1",
+        "--num_generations",
+        "2",
+        "--per_device_train_batch_size",
+        "2",
+        "--max_completion_length",
+        "8",
+        "--learning_rate",
+        "1e-5",
+        "--save_strategy",
+        "no",
+        "--output_dir",
+        str(tmp_path),
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     row = next(r for r in metrics(tmp_path) if "self_certainty/mean" in r)
     assert row["self_certainty/mean"] > 0 and row["completions/mean_length"] > 0

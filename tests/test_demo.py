@@ -10,8 +10,17 @@ from intuitor.demo.runner import DemoConfig, run_demo
 
 @pytest.mark.slow
 def test_demo_runs_end_to_end_and_writes_its_numbers(tmp_path):
-    cfg = DemoConfig(output_dir=str(tmp_path), seeds=1, steps=2, eval_items=8, sampled_k=2, precondition_items=4,
-                     precondition_k=4, prompts_per_step=2, num_generations=4)
+    cfg = DemoConfig(
+        output_dir=str(tmp_path),
+        seeds=1,
+        steps=2,
+        eval_items=8,
+        sampled_k=2,
+        precondition_items=4,
+        precondition_k=4,
+        prompts_per_step=2,
+        num_generations=4,
+    )
     console = Console(record=True, width=140)
     report = run_demo(cfg, console=console)
     saved = json.loads((tmp_path / "demo.json").read_text())
@@ -58,16 +67,20 @@ def test_preflight_on_demo_base_is_the_demos_precondition(tmp_path):
     model, tok = load_base_model()
     demo = precondition(model, tok, cfg, tmp_path / "demo")
     out = tmp_path / "pf"
-    r = CliRunner().invoke(app, ["preflight", "demo-base", "--task", "addition", "--limit", "6", "--samples", "4",
-                                 "--output-dir", str(out)])
+    r = CliRunner().invoke(
+        app,
+        ["preflight", "demo-base", "--task", "addition", "--limit", "6", "--samples", "4", "--output-dir", str(out)],
+    )
     assert r.exit_code == 0, r.output
     saved = json.loads((out / "preflight.json").read_text())
     assert saved["settings"]["max_new_tokens"] == cfg.max_completion_length == 40  # demo-base gets the demo's tokens
     for key in ("auroc", "p_value", "n_correct", "pass@1", "best_of_4_self_certainty", "majority_of_4"):
         assert saved[key] == demo[key], key
-    line = (f"demo-base on addition (24 samples: 6 prompts x 4, temperature 1, up to 40 tokens): self-certainty "
-            f"AUROC right vs wrong = {demo['auroc']:.2f} (p = {demo['p_value']:.1e}); one sample "
-            f"{100 * demo['pass@1']:.1f}%")
+    line = (
+        f"demo-base on addition (24 samples: 6 prompts x 4, temperature 1, up to 40 tokens): self-certainty "
+        f"AUROC right vs wrong = {demo['auroc']:.2f} (p = {demo['p_value']:.1e}); one sample "
+        f"{100 * demo['pass@1']:.1f}%"
+    )
     assert line in " ".join(r.output.split()) and f"verdict: {saved['verdict']}" in " ".join(r.output.split())
 
     bad = CliRunner().invoke(app, ["preflight", "demo-base", "--task", "additon", "--output-dir", str(out)])

@@ -10,6 +10,7 @@ from intuitor.demo.base_model import ASSETS_DIR, BaseModelSpec, build_tokenizer,
 from intuitor.tasks import get_task
 from intuitor.tasks.addition import STYLES, AdditionTask, columns, is_heldout, render, style
 
+
 # ---------------------------------------------------------------- the task
 
 
@@ -106,7 +107,9 @@ def test_assets_are_small_safetensors_and_spec_matches_the_code():
     total = sum(f.stat().st_size for f in ASSETS_DIR.iterdir() if f.is_file())
     assert total < 2 * 1024 * 1024
     spec = json.loads((ASSETS_DIR / "base_model_spec.json").read_text())
-    assert spec == json.loads(json.dumps(BaseModelSpec().__dict__)), "assets are stale: run scripts/build_demo_model.py"
+    assert spec == json.loads(json.dumps(BaseModelSpec().__dict__)), (
+        "assets are stale: run scripts/build_demo_model.py"
+    )
     assert len(hashlib.sha256(weights.read_bytes()).hexdigest()) == 64
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+
 ROOT = Path(__file__).resolve().parents[1]
 INTUITOR = str(Path(sys.executable).with_name("intuitor"))
 
@@ -23,9 +24,25 @@ def run(*args, timeout=600):
 def run_dir(tmp_path_factory, data_dir):
     out = tmp_path_factory.mktemp("run")
     run("train", "recipes/tiny-cpu.yaml", "--max_steps", "2", "--save_steps", "1", "--output_dir", str(out))
-    run("eval", str(out / "checkpoint-2"), "--tasks", "gsm8k,humaneval", "--data-dir", str(data_dir), "--limit", "2",
-        "--samples", "3", "--temperature", "1.0", "--max-new-tokens", "8", "--output-dir", str(out / "eval/checkpoint-2"),
-        "--no-progress")
+    run(
+        "eval",
+        str(out / "checkpoint-2"),
+        "--tasks",
+        "gsm8k,humaneval",
+        "--data-dir",
+        str(data_dir),
+        "--limit",
+        "2",
+        "--samples",
+        "3",
+        "--temperature",
+        "1.0",
+        "--max-new-tokens",
+        "8",
+        "--output-dir",
+        str(out / "eval/checkpoint-2"),
+        "--no-progress",
+    )
     return out
 
 
@@ -34,7 +51,17 @@ def test_eval_output_has_the_documented_fields(run_dir):
     rows = [json.loads(x) for x in (run_dir / "eval/checkpoint-2/samples.jsonl").read_text().splitlines()]
     assert len(rows) == 2 * 2 * 3  # tasks x items x samples
     for row in rows:
-        assert {"task", "id", "sample", "prompt", "response", "answer", "correct", "self_certainty", "num_tokens"} <= set(row)
+        assert {
+            "task",
+            "id",
+            "sample",
+            "prompt",
+            "response",
+            "answer",
+            "correct",
+            "self_certainty",
+            "num_tokens",
+        } <= set(row)
         assert isinstance(row["correct"], bool) and row["self_certainty"] == row["self_certainty"]  # not NaN
     results = json.loads((run_dir / "eval/checkpoint-2/results.json").read_text())
     assert results["tasks"]["gsm8k"]["n"] == 2 and "pass@3" in json.dumps(results["tasks"]["humaneval"])

@@ -27,6 +27,7 @@ from intuitor.rewards.sequence_probability import SequenceProbabilityReward
 from intuitor.rewards.trajectory_entropy import TrajectoryEntropyReward
 from intuitor.training.metrics import alignment
 
+
 NEW = ("trajectory_entropy", "sequence_probability", "last_chunk_entropy", "cluster_frequency")
 
 
@@ -57,8 +58,16 @@ def sample(model, tok, prompts, seed=3, max_new_tokens=12, temperature=1.0):
     mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])
     torch.manual_seed(seed)
     with record_generation_tokens(model, temperature) as rec, torch.no_grad():
-        out = model.generate(input_ids=input_ids, attention_mask=mask, do_sample=True, max_new_tokens=max_new_tokens,
-                             temperature=1.0, top_k=0, pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
+        out = model.generate(
+            input_ids=input_ids,
+            attention_mask=mask,
+            do_sample=True,
+            max_new_tokens=max_new_tokens,
+            temperature=1.0,
+            top_k=0,
+            pad_token_id=tok.pad_token_id,
+            eos_token_id=tok.eos_token_id,
+        )
     completions = []
     for row in out[:, width:].tolist():
         completions.append(row[: row.index(tok.eos_token_id) + 1] if tok.eos_token_id in row else row)
@@ -66,6 +75,7 @@ def sample(model, tok, prompts, seed=3, max_new_tokens=12, temperature=1.0):
 
 
 # --- the statistics: recorded during generation, equal to float64 from a full forward -------------------------------
+
 
 @pytest.mark.parametrize("temperature", [1.0, 0.7])
 def test_recorded_token_log_probs_and_entropies_equal_float64_from_the_logits(sharp, temperature):
@@ -111,7 +121,8 @@ def test_each_estimator_equals_its_float64_definition(sharp):
     alone = TrajectoryEntropyReward(model=model, tokenizer=tok)
     alone._prompt_ids = lambda _: prompts  # the decoded ids of a random model need not re-encode identically
     assert alone(prompts=text, completions=["x"] * 4, completion_ids=completions) == pytest.approx(
-        expected["trajectory_entropy"], rel=1e-4, abs=1e-5)
+        expected["trajectory_entropy"], rel=1e-4, abs=1e-5
+    )
 
 
 def test_token_log_probs_hand_computed_and_masked_logits():
@@ -122,7 +133,8 @@ def test_token_log_probs_hand_computed_and_masked_logits():
     assert torch.distributions.Categorical(logits=z[0]).log_prob(torch.tensor(2)).item() == -math.inf
     # Temperature: softmax(z / T).
     assert token_log_probs(z, torch.tensor([1]), temperature=2.0).item() == pytest.approx(
-        math.log(math.sqrt(3) / (1 + math.sqrt(3))), abs=1e-6)
+        math.log(math.sqrt(3) / (1 + math.sqrt(3))), abs=1e-6
+    )
     with pytest.raises(ValueError, match="temperature"):
         token_log_probs(z, torch.tensor([0]), temperature=0)
 
@@ -143,12 +155,17 @@ def test_a_recording_of_other_tokens_is_refused(sharp):
 
 # --- hand-computed cases -----------------------------------------------------------------------------------------
 
+
 def bound(reward, log_probs, entropies):
     class Source:
         def rollout_statistics(self, ids):
             n = len(log_probs)
-            return TokenStatistics(torch.zeros(n), torch.zeros(n), [torch.tensor(v) for v in log_probs],
-                                   [torch.tensor(v) for v in entropies])
+            return TokenStatistics(
+                torch.zeros(n),
+                torch.zeros(n),
+                [torch.tensor(v) for v in log_probs],
+                [torch.tensor(v) for v in entropies],
+            )
 
     reward.bind(Source())
     n = len(log_probs)
@@ -174,8 +191,19 @@ def test_hand_computed_values():
 def test_cluster_frequency_follows_empo():
     # Equivalent answers share a cluster (math-verify: 5 = 5.0 = \frac{10}{2}); no answer scores 0; G = 4 divides.
     r = ClusterFrequencyReward(num_generations=4)
-    got = r(prompts=["q"] * 8, completions=["\\boxed{5}", "5.0", "\\boxed{\\frac{10}{2}}", "no idea",
-                                           "\\boxed{1}", "\\boxed{2}", "\\boxed{3}", "\\boxed{4}"])
+    got = r(
+        prompts=["q"] * 8,
+        completions=[
+            "\\boxed{5}",
+            "5.0",
+            "\\boxed{\\frac{10}{2}}",
+            "no idea",
+            "\\boxed{1}",
+            "\\boxed{2}",
+            "\\boxed{3}",
+            "\\boxed{4}",
+        ],
+    )
     assert got == [0.75, 0.75, 0.75, 0.0, 0.0, 0.0, 0.0, 0.0]  # second group: every answer alone, entropy log G
     assert cluster_frequencies([None, None, None, None], 4) == [0.0] * 4
     assert cluster_frequencies([0, 0, 0, 0, 4, 4, None, 7], 4) == [1.0] * 4 + [0.5, 0.5, 0.0, 0.25]
@@ -197,6 +225,7 @@ def test_registry_lists_the_new_estimators_and_their_flags():
 
 # --- alignment metrics on hand-made groups ----------------------------------------------------------------------
 
+
 def test_alignment_hand_made_groups():
     nan = float("nan")
     # Group 1: right scores above every wrong -> 1.0, top right. Group 2: reversed -> 0.0, top wrong.
@@ -216,6 +245,7 @@ def test_alignment_hand_made_groups():
 
 # --- a run mixing the estimators at weight 0 logs each reward and its alignment ------------------------------------
 
+
 def test_mixed_run_logs_every_estimator_and_its_alignment(tiny_model_dir, tmp_path):
     """lr = 0 keeps the weights fixed, so the logged values can be recomputed after training."""
     from intuitor.models import load_model_and_tokenizer
@@ -229,13 +259,26 @@ def test_mixed_run_logs_every_estimator_and_its_alignment(tiny_model_dir, tmp_pa
         return [float(i % 2) for i in range(len(completions))]
 
     names = ["self_certainty", *NEW, "negative_entropy"]
-    args = IntuitorConfig(output_dir=str(tmp_path), max_steps=2, per_device_train_batch_size=4, num_generations=4,
-                          max_completion_length=8, logging_steps=1, report_to="none", save_strategy="no", use_cpu=True,
-                          learning_rate=0.0, beta=0.0, gradient_checkpointing=False, seed=0,
-                          reward_weights=[1.0] + [0.0] * len(NEW) + [0.0, 0.0])
+    args = IntuitorConfig(
+        output_dir=str(tmp_path),
+        max_steps=2,
+        per_device_train_batch_size=4,
+        num_generations=4,
+        max_completion_length=8,
+        logging_steps=1,
+        report_to="none",
+        save_strategy="no",
+        use_cpu=True,
+        learning_rate=0.0,
+        beta=0.0,
+        gradient_checkpointing=False,
+        seed=0,
+        reward_weights=[1.0] + [0.0] * len(NEW) + [0.0, 0.0],
+    )
     data = Dataset.from_list([{"prompt": f"What is {i} + {i}?", "answer": str(2 * i)} for i in range(8)])
-    trainer = IntuitorTrainer(model=model, reward_funcs=[*names, accuracy], args=args, train_dataset=data,
-                              processing_class=tok)
+    trainer = IntuitorTrainer(
+        model=model, reward_funcs=[*names, accuracy], args=args, train_dataset=data, processing_class=tok
+    )
     trainer.train()
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     train_rows = [r for r in rows if "loss" in r]
@@ -260,8 +303,16 @@ def test_mixed_run_logs_every_estimator_and_its_alignment(tiny_model_dir, tmp_pa
 def test_curves_plot_the_alignment_of_every_reward(tmp_path):
     from intuitor.analysis.curves import plot_curves, summarize_metrics
 
-    rows = [{"step": s, "alignment/self_certainty/auroc": 0.7 - 0.1 * s, "alignment/trajectory_entropy/auroc": 0.6,
-             "alignment/self_certainty/top1": 0.5, "alignment/cluster_frequency/top1": 0.25 * s} for s in (1, 2)]
+    rows = [
+        {
+            "step": s,
+            "alignment/self_certainty/auroc": 0.7 - 0.1 * s,
+            "alignment/trajectory_entropy/auroc": 0.6,
+            "alignment/self_certainty/top1": 0.5,
+            "alignment/cluster_frequency/top1": 0.25 * s,
+        }
+        for s in (1, 2)
+    ]
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     written = plot_curves([tmp_path / "run"], tmp_path / "plots")
@@ -284,8 +335,19 @@ def test_demo_compares_the_estimators(tmp_path):
         run_demo,
     )
 
-    cfg = DemoConfig(output_dir=str(tmp_path), seeds=1, steps=3, eval_items=8, sampled_k=2, precondition_items=4,
-                     precondition_k=4, prompts_per_step=4, num_generations=4, estimators=True, alignment_window=2)
+    cfg = DemoConfig(
+        output_dir=str(tmp_path),
+        seeds=1,
+        steps=3,
+        eval_items=8,
+        sampled_k=2,
+        precondition_items=4,
+        precondition_k=4,
+        prompts_per_step=4,
+        num_generations=4,
+        estimators=True,
+        alignment_window=2,
+    )
     console = Console(record=True, width=200)
     report = run_demo(cfg, console=console)
     saved = json.loads((tmp_path / "demo.json").read_text())
@@ -311,10 +373,22 @@ def test_token_estimators_train_under_the_std_floor(tiny_model_dir, tmp_path):
     from intuitor.training import IntuitorConfig, IntuitorTrainer
 
     model, tok = load_model_and_tokenizer(str(tiny_model_dir))
-    args = IntuitorConfig(output_dir=str(tmp_path), max_steps=1, per_device_train_batch_size=4, num_generations=4,
-                          max_completion_length=6, logging_steps=1, report_to="none", save_strategy="no", use_cpu=True,
-                          beta=0.0, gradient_checkpointing=False, seed=0, advantage_std_floor=0.05,
-                          rewards=["trajectory_entropy", "last_chunk_entropy:0.5"])
+    args = IntuitorConfig(
+        output_dir=str(tmp_path),
+        max_steps=1,
+        per_device_train_batch_size=4,
+        num_generations=4,
+        max_completion_length=6,
+        logging_steps=1,
+        report_to="none",
+        save_strategy="no",
+        use_cpu=True,
+        beta=0.0,
+        gradient_checkpointing=False,
+        seed=0,
+        advantage_std_floor=0.05,
+        rewards=["trajectory_entropy", "last_chunk_entropy:0.5"],
+    )
     data = Dataset.from_list([{"prompt": f"What is {i} + {i}?"} for i in range(4)])
     trainer = IntuitorTrainer(model=model, args=args, train_dataset=data, processing_class=tok)
     assert trainer._needs_token_statistics()
@@ -330,12 +404,26 @@ def test_token_estimators_without_the_recorder_say_what_to_change(tiny_model_dir
     from intuitor.training import IntuitorConfig, IntuitorTrainer
 
     model, tok = load_model_and_tokenizer(str(tiny_model_dir))
-    args = IntuitorConfig(output_dir=str(tmp_path), max_steps=1, per_device_train_batch_size=4, num_generations=4,
-                          max_completion_length=4, report_to="none", save_strategy="no", use_cpu=True, beta=0.0,
-                          gradient_checkpointing=False, self_certainty_source="separate_pass",
-                          rewards=["self_certainty", "sequence_probability:0"])
-    trainer = IntuitorTrainer(model=model, args=args, processing_class=tok,
-                              train_dataset=Dataset.from_list([{"prompt": "What is 1 + 1?"}] * 4))
+    args = IntuitorConfig(
+        output_dir=str(tmp_path),
+        max_steps=1,
+        per_device_train_batch_size=4,
+        num_generations=4,
+        max_completion_length=4,
+        report_to="none",
+        save_strategy="no",
+        use_cpu=True,
+        beta=0.0,
+        gradient_checkpointing=False,
+        self_certainty_source="separate_pass",
+        rewards=["self_certainty", "sequence_probability:0"],
+    )
+    trainer = IntuitorTrainer(
+        model=model,
+        args=args,
+        processing_class=tok,
+        train_dataset=Dataset.from_list([{"prompt": "What is 1 + 1?"}] * 4),
+    )
     with pytest.raises(RuntimeError, match="sequence_probability needs per-token log-probabilities.*generation"):
         trainer.train()
 

@@ -34,6 +34,7 @@ from intuitor.generation.hf import HFGenerator
 from intuitor.generation.vllm import build_requests, parse_outputs, sampling_kwargs
 from intuitor.tasks.base import Task
 
+
 FIXTURES = Path(__file__).parent / "fixtures"
 PAPER_TASKS = ["gsm8k", "math500", "cruxeval", "humaneval", "mmlu_pro", "alpaca_eval", "livecodebench"]
 SAMPLE_FIELDS = {
@@ -64,8 +65,10 @@ class ToyTask(Task):
 
     def load(self, limit=None):
         letters = "ABCDEFGH"[: self.n if limit is None else min(limit, self.n)]
-        return [{"id": f"t{i}", "prompt": [{"role": "user", "content": f"Say {c}"}], "answer": c}
-                for i, c in enumerate(letters)]
+        return [
+            {"id": f"t{i}", "prompt": [{"role": "user", "content": f"Say {c}"}], "answer": c}
+            for i, c in enumerate(letters)
+        ]
 
     def extract(self, response):
         return response[:1] or None
@@ -157,8 +160,17 @@ def test_samples_rows_fields_types_and_results(tiny, tmp_path):
     model, tok = tiny
     gen = FakeGenerator(tok)
     model.train()  # as if mid-training: evaluation must hand it back in training mode
-    res = evaluate(tiny, [ToyTask()], output_dir=tmp_path, limit=3, samples=2, temperature=0.7, generator=gen,
-                   model_name="tiny", progress=False)
+    res = evaluate(
+        tiny,
+        [ToyTask()],
+        output_dir=tmp_path,
+        limit=3,
+        samples=2,
+        temperature=0.7,
+        generator=gen,
+        model_name="tiny",
+        progress=False,
+    )
     assert model.training
     model.eval()
     rows = read_samples(tmp_path / "samples.jsonl")
@@ -192,8 +204,9 @@ def test_self_certainty_is_response_self_certainty_of_the_tiny_model(tiny, tmp_p
         assert r["self_certainty"] == pytest.approx(expected, abs=1e-5)
     # ... and whatever the real transformers backend generated, batched with left padding.
     spy = SpyHFGenerator(model, tok, batch_size=3)
-    res = evaluate(tiny, [ToyTask()], limit=4, max_new_tokens=12, batch_size=3, generator=spy, progress=False,
-                   return_samples=True)
+    res = evaluate(
+        tiny, [ToyTask()], limit=4, max_new_tokens=12, batch_size=3, generator=spy, progress=False, return_samples=True
+    )
     assert len(spy.returned) == len(res["samples"]) == 4
     for (prompt_ids, comp), r in zip(spy.returned, res["samples"]):
         assert r["response"] == comp.text and r["num_tokens"] == len(comp.ids) <= 12
@@ -230,8 +243,16 @@ def test_parallel_scoring_keeps_the_order(tiny):
     model, tok = tiny
     task = ToyTask()
     task.score_workers = 3  # as a sandboxed code task would set it
-    res = evaluate(tiny, [task], limit=6, samples=2, temperature=1.0, generator=FakeGenerator(tok), progress=False,
-                   return_samples=True)
+    res = evaluate(
+        tiny,
+        [task],
+        limit=6,
+        samples=2,
+        temperature=1.0,
+        generator=FakeGenerator(tok),
+        progress=False,
+        return_samples=True,
+    )
     assert all(r["correct"] == (r["response"][0] == r["gold"]) for r in res["samples"])
     assert sum(r["correct"] for r in res["samples"]) == 2
 
@@ -252,8 +273,14 @@ def test_resume_refuses_other_settings_and_versions(tiny, tmp_path):
 
 
 def test_resume_refuses_another_seed_when_sampling(tiny, tmp_path):
-    kw = {"output_dir": tmp_path, "model_name": "tiny", "progress": False, "generator": FakeGenerator(tiny[1]),
-          "samples": 2, "temperature": 0.7}
+    kw = {
+        "output_dir": tmp_path,
+        "model_name": "tiny",
+        "progress": False,
+        "generator": FakeGenerator(tiny[1]),
+        "samples": 2,
+        "temperature": 0.7,
+    }
     evaluate(tiny, [ToyTask()], limit=1, seed=1, **kw)
     with pytest.raises(ValueError, match=r"written with seed=1 but this run has seed=2.*--seed 1 to resume"):
         evaluate(tiny, [ToyTask()], limit=2, seed=2, **kw)
@@ -297,15 +324,25 @@ def test_hf_generator_batches_like_one_by_one_and_stops_at_eos(tiny):
 
 def test_vllm_requests_are_built_without_vllm():
     kw = sampling_kwargs(n=4, temperature=0.6, max_new_tokens=128, seed=7, top_p=0.95)
-    assert kw == dict(n=4, temperature=0.6, top_p=0.95, top_k=-1, repetition_penalty=1.0, max_tokens=128,
-                      skip_special_tokens=True, seed=7)
+    assert kw == dict(
+        n=4,
+        temperature=0.6,
+        top_p=0.95,
+        top_k=-1,
+        repetition_penalty=1.0,
+        max_tokens=128,
+        skip_special_tokens=True,
+        seed=7,
+    )
     assert sampling_kwargs()["temperature"] == 0.0 and "seed" not in sampling_kwargs()
     assert sampling_kwargs(stop_token_ids=(2, 0))["stop_token_ids"] == [2, 0]
     with pytest.raises(ValueError, match="temperature=0"):
         sampling_kwargs(n=2, temperature=0.0)
     assert build_requests([[1, 2], (3,)]) == [{"prompt_token_ids": [1, 2]}, {"prompt_token_ids": [3]}]
-    outs = [types.SimpleNamespace(outputs=[types.SimpleNamespace(token_ids=(i, k), text=f"{i}{k}") for k in range(2)])
-            for i in range(2)]
+    outs = [
+        types.SimpleNamespace(outputs=[types.SimpleNamespace(token_ids=(i, k), text=f"{i}{k}") for k in range(2)])
+        for i in range(2)
+    ]
     assert parse_outputs(outs, n=2) == [([0, 0], "00"), ([0, 1], "01"), ([1, 0], "10"), ([1, 1], "11")]
     with pytest.raises(RuntimeError, match="asked for 3"):
         parse_outputs(outs, n=3)
@@ -388,15 +425,33 @@ def test_cli_end_to_end_every_task_on_the_tiny_model(tmp_path, tiny_model_dir, d
     assert present == PAPER_TASKS
     runner, app = _cli()
     out = tmp_path / "out"
-    args = ["eval", str(tiny_model_dir), "--tasks", ",".join(present), "--data-dir", str(data_dir), "--limit", "2",
-            "--max-new-tokens", "16", "--batch-size", "8", "--output-dir", str(out), "--no-progress"]
+    args = [
+        "eval",
+        str(tiny_model_dir),
+        "--tasks",
+        ",".join(present),
+        "--data-dir",
+        str(data_dir),
+        "--limit",
+        "2",
+        "--max-new-tokens",
+        "16",
+        "--batch-size",
+        "8",
+        "--output-dir",
+        str(out),
+        "--no-progress",
+    ]
     if "livecodebench" in present:  # not in the shared data: the task's own fixture, in the hub's format
         args += ["--task-path", f"livecodebench={FIXTURES / 'livecodebench' / 'test.jsonl'}"]
     r = runner.invoke(app, args)
     assert r.exit_code == 0, r.output
     results = json.loads((out / "results.json").read_text())
-    assert list(results["tasks"]) == [t for t in ["gsm8k", "math500", "livecodebench", "cruxeval", "mmlu_pro",
-                                                   "alpaca_eval", "humaneval"] if t in present]
+    assert list(results["tasks"]) == [
+        t
+        for t in ["gsm8k", "math500", "livecodebench", "cruxeval", "mmlu_pro", "alpaca_eval", "humaneval"]
+        if t in present
+    ]
     for t in present:
         score = results["tasks"][t]["score"]
         assert results["tasks"][t]["n"] == 2 and ((t == "alpaca_eval" and score is None) or 0.0 <= score <= 1.0)
@@ -411,9 +466,16 @@ def test_cli_end_to_end_every_task_on_the_tiny_model(tmp_path, tiny_model_dir, d
 
 @pytest.mark.slow
 def test_smollm2_on_every_task(tmp_path, smollm2_gguf, data_dir):
-    res = evaluate("smollm2-gguf", PAPER_TASKS, data_dir=data_dir, output_dir=tmp_path, limit=1,
-                   max_new_tokens=24, progress=False,
-                   task_paths={"livecodebench": str(FIXTURES / "livecodebench" / "test.jsonl")})
+    res = evaluate(
+        "smollm2-gguf",
+        PAPER_TASKS,
+        data_dir=data_dir,
+        output_dir=tmp_path,
+        limit=1,
+        max_new_tokens=24,
+        progress=False,
+        task_paths={"livecodebench": str(FIXTURES / "livecodebench" / "test.jsonl")},
+    )
     for t in PAPER_TASKS:
         assert res["tasks"][t]["n"] == 1
     rows = read_samples(tmp_path / "samples.jsonl")
@@ -445,15 +507,26 @@ def test_hf_backend_records_self_certainty_during_generation_no_second_pass(tiny
     monkeypatch.setattr(intuitor.certainty.responses, "response_statistics", no_pass)  # where it lives
     widths = []  # sequence length of every backbone call: prompts at prefill, 1 per decoding step
     handle = model.model.register_forward_pre_hook(
-        lambda mod, args, kw: widths.append((kw.get("input_ids") if kw.get("input_ids") is not None
-                                             else kw["inputs_embeds"]).shape[1]), with_kwargs=True)
+        lambda mod, args, kw: widths.append(
+            (kw.get("input_ids") if kw.get("input_ids") is not None else kw["inputs_embeds"]).shape[1]
+        ),
+        with_kwargs=True,
+    )
     spy = SpyHFGenerator(model, tok, batch_size=8)
     generate_calls = []
     inner = spy.generate  # the backend's calls (refill scheduling decodes without model.generate)
     monkeypatch.setattr(spy, "generate", lambda *a, **kw: (generate_calls.append(1), inner(*a, **kw))[1])
     try:
-        res = evaluate(tiny, [ToyTask(), OtherToyTask()], limit=3, max_new_tokens=10, batch_size=8, generator=spy,
-                       progress=False, return_samples=True)
+        res = evaluate(
+            tiny,
+            [ToyTask(), OtherToyTask()],
+            limit=3,
+            max_new_tokens=10,
+            batch_size=8,
+            generator=spy,
+            progress=False,
+            return_samples=True,
+        )
     finally:
         handle.remove()
     assert len(generate_calls) == 1  # 2 tasks x 3 prompts in one batch of 8
@@ -507,8 +580,11 @@ def test_gguf_is_dequantised_once_into_the_cache(tmp_path, smollm2_gguf, monkeyp
     monkeypatch.setenv("INTUITOR_CACHE_DIR", str(tmp_path / "cache"))
     gguf_loads = []
     inner = transformers.AutoModelForCausalLM.from_pretrained
-    monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained",
-                        lambda *a, **kw: (gguf_loads.append("gguf_file" in kw), inner(*a, **kw))[1])
+    monkeypatch.setattr(
+        transformers.AutoModelForCausalLM,
+        "from_pretrained",
+        lambda *a, **kw: (gguf_loads.append("gguf_file" in kw), inner(*a, **kw))[1],
+    )
     first, tok = load_model_and_tokenizer("smollm2-gguf")
     second, _ = load_model_and_tokenizer("smollm2-gguf", dtype="bfloat16")
     assert gguf_loads == [True, False, False]  # the first load converts, then reads the folder; the second reads it
@@ -545,7 +621,13 @@ class GoldToy(ToyTask):
 
 
 def _kw(tiny, tmp_path, **over):
-    return {"output_dir": tmp_path, "model_name": "tiny", "progress": False, "generator": FakeGenerator(tiny[1]), **over}
+    return {
+        "output_dir": tmp_path,
+        "model_name": "tiny",
+        "progress": False,
+        "generator": FakeGenerator(tiny[1]),
+        **over,
+    }
 
 
 # --------------------------------------------------------------------------------------------- what produced a row
@@ -579,8 +661,11 @@ def test_changed_prompt_task_version_and_dtype_are_refused(tiny, tmp_path):
         evaluate(tiny, [newer], **kw)
     half = (tiny[0].to(dtype=torch.bfloat16), tiny[1])
     try:
-        with pytest.raises(ValueError, match=r"written with dtype=float32 but this run has dtype=bfloat16.*"
-                                             r"--dtype float32 to resume"):
+        with pytest.raises(
+            ValueError,
+            match=r"written with dtype=float32 but this run has dtype=bfloat16.*"
+            r"--dtype float32 to resume",
+        ):
             evaluate(half, [GoldToy("AB")], **kw)
     finally:
         tiny[0].float()
@@ -617,8 +702,21 @@ def test_cli_resume_refuses_other_model_or_dtype_and_rescores_gold(tmp_path, tin
     shutil.copytree(tiny_model_dir, model)
     data = _write(tmp_path / "math.jsonl", MATH)
     out = tmp_path / "out"
-    base = ["eval", str(model), "--tasks", "math500", "--task-path", f"math500={data}", "--output-dir", str(out),
-            "--max-new-tokens", "3", "--device", "cpu", "--no-progress"]
+    base = [
+        "eval",
+        str(model),
+        "--tasks",
+        "math500",
+        "--task-path",
+        f"math500={data}",
+        "--output-dir",
+        str(out),
+        "--max-new-tokens",
+        "3",
+        "--device",
+        "cpu",
+        "--no-progress",
+    ]
     r = runner.invoke(app, base)
     assert r.exit_code == 0, r.output
     rows = read_samples(out / "samples.jsonl")
@@ -689,8 +787,19 @@ def test_a_malformed_row_in_the_middle_is_an_error_with_its_line(tmp_path):
 def test_duplicate_ids_in_the_data_are_refused_naming_both_lines(tmp_path):
     runner, app = _cli()
     data = _write(tmp_path / "math.jsonl", [MATH[0], MATH[1], {**MATH[1], "problem": "What is 3+3?"}])
-    r = runner.invoke(app, ["eval", "no/such-model", "--tasks", "math500", "--task-path", f"math500={data}",
-                            "--output-dir", str(tmp_path / "o")])
+    r = runner.invoke(
+        app,
+        [
+            "eval",
+            "no/such-model",
+            "--tasks",
+            "math500",
+            "--task-path",
+            f"math500={data}",
+            "--output-dir",
+            str(tmp_path / "o"),
+        ],
+    )
     assert r.exit_code == 1, r.output
     line = " ".join(r.output.split())
     assert f"{data}:2 and {data}:3 share the id 'b' (different rows)" in line and "Traceback" not in r.output

@@ -15,11 +15,22 @@ import pytest
 from intuitor.training.config import IntuitorConfig
 from intuitor.training.guard import CollapseGuard
 
+
 GUARD_FIELDS = {f.name: f.default for f in dataclasses.fields(IntuitorConfig) if f.name.startswith("guard")}
-CONDITION_FIELDS = ("guard_length_spike", "guard_repetition_spike", "guard_entropy_collapse", "guard_kl_spike",
-                    "guard_self_certainty_drop", "guard_agreement_drop", "guard_length_drop", "guard_length_growth",
-                    "guard_repetition_rise", "guard_kl_growth", "guard_self_certainty_rise",
-                    "guard_vote_calibration_drop")
+CONDITION_FIELDS = (
+    "guard_length_spike",
+    "guard_repetition_spike",
+    "guard_entropy_collapse",
+    "guard_kl_spike",
+    "guard_self_certainty_drop",
+    "guard_agreement_drop",
+    "guard_length_drop",
+    "guard_length_growth",
+    "guard_repetition_rise",
+    "guard_kl_growth",
+    "guard_self_certainty_rise",
+    "guard_vote_calibration_drop",
+)
 
 
 def make_args(tmp_path, only=None, **kw):
@@ -50,19 +61,39 @@ def series(key, values):
 # Each case: the condition's field, a stream, and the step (1-based) where the guard must fire with
 # guard_warmup=5, guard_window=5, guard_patience=2 (so the 2nd consecutive hit fires).
 CASES = [
-    ("guard_length_spike", series("completions/mean_length", [100, 104, 98, 101, 99, 102, 97, 260, 300, 310]),
-     9, "length_spike"),
-    ("guard_repetition_spike", series("completions/repetition_rate", [0.02, 0.03, 0.02, 0.04, 0.03, 0.02, 0.5, 0.6]),
-     8, "repetition_spike"),
-    ("guard_entropy_collapse", series("token_entropy/mean", [1.2, 1.1, 1.25, 1.15, 1.2, 1.18, 0.2, 0.1, 0.05]),
-     8, "entropy_collapse"),
-    ("guard_entropy_collapse", series("entropy", [1.2, 1.1, 1.25, 1.15, 1.2, 1.18, 0.2, 0.1]),  # TRL's key
-     8, "entropy_collapse"),
+    (
+        "guard_length_spike",
+        series("completions/mean_length", [100, 104, 98, 101, 99, 102, 97, 260, 300, 310]),
+        9,
+        "length_spike",
+    ),
+    (
+        "guard_repetition_spike",
+        series("completions/repetition_rate", [0.02, 0.03, 0.02, 0.04, 0.03, 0.02, 0.5, 0.6]),
+        8,
+        "repetition_spike",
+    ),
+    (
+        "guard_entropy_collapse",
+        series("token_entropy/mean", [1.2, 1.1, 1.25, 1.15, 1.2, 1.18, 0.2, 0.1, 0.05]),
+        8,
+        "entropy_collapse",
+    ),
+    (
+        "guard_entropy_collapse",
+        series("entropy", [1.2, 1.1, 1.25, 1.15, 1.2, 1.18, 0.2, 0.1]),  # TRL's key
+        8,
+        "entropy_collapse",
+    ),
     ("guard_kl_spike", series("kl", [0.01, 0.012, 0.011, 0.01, 0.009, 0.011, 0.2, 0.3, 0.3]), 8, "kl_spike"),
     # self-certainty rises (peak of the 5-step mean: 2.0), then decays; the 5-step means of steps 11-14 are 1.96,
     # 1.88, 1.76, 1.6: below 0.9 x 2.0 = 1.8 at steps 13 and 14: fires at 14
-    ("guard_self_certainty_drop", series("self_certainty/mean", [1.0, 1.5, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0,
-                                                                 1.8, 1.6, 1.4, 1.2]), 14, "self_certainty_drop"),
+    (
+        "guard_self_certainty_drop",
+        series("self_certainty/mean", [1.0, 1.5, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 1.8, 1.6, 1.4, 1.2]),
+        14,
+        "self_certainty_drop",
+    ),
     # agreement 0.8 then 0.4: 5-step means 0.72, 0.64, 0.56 at steps 7-9; below 0.8 - 0.15 at 8 and 9: fires at 9
     ("guard_agreement_drop", series("completions/agreement", [0.8] * 6 + [0.4] * 4), 9, "agreement_drop"),
 ]
@@ -79,10 +110,17 @@ def test_each_condition_fires_at_the_expected_step(tmp_path, field, stream, step
     assert [(r["step"], r["condition"], r["action"]) for r in rows if "condition" in r] == [(step, condition, "warn")]
     assert set(rows[0]) == {"step", "condition", "value", "reference", "action"}
     # the first alarm names the checkpoint to keep: none was saved in this stream
-    assert rows[1] == {"step": step, "event": "keep", "checkpoint": None, "checkpoint_step": None,
-                       "alarm": condition, "alarm_onset": step - 1,
-                       "evidence_from": max(1, step - 1 - (0 if condition.endswith("spike") or
-                                                           condition == "entropy_collapse" else 4))}
+    assert rows[1] == {
+        "step": step,
+        "event": "keep",
+        "checkpoint": None,
+        "checkpoint_step": None,
+        "alarm": condition,
+        "alarm_onset": step - 1,
+        "evidence_from": max(
+            1, step - 1 - (0 if condition.endswith("spike") or condition == "entropy_collapse" else 4)
+        ),
+    }
 
 
 @pytest.mark.parametrize("field, stream, step, condition", CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
@@ -101,26 +139,43 @@ BASELINE_CASES = [
     # 5-step means 160, 220, 280, 340, 400: > 3 x 100 at 19 and 20
     ("guard_length_growth", 3.0, series("completions/mean_length", [100] * 15 + [400] * 6), 20, "length_growth"),
     # baseline 0.02; means 0.076, 0.132, 0.188, 0.244: > 0.02 + 0.15 at 18 and 19
-    ("guard_repetition_rise", 0.15, series("completions/repetition_rate", [0.02] * 15 + [0.3] * 5), 19,
-     "repetition_rise"),
+    (
+        "guard_repetition_rise",
+        0.15,
+        series("completions/repetition_rate", [0.02] * 15 + [0.3] * 5),
+        19,
+        "repetition_rise",
+    ),
     # baseline 0.04; means 0.072, 0.104: > 2 x 0.04 (and > 0.05) at 17 and 18
     ("guard_kl_growth", 2.0, series("kl", [0.04] * 15 + [0.2] * 5), 18, "kl_growth"),
     # baseline 4.0, 4.2, 4.0, ... (steps 6-15): differences +-0.2, sigma = pstdev(diffs) / sqrt 2 = 0.1405; then 5.0.
     # Gain of the 5-step mean over 5 steps: 0.16, 0.40, 0.52, 0.76 at steps 16-19 = 1.1, 2.8, 3.7, 5.4 sigma: > 3 at
     # 18 and 19
-    ("guard_self_certainty_rise", 3.0, series("self_certainty/mean", [4.0] * 5 + [4.0, 4.2] * 5 + [5.0] * 5), 19,
-     "self_certainty_rise"),
+    (
+        "guard_self_certainty_rise",
+        3.0,
+        series("self_certainty/mean", [4.0] * 5 + [4.0, 4.2] * 5 + [5.0] * 5),
+        19,
+        "self_certainty_rise",
+    ),
     # peak of the 5-step mean 0.8; then 0.76, 0.72, 0.68, 0.64: below 0.8 - 0.1 at 13 and 14
-    ("guard_vote_calibration_drop", 0.1, series("completions/vote_calibration", [0.8] * 10 + [0.6] * 5), 14,
-     "vote_calibration_drop"),
+    (
+        "guard_vote_calibration_drop",
+        0.1,
+        series("completions/vote_calibration", [0.8] * 10 + [0.6] * 5),
+        14,
+        "vote_calibration_drop",
+    ),
 ]
 
 
-@pytest.mark.parametrize("field, threshold, stream, step, condition", BASELINE_CASES,
-                         ids=[c[0] for c in BASELINE_CASES])
+@pytest.mark.parametrize(
+    "field, threshold, stream, step, condition", BASELINE_CASES, ids=[c[0] for c in BASELINE_CASES]
+)
 def test_baseline_and_rate_conditions_fire_at_the_expected_step(tmp_path, field, threshold, stream, step, condition):
-    args = make_args(tmp_path, only=field, guard_warmup=5, guard_window=5, guard_patience=2, guard_baseline=10,
-                     **{field: threshold})
+    args = make_args(
+        tmp_path, only=field, guard_warmup=5, guard_window=5, guard_patience=2, guard_baseline=10, **{field: threshold}
+    )
     guard = CollapseGuard(args)
     feed(guard, args, stream)
     assert fired(guard) == [(step, condition)]
@@ -185,12 +240,18 @@ def test_no_false_alarm_on_a_stable_noisy_stream(tmp_path):
 
 
 def test_stop_sets_save_and_stop_and_other_logs_are_ignored(tmp_path):
-    args = make_args(tmp_path, guard="stop", only="guard_length_spike", guard_warmup=2, guard_window=2,
-                     guard_patience=1)
+    args = make_args(
+        tmp_path, guard="stop", only="guard_length_spike", guard_warmup=2, guard_window=2, guard_patience=1
+    )
     guard = CollapseGuard(args)
-    stream = [{"completions/mean_length": 10}, {"eval_completions/mean_length": 500}, {"train_runtime": 3.0},
-              {"completions/mean_length": 10, "loss": 0.1}, {"completions/mean_length": float("nan")},
-              {"completions/mean_length": None}]
+    stream = [
+        {"completions/mean_length": 10},
+        {"eval_completions/mean_length": 500},
+        {"train_runtime": 3.0},
+        {"completions/mean_length": 10, "loss": 0.1},
+        {"completions/mean_length": float("nan")},
+        {"completions/mean_length": None},
+    ]
     control = feed(guard, args, stream)
     assert guard.num_logs == 2 and not control.should_training_stop  # eval/summary/NaN/None steps don't count
     control = feed(guard, args, [{"completions/mean_length": 30}], start=7)
@@ -215,14 +276,33 @@ def test_real_collapse_is_stopped_with_a_checkpoint(tiny_model_dir, tmp_path):
     from intuitor.training import IntuitorConfig, IntuitorTrainer
 
     model, tok = load_model_and_tokenizer(str(tiny_model_dir))
-    ds = Dataset.from_list([{"prompt": [{"role": "user", "content": f"What is {i} + {i}?"}], "answer": str(2 * i)}
-                            for i in range(16)])
+    ds = Dataset.from_list(
+        [{"prompt": [{"role": "user", "content": f"What is {i} + {i}?"}], "answer": str(2 * i)} for i in range(16)]
+    )
     args = IntuitorConfig(
-        output_dir=str(tmp_path), max_steps=40, per_device_train_batch_size=4, num_generations=4,
-        max_completion_length=16, report_to="none", save_strategy="no", use_cpu=True, logging_steps=1, beta=0.0,
-        learning_rate=5e-2, lr_scheduler_type="constant", warmup_steps=0, gradient_checkpointing=False, seed=0,
-        disable_tqdm=True, rewards=["self_certainty"], guard_save_steps=2,
-        guard="stop", guard_warmup=3, guard_window=3, guard_patience=1, guard_entropy_collapse=0.7,
+        output_dir=str(tmp_path),
+        max_steps=40,
+        per_device_train_batch_size=4,
+        num_generations=4,
+        max_completion_length=16,
+        report_to="none",
+        save_strategy="no",
+        use_cpu=True,
+        logging_steps=1,
+        beta=0.0,
+        learning_rate=5e-2,
+        lr_scheduler_type="constant",
+        warmup_steps=0,
+        gradient_checkpointing=False,
+        seed=0,
+        disable_tqdm=True,
+        rewards=["self_certainty"],
+        guard_save_steps=2,
+        guard="stop",
+        guard_warmup=3,
+        guard_window=3,
+        guard_patience=1,
+        guard_entropy_collapse=0.7,
     )
     trainer = IntuitorTrainer(model=model, args=args, train_dataset=ds, processing_class=tok)
     guard = next(cb for cb in trainer.callback_handler.callbacks if isinstance(cb, CollapseGuard))
@@ -252,8 +332,9 @@ def test_real_collapse_is_stopped_with_a_checkpoint(tiny_model_dir, tmp_path):
 def test_keep_names_the_newest_checkpoint_before_the_evidence(tmp_path):
     # length_drop fires at step 20 (streak from 19); its 5-step smoothing window began at step 15, logged from the
     # weights after 14 updates: checkpoints 3, 6, 9, 12 qualify, 15 and 18 do not
-    args = make_args(tmp_path, only="guard_length_drop", guard_warmup=5, guard_window=5, guard_patience=2,
-                     guard_save_steps=3)
+    args = make_args(
+        tmp_path, only="guard_length_drop", guard_warmup=5, guard_window=5, guard_patience=2, guard_save_steps=3
+    )
     guard = CollapseGuard(args)
     control = SimpleNamespace(should_save=False, should_training_stop=False)
     saves = []
@@ -277,11 +358,16 @@ def test_replay_settings_and_bad_input(tmp_path):
     from intuitor.training.guard_cli import guard_settings
 
     path = tmp_path / "m.jsonl"
-    path.write_text("".join(json.dumps({"step": s, **row}) + "\n" for s, row in
-                            enumerate(series("completions/mean_length", [100] * 15 + [20] * 5), 1)))
+    path.write_text(
+        "".join(
+            json.dumps({"step": s, **row}) + "\n"
+            for s, row in enumerate(series("completions/mean_length", [100] * 15 + [20] * 5), 1)
+        )
+    )
     rows, config, checkpoints = read_metrics(path)
-    settings = guard_settings({"guard_window": 5}, ["--guard-length-drop", "0.5", "--guard_vote_calibration_drop",
-                                                     "none"])
+    settings = guard_settings(
+        {"guard_window": 5}, ["--guard-length-drop", "0.5", "--guard_vote_calibration_drop", "none"]
+    )
     assert settings.guard == "warn" and settings.guard_window == 5 and settings.guard_vote_calibration_drop is None
     assert [(e["step"], e["condition"]) for e in replay(rows, settings, [12]).events] == [(20, "length_drop")]
     with pytest.raises(ValueError, match="Did you mean: --guard_length_drop"):
@@ -300,8 +386,12 @@ def test_guard_cli_exit_code_says_whether_an_alarm_fired(tmp_path):
 
     def write(name, lengths):
         path = tmp_path / name
-        path.write_text("".join(json.dumps({"step": s, **row}) + "\n" for s, row in
-                                enumerate(series("completions/mean_length", lengths), 1)))
+        path.write_text(
+            "".join(
+                json.dumps({"step": s, **row}) + "\n"
+                for s, row in enumerate(series("completions/mean_length", lengths), 1)
+            )
+        )
         return str(path)
 
     collapsed = write("collapsed.jsonl", [100] * 15 + [20] * 5)
@@ -328,9 +418,14 @@ def reported_stream(kind: str, steps: int = 150, seed: int = 0) -> list[dict]:
     for t in range(1, steps + 1):
         u = lambda: rng.uniform(-1, 1)  # noqa: E731
         d = min(max((t - 40) / 60, 0.0), 1.0)  # drift progress
-        row = {"completions/mean_length": 400 * (1 + 0.05 * u()), "completions/repetition_rate": 0.02 + 0.01 * u(),
-               "kl": 0.02 + 0.01 * u(), "self_certainty/mean": 4.0 + 0.002 * t + 0.05 * u(),
-               "completions/agreement": 0.6 + 0.05 * u(), "token_entropy/mean": 0.8 * (1 + 0.05 * u())}
+        row = {
+            "completions/mean_length": 400 * (1 + 0.05 * u()),
+            "completions/repetition_rate": 0.02 + 0.01 * u(),
+            "kl": 0.02 + 0.01 * u(),
+            "self_certainty/mean": 4.0 + 0.002 * t + 0.05 * u(),
+            "completions/agreement": 0.6 + 0.05 * u(),
+            "token_entropy/mean": 0.8 * (1 + 0.05 * u()),
+        }
         if kind == "drift":
             row["completions/mean_length"] *= 1 - d * (1 - 46 / 400)
             row["completions/repetition_rate"] += d * 0.71
@@ -400,7 +495,7 @@ def test_replay_settings_parse_resolved_annotations_too():
 
     from intuitor.training.guard_cli import _parse
 
-    for annotation in ("float | None", Optional[float]):
+    for annotation in ("float | None", Optional[float]):  # noqa: UP045  (both spellings must parse)
         assert _parse("guard_length_drop", annotation, "none") is None
         assert _parse("guard_length_drop", annotation, "0.5") == 0.5
     assert _parse("guard_window", int, "7") == 7 and _parse("guard_window", "int", "7") == 7

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+
 WORKER = Path(__file__).parent / "workers" / "vote_worker.py"
 
 
@@ -33,9 +34,24 @@ def free_port() -> int:
 def worker_results(tiny_model_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("mp")
     accelerate = Path(sys.executable).with_name("accelerate")
-    cmd = [str(accelerate), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-           "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(free_port()),
-           str(WORKER), str(out), str(tiny_model_dir)]
+    cmd = [
+        str(accelerate),
+        "launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "--main_process_port",
+        str(free_port()),
+        str(WORKER),
+        str(out),
+        str(tiny_model_dir),
+    ]
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
@@ -70,6 +86,7 @@ def test_split_group_cluster_frequency_equals_single_process(worker_results):
 
 def test_split_group_std_floor_equals_single_process(worker_results):
     from intuitor.rewards.group import _FloorCoordinator
+
     w = worker_module()
     coordinator = _FloorCoordinator([w.reward_a, w.reward_b], ["reward_a", "reward_b"], w.FLOOR_WEIGHTS, w.FLOOR)
     coordinator.num_generations = 4

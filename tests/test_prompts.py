@@ -18,6 +18,7 @@ from intuitor.rewards import REWARDS, gold_rewards
 from intuitor.tasks import get_task
 from intuitor.training.run import RunArguments, load_train_dataset, train_task
 
+
 ROOT = Path(__file__).resolve().parents[1]
 INTUITOR = str(Path(sys.executable).with_name("intuitor"))
 DATA_DIR = Path(os.environ.get("INTUITOR_DATA_DIR", ROOT.parent / "shared" / "data"))
@@ -91,8 +92,11 @@ def test_messages_rows_and_another_prompt_field(tmp_path):
     path = write(tmp_path / "m.jsonl", [{"id": "q1", "messages": chat, "answer": 4, "level": 2}])
     [row] = prompts_task(path, prompt_field="messages").load()
     assert row == {"id": "q1", "prompt": chat, "answer": "4", "level": 2}  # a number gold is read as text
-    with pytest.raises(ValueError, match=rf"^{path}:1: row is missing field\(s\) prompt \(columns: id, messages, "
-                                         r"answer, level\); --prompt_field names the column holding the prompt$"):
+    with pytest.raises(
+        ValueError,
+        match=rf"^{path}:1: row is missing field\(s\) prompt \(columns: id, messages, "
+        r"answer, level\); --prompt_field names the column holding the prompt$",
+    ):
         prompts_task(path).load()
 
 
@@ -125,16 +129,22 @@ def test_a_hub_id_that_cannot_load_says_so_in_one_line(monkeypatch):
         raise ConnectionError("offline")
 
     monkeypatch.setattr(datasets, "load_dataset", offline)
-    with pytest.raises(FileNotFoundError, match=r"^prompts: the hub data set someone/questions could not be loaded "
-                                                r"\(ConnectionError: offline\); pass the data file's path$"):
+    with pytest.raises(
+        FileNotFoundError,
+        match=r"^prompts: the hub data set someone/questions could not be loaded "
+        r"\(ConnectionError: offline\); pass the data file's path$",
+    ):
         load_train_dataset(run_args(task="prompts", dataset_path="someone/questions"), ["self_certainty"])
     with pytest.raises(FileNotFoundError, match=r"^prompts: data file not found: missing\.jsonl"):
         load_train_dataset(run_args(task="prompts", dataset_path="missing.jsonl"), ["self_certainty"])
 
 
 def test_prompts_options_are_refused_for_other_tasks():
-    with pytest.raises(ValueError, match=r"^prompt_field is read by task 'prompts' only, not 'math500': use "
-                                         r"--task prompts$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^prompt_field is read by task 'prompts' only, not 'math500': use "
+        r"--task prompts$",
+    ):
         train_task(run_args(task="math500", prompt_field="question"))
 
 
@@ -145,34 +155,61 @@ def test_prompts_options_are_refused_for_other_tasks():
     ("task", "content", "message"),
     [
         ("prompts", '{"prompt": null}\n', "{f}:1: field 'prompt' is null"),
-        ("prompts", '{"prompt": "ok"}\n{"prompt": 7}\n', "{f}:2: field 'prompt' is a number (7), expected text or "
-                                                          "a list of chat messages"),
-        ("prompts", '{"prompt": ["a", "b"]}\n', "{f}:1: field 'prompt' message 1 is not a {{\"role\", \"content\"}} "
-                                                "object"),
-        ("prompts", '{"prompt": [{"role": "bot", "content": "x"}]}\n', "{f}:1: field 'prompt' message 1 has role "
-                                                                        "'bot', not one of system, user, assistant, "
-                                                                        "tool"),
-        ("prompts", '{"prompt": [{"role": "user", "content": null}]}\n', "{f}:1: field 'prompt' message 1 content "
-                                                                          "is null, expected text"),
-        ("prompts", '{"prompt": "ok", "answer": null}\n', "{f}:1: field 'answer' is null (leave the field out, or "
-                                                          "write \"\", for a row without a gold answer)"),
+        (
+            "prompts",
+            '{"prompt": "ok"}\n{"prompt": 7}\n',
+            "{f}:2: field 'prompt' is a number (7), expected text or a list of chat messages",
+        ),
+        (
+            "prompts",
+            '{"prompt": ["a", "b"]}\n',
+            '{f}:1: field \'prompt\' message 1 is not a {{"role", "content"}} object',
+        ),
+        (
+            "prompts",
+            '{"prompt": [{"role": "bot", "content": "x"}]}\n',
+            "{f}:1: field 'prompt' message 1 has role 'bot', not one of system, user, assistant, tool",
+        ),
+        (
+            "prompts",
+            '{"prompt": [{"role": "user", "content": null}]}\n',
+            "{f}:1: field 'prompt' message 1 content is null, expected text",
+        ),
+        (
+            "prompts",
+            '{"prompt": "ok", "answer": null}\n',
+            "{f}:1: field 'answer' is null (leave the field out, or write \"\", for a row without a gold answer)",
+        ),
         ("prompts", '{"prompt": "ok", "answer": [1]}\n', "{f}:1: field 'answer' is a list, expected text or a number"),
-        ("prompts", '{"prompt": "a", "n": 1}\n{"prompt": "b", "n": "x"}\n', "{f}:2: column 'n' holds text here but "
-                                                                             "a number in {f}:1: a column holds one "
-                                                                             "kind of value in every row"),
-        ("prompts", '{"prompt": "a", "completions": 1}\n', "{f}:1: column 'completions' is a name TRL passes to "
-                                                           "rewards itself; rename the column"),
+        (
+            "prompts",
+            '{"prompt": "a", "n": 1}\n{"prompt": "b", "n": "x"}\n',
+            "{f}:2: column 'n' holds text here but a number in {f}:1: a column holds one kind of value in every row",
+        ),
+        (
+            "prompts",
+            '{"prompt": "a", "completions": 1}\n',
+            "{f}:1: column 'completions' is a name TRL passes to rewards itself; rename the column",
+        ),
         ("prompts", "", "{f}: no rows (the file is empty)"),
         ("prompts", "[]", "{f}: no rows (the file is empty)"),
         ("prompts", '[{"prompt": "ok"}, 3]', "{f}#1: expected a JSON object, found a number (3)"),
         ("math500", '{"problem": null, "answer": "1", "unique_id": "a"}\n', "{f}:1: field 'problem' is null"),
-        ("math500", '{"problem": 12, "answer": "1", "unique_id": "a"}\n', "{f}:1: field 'problem' is a number (12), "
-                                                                          "expected text"),
-        ("math500", '{"problem": "p", "answer": null, "unique_id": "a"}\n', "{f}:1: field 'answer' is null (leave "
-                                                                            "the field out, or write \"\", for a "
-                                                                            "row without a gold answer)"),
-        ("math500", '{"problem": "p", "unique_id": "a"}\n', "{f}:1: row is missing field(s) answer (evaluation needs "
-                                                            "every row's gold answer)"),
+        (
+            "math500",
+            '{"problem": 12, "answer": "1", "unique_id": "a"}\n',
+            "{f}:1: field 'problem' is a number (12), expected text",
+        ),
+        (
+            "math500",
+            '{"problem": "p", "answer": null, "unique_id": "a"}\n',
+            "{f}:1: field 'answer' is null (leave the field out, or write \"\", for a row without a gold answer)",
+        ),
+        (
+            "math500",
+            '{"problem": "p", "unique_id": "a"}\n',
+            "{f}:1: row is missing field(s) answer (evaluation needs every row's gold answer)",
+        ),
         ("gsm8k", '{"question": ["q"], "answer": "#### 1"}\n', "{f}:1: field 'question' is a list, expected text"),
         ("math", '{"problem": {"text": "p"}}\n', "{f}:1: field 'problem' is an object, expected text"),
         ("math500", "", "{f}: no rows (the file is empty)"),
@@ -271,8 +308,10 @@ def test_a_template_refusing_the_system_role_gets_it_in_the_first_user_turn(refu
     assert ids == refusing_tokenizer(text, add_special_tokens=False)["input_ids"]
     render_prompt(refusing_tokenizer, messages)
     err = capsys.readouterr().err
-    assert err == ("notice: the chat template of gemma-like refuses the system role: the system message goes to the "
-                   "start of the first user turn\n")  # once
+    assert err == (
+        "notice: the chat template of gemma-like refuses the system role: the system message goes to the "
+        "start of the first user turn\n"
+    )  # once
     assert fit_prompt(refusing_tokenizer, messages[1:]) == messages[1:]  # no system message: unchanged
 
 
@@ -319,9 +358,18 @@ def test_the_python_trainer_trains_a_system_role_refusing_model(tiny_model_dir, 
     tok.chat_template = REFUSING_TEMPLATE
     system = [{"role": "system", "content": "Be brief."}]
     data = Dataset.from_list([{"prompt": system + [{"role": "user", "content": f"{i}+{i}?"}]} for i in range(4)])
-    args = IntuitorConfig(output_dir=str(tmp_path), max_steps=1, per_device_train_batch_size=4, num_generations=4,
-                          max_completion_length=4, report_to="none", save_strategy="no", use_cpu=True, beta=0.0,
-                          gradient_checkpointing=False)
+    args = IntuitorConfig(
+        output_dir=str(tmp_path),
+        max_steps=1,
+        per_device_train_batch_size=4,
+        num_generations=4,
+        max_completion_length=4,
+        report_to="none",
+        save_strategy="no",
+        use_cpu=True,
+        beta=0.0,
+        gradient_checkpointing=False,
+    )
     trainer = IntuitorTrainer(model=model, args=args, train_dataset=data, processing_class=tok)
     assert trainer.train_dataset[1]["prompt"] == [{"role": "user", "content": "Be brief.\n\n1+1?"}]
     assert trainer.train().global_step == 1
@@ -347,8 +395,12 @@ def logged(out: Path) -> dict:
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("suffix", "reward"),
-    [(".jsonl", "self_certainty"), (".json", "plurality_vote"), (".parquet", "negative_entropy"),
-     (".csv", "self_certainty")],
+    [
+        (".jsonl", "self_certainty"),
+        (".json", "plurality_vote"),
+        (".parquet", "negative_entropy"),
+        (".csv", "self_certainty"),
+    ],
 )
 def test_cli_trains_on_a_prompt_only_file(tmp_path, suffix, reward):
     path = write(tmp_path / f"p{suffix}", ROWS * 2)
@@ -360,9 +412,22 @@ def test_cli_trains_on_a_prompt_only_file(tmp_path, suffix, reward):
 
 @pytest.mark.slow
 def test_cli_readme_command_trains_on_the_example_prompts(tmp_path):
-    res = run_cli("train", "recipes/tiny-cpu.yaml", "--task", "prompts", "--dataset_path", "examples/prompts.jsonl",
-                  "--rewards", "self_certainty", "--model_name_or_path", "tiny-qwen2", "--max_steps", "2",
-                  "--output_dir", str(tmp_path))
+    res = run_cli(
+        "train",
+        "recipes/tiny-cpu.yaml",
+        "--task",
+        "prompts",
+        "--dataset_path",
+        "examples/prompts.jsonl",
+        "--rewards",
+        "self_certainty",
+        "--model_name_or_path",
+        "tiny-qwen2",
+        "--max_steps",
+        "2",
+        "--output_dir",
+        str(tmp_path),
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     trained = load_file(tmp_path / "model.safetensors")
     base = load_file(Path.home() / ".cache/intuitor/tiny-qwen2/model.safetensors")
@@ -372,18 +437,23 @@ def test_cli_readme_command_trains_on_the_example_prompts(tmp_path):
 @pytest.mark.slow
 def test_cli_gold_reward_on_label_free_data_fails_in_one_line_before_loading_a_model(tmp_path):
     path = write(tmp_path / "p.csv", ROWS)
-    res = train(tmp_path / "out", "--task", "prompts", "--dataset_path", str(path),
-                "--rewards", "self_certainty", "accuracy:0")
+    res = train(
+        tmp_path / "out", "--task", "prompts", "--dataset_path", str(path), "--rewards", "self_certainty", "accuracy:0"
+    )
     assert res.returncode == 2 and res.stdout == ""
-    assert res.stderr == (f"error: reward 'accuracy' needs gold answers (field 'answer'), but {path} has none: "
-                          "drop 'accuracy' from rewards for label-free training, or give each row an 'answer'\n")
+    assert res.stderr == (
+        f"error: reward 'accuracy' needs gold answers (field 'answer'), but {path} has none: "
+        "drop 'accuracy' from rewards for label-free training, or give each row an 'answer'\n"
+    )
 
 
 def test_validate_refuses_a_gold_reward_on_label_free_data(tmp_path):
     path = write(tmp_path / "p.jsonl", ROWS)
     recipe = tmp_path / "r.yaml"
-    recipe.write_text(f"model_name_or_path: tiny-qwen2\ntask: prompts\ndataset_path: {path}\n"
-                      "rewards: [self_certainty, accuracy]\nnum_generations: 4\nper_device_train_batch_size: 4\n")
+    recipe.write_text(
+        f"model_name_or_path: tiny-qwen2\ntask: prompts\ndataset_path: {path}\n"
+        "rewards: [self_certainty, accuracy]\nnum_generations: 4\nper_device_train_batch_size: 4\n"
+    )
     res = run_cli("validate", str(recipe))
     assert res.returncode == 2 and res.stdout == ""
     assert res.stderr.startswith(f"error: reward 'accuracy' needs gold answers (field 'answer'), but {path} has none")
@@ -419,9 +489,26 @@ def test_cli_golds_never_reach_a_reward_in_test_time_training(tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
     for rewards, golds in ((["spy", "self_certainty"], False), (["spy", "accuracy:0"], True)):
         seen.unlink(missing_ok=True)
-        res = subprocess.run([sys.executable, "-c", script, "--task", "math500", "--max_steps", "1", "--output_dir",
-                              str(tmp_path / "out"), "--rewards", *rewards], cwd=ROOT, capture_output=True, text=True,
-                             timeout=600, env=env)
+        res = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                script,
+                "--task",
+                "math500",
+                "--max_steps",
+                "1",
+                "--output_dir",
+                str(tmp_path / "out"),
+                "--rewards",
+                *rewards,
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            env=env,
+        )
         assert res.returncode == 0, res.stderr[-3000:]
         keys = json.loads(seen.read_text().splitlines()[0])
         assert ("answer" in keys) is golds and "subject" in keys and "level" in keys  # other columns do arrive
@@ -441,8 +528,21 @@ def test_cli_a_system_role_refusing_model_trains_and_evaluates(tmp_path):
     res = train(tmp_path / "out", "--model_name_or_path", str(model), "--rewards", "self_certainty")
     assert res.returncode == 0, res.stderr[-3000:]
     assert res.stderr.count(notice) == 1 and "Traceback" not in res.stderr
-    res = run_cli("eval", str(model), "--tasks", "math500", "--data-dir", str(DATA_DIR), "--limit", "2",
-                  "--max-new-tokens", "8", "--no-progress", "--output-dir", str(tmp_path / "eval"))
+    res = run_cli(
+        "eval",
+        str(model),
+        "--tasks",
+        "math500",
+        "--data-dir",
+        str(DATA_DIR),
+        "--limit",
+        "2",
+        "--max-new-tokens",
+        "8",
+        "--no-progress",
+        "--output-dir",
+        str(tmp_path / "eval"),
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     assert res.stderr.count(notice) == 1 and "Traceback" not in res.stderr
     rows = [json.loads(line) for line in (tmp_path / "eval" / "samples.jsonl").read_text().splitlines()]

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+
 README = Path(__file__).resolve().parents[1] / "README.md"
 RUNNABLE = re.compile(r"<!-- runnable -->\s*\n```python\n(.*?)\n```", re.S)
 

@@ -25,6 +25,7 @@ from intuitor.training.run import (
     updates_per_epoch,
 )
 
+
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "recipes" / "README.md"
 CPU = ["--bf16", "false", "--fp16", "false", "--use_cpu", "true"]  # as `validate` does on a machine without GPU
@@ -76,10 +77,13 @@ def test_prompt_texts_are_the_papers():
     assert PROMPTS["P1.5"] == MATH_SYSTEM_PROMPTS["qwen2.5-1.5b"]
     assert PROMPTS["P3"] == MATH_SYSTEM_PROMPTS["qwen2.5-3b"]
     assert PROMPTS["P7"] == MATH_SYSTEM_PROMPTS["qwen2.5-7b"] == MATH_SYSTEM_PROMPTS["qwen2.5-14b"]
-    assert PROMPTS["P3"].endswith("in the box: \\boxed{Your Answer}. Please stop generation immediately after "
-                                  "outputing the box.")
-    assert PROMPTS["PC"] == "You are an AI designed to help solve competitive programming problems by generating " \
-                            "Python code."
+    assert PROMPTS["P3"].endswith(
+        "in the box: \\boxed{Your Answer}. Please stop generation immediately after outputing the box."
+    )
+    assert (
+        PROMPTS["PC"] == "You are an AI designed to help solve competitive programming problems by generating "
+        "Python code."
+    )
     for text in PROMPTS.values():
         assert not CONTROL.search(text)
 
@@ -89,8 +93,9 @@ def _resolve(column: str, data_dir: Path, tmp_path: Path):
     extra = ["--data_dir", str(data_dir)]
     if "code" in column:  # CodeContests is not in the shared data: three local rows in its format
         rows = tmp_path / "code.jsonl"
-        rows.write_text("".join(json.dumps({"name": f"p{i}", "description": f"Read n, print {i}n."}) + "\n"
-                                for i in range(3)))
+        rows.write_text(
+            "".join(json.dumps({"name": f"p{i}", "description": f"Read n, print {i}n."}) + "\n" for i in range(3))
+        )
         extra = ["--dataset_path", str(rows)]
     run_args, config = resolve_recipe(str(COLUMNS[column]), CPU + extra)
     return run_args, config, load_train_dataset(run_args).to_list()
@@ -160,9 +165,18 @@ def test_the_scheduler_is_the_one_the_trainer_builds(tiny_model_dir, tmp_path):
     from intuitor.training import IntuitorConfig, IntuitorTrainer
 
     model, tok = load_model_and_tokenizer(str(tiny_model_dir))
-    config = IntuitorConfig(output_dir=str(tmp_path), per_device_train_batch_size=4, num_generations=2,
-                            gradient_accumulation_steps=2, max_completion_length=4, learning_rate=1e-3,
-                            use_cpu=True, report_to="none", save_strategy="no", gradient_checkpointing=False)
+    config = IntuitorConfig(
+        output_dir=str(tmp_path),
+        per_device_train_batch_size=4,
+        num_generations=2,
+        gradient_accumulation_steps=2,
+        max_completion_length=4,
+        learning_rate=1e-3,
+        use_cpu=True,
+        report_to="none",
+        save_strategy="no",
+        gradient_checkpointing=False,
+    )
     ds = Dataset.from_list([{"prompt": [{"role": "user", "content": f"q{i}"}]} for i in range(23)])
     trainer = IntuitorTrainer(model=model, args=config, train_dataset=ds, processing_class=tok)
     micro_steps = len(trainer.get_train_dataloader())
@@ -246,4 +260,3 @@ def test_validate_shows_the_effective_values(data_dir):
     # without the data, the schedule of an epoch-based recipe is shown as far as it is known
     res = CliRunner().invoke(app, ["validate", str(COLUMNS["1.5B"])])
     assert res.exit_code == 0 and "warm-up 0.1 of the run; run length unknown" in res.output
-

@@ -66,16 +66,30 @@ def check(task, cases, rows):
 # last standalone A-J (DOTALL); compared with `answer` (line 163); no letter: random.randint (lines 157-160).
 R1, R2, R3 = "extract_answer (line 112)", "extract_again (line 122)", "extract_final (line 130)"
 MMLU = [
-    Case("Nitrogen is more electronegative than hydrogen, so in N-H the negative end comes first. The answer is (C).",
-         True, R1),
+    Case(
+        "Nitrogen is more electronegative than hydrogen, so in N-H the negative end comes first. The answer is (C).",
+        True,
+        R1,
+    ),
     Case("Looking at each bond in turn... the answer is C", True, R1),
-    Case("The answer is (B). Wait, N-H puts the negative end first, so actually the answer is (C).", False, R1 + " first",
-         human=True),
+    Case(
+        "The answer is (B). Wait, N-H puts the negative end first, so actually the answer is (C).",
+        False,
+        R1 + " first",
+        human=True,
+    ),
     Case("Let's check each option.\nAnswer: C", True, R2),
-    Case("Let's see, option C fits best.\n\nQuestion:\nWhat is 2+2?\nOptions:\nA. 4\nB. 5\nAnswer: Let's think step "
-         "by step. 2+2=4. The answer is (A).", True, "stop at Question: (line 37), then " + R3),
-    Case("the answer is (C)\n\nQuestion:\nWhich gas is inert?\nOptions:\nA. Ne\nB. O2\nAnswer: the answer is (A).",
-         True, "stop at Question: (line 37), then " + R1),
+    Case(
+        "Let's see, option C fits best.\n\nQuestion:\nWhat is 2+2?\nOptions:\nA. 4\nB. 5\nAnswer: Let's think step "
+        "by step. 2+2=4. The answer is (A).",
+        True,
+        "stop at Question: (line 37), then " + R3,
+    ),
+    Case(
+        "the answer is (C)\n\nQuestion:\nWhich gas is inert?\nOptions:\nA. Ne\nB. O2\nAnswer: the answer is (A).",
+        True,
+        "stop at Question: (line 37), then " + R1,
+    ),
     Case("It is between A and C. Final: C", True, R3),
     Case("The correct choice is C. I am confident.", False, R3 + ": the last capital is the pronoun I", human=True),
     Case("Answer: (C)", True, R2 + " needs the letter right after 'Answer:'; " + R3 + " finds C"),
@@ -94,10 +108,18 @@ MMLU = [
     Case("In N—H the nitrogen end is negative and is written first, unlike P—Cl or H—O. Answer: C.", True, R2),
     Case("the answer is (D)\nQuestion:\nthe answer is (C)", False, "stop at Question: (line 37), then " + R1),
     Case("Considering electronegativity (N 3.0 > H 2.1), the answer is (C).", True, R1),
-    Case("hmm, not sure which one.", None, "no letter: random.randint (line 158)", human=False,
-         departure="strict: no letter is wrong; the reference's draw is reported as score_reference"),
-    Case("Step 1: H—O: O is negative, written last. Step 2: N—H: N is negative, written first.\nThe answer is (C)",
-         True, R1),
+    Case(
+        "hmm, not sure which one.",
+        None,
+        "no letter: random.randint (line 158)",
+        human=False,
+        departure="strict: no letter is wrong; the reference's draw is reported as score_reference",
+    ),
+    Case(
+        "Step 1: H—O: O is negative, written last. Step 2: N—H: N is negative, written first.\nThe answer is (C)",
+        True,
+        R1,
+    ),
     Case("The answer is C) N—H", True, R1),
     Case("Answer:C", True, R2),
 ]
@@ -111,9 +133,11 @@ def test_mmlu_pro_agrees_with_the_reference():
 def test_mmlu_pro_reference_score_draws_a_seeded_letter():
     task = get_task("mmlu_pro")
     prompt = "Question:\nQ?\nOptions:\nA. x\nB. y\nAnswer: Let's think step by step."
-    rows = [{"id": "1", "sample": 0, "answer": "A", "gold": "A", "correct": True, "prompt": prompt},
-            {"id": "2", "sample": 0, "answer": None, "gold": "A", "correct": False, "prompt": prompt},
-            {"id": "3", "sample": 0, "answer": None, "gold": "B", "correct": False, "prompt": prompt}]
+    rows = [
+        {"id": "1", "sample": 0, "answer": "A", "gold": "A", "correct": True, "prompt": prompt},
+        {"id": "2", "sample": 0, "answer": None, "gold": "A", "correct": False, "prompt": prompt},
+        {"id": "3", "sample": 0, "answer": None, "gold": "B", "correct": False, "prompt": prompt},
+    ]
     import random
 
     rng = random.Random(12345)  # the reference's seed; one draw per letterless response, in (id, sample) order
@@ -126,18 +150,35 @@ def test_mmlu_pro_reference_score_draws_a_seeded_letter():
 # ---------------------------------------------------------------------------------------------------- CRUXEval-O
 # ZeroEval@8c1485ed src/evaluation/crux_eval.py: line 25 first complete JSON (eval_utils.py lines 87-109), line 27
 # regex fallback (eval_utils.py lines 57-83), lines 46-51 str() of the answer stripped of quotes, string equality.
-J1, J2, EQ = "first complete JSON (eval_utils.py 87-109)", "regex fallback (eval_utils.py 57-83)", "str equality (46-51)"
+J1, J2, EQ = (
+    "first complete JSON (eval_utils.py 87-109)",
+    "regex fallback (eval_utils.py 57-83)",
+    "str equality (46-51)",
+)
 CRUX = [
     Case('{"reasoning": "f appends 1", "answer": "[1, 2, 1]"}', True, J1 + ", " + EQ, row=0),
-    Case('```json\n{\n    "reasoning": "f appends 1",\n    "answer": "[1, 2, 1]"\n}\n```', True, J1 + " (newlines dropped)",
-         row=0),
+    Case(
+        '```json\n{\n    "reasoning": "f appends 1",\n    "answer": "[1, 2, 1]"\n}\n```',
+        True,
+        J1 + " (newlines dropped)",
+        row=0,
+    ),
     Case('{"reasoning": "...", "answer": [1, 2, 1]}', True, "str([1, 2, 1]) == '[1, 2, 1]'", row=0),
     Case('{"reasoning": "...", "answer": "[1,2,1]"}', False, EQ + ": spacing differs", human=True, row=0),
     Case('{"reasoning": "...", "answer": "[1, 2]"}', False, EQ, row=0),
-    Case('{"reasoning": "first try", "answer": "[1, 2]"}\nOops, recheck:\n{"reasoning": "again", "answer": "[1, 2, 1]"}',
-         False, J1 + ": the first object is read", human=True, row=0),
-    Case('The function returns 816.\n```json\n{"reasoning": "join digits", "answer": "816"}\n```', True,
-         EQ + ": quotes stripped from the gold '816'", row=1),
+    Case(
+        '{"reasoning": "first try", "answer": "[1, 2]"}\nOops, recheck:\n{"reasoning": "again", "answer": "[1, 2, 1]"}',
+        False,
+        J1 + ": the first object is read",
+        human=True,
+        row=0,
+    ),
+    Case(
+        'The function returns 816.\n```json\n{"reasoning": "join digits", "answer": "816"}\n```',
+        True,
+        EQ + ": quotes stripped from the gold '816'",
+        row=1,
+    ),
     Case('{"reasoning": "join digits", "answer": "\'816\'"}', True, EQ, row=1),
     Case('{"reasoning": "join digits", "answer": 816}', True, "str(816), gold stripped to 816", human=False, row=1),
     Case('{"reasoning": "...", "answer": "\\"816\\""}', True, EQ, row=1),
@@ -149,18 +190,33 @@ CRUX = [
     Case('{"reasoning": "halves", "answer": "2.0"}', False, EQ + ": gold is 2", row=3),
     Case('{"reasoning": "halves", "answer": 2}', True, EQ, row=3),
     Case('{"reasoning": "counts", "answer": "{\'a\': 2, \'b\': 1}"}', True, EQ, row=4),
-    Case('{"reasoning": "counts", "answer": "{\'b\': 1, \'a\': 2}"}', False, EQ + ": order differs", human=True, row=4),
+    Case(
+        '{"reasoning": "counts", "answer": "{\'b\': 1, \'a\': 2}"}', False, EQ + ": order differs", human=True, row=4
+    ),
     Case('{"reasoning": "counts", "answer": {"a": 2, "b": 1}}', True, "str(dict) == \"{'a': 2, 'b': 1}\"", row=4),
-    Case('Reasoning: it counts letters.\n"answer": "{\'a\': 2, \'b\': 1}"', True, J2, row=4),
-    Case('{"reasoning": "uses {braces", "answer": "[1, 2, 1]"}', True, J1 + " never closes (the { in the string), "
-         + J2 + " reads it", row=0),
-    Case('I think the output is [1, 2, 1].', False, "no JSON, no answer key: no answer", human=True, row=0),
-    Case('{"reasoning": "f appends 1", "answer": "[1, 2, 1]', False, J2 + " (truncated): unquoted value up to the comma,"
-         " '[1'", row=0),
+    Case("Reasoning: it counts letters.\n\"answer\": \"{'a': 2, 'b': 1}\"", True, J2, row=4),
+    Case(
+        '{"reasoning": "uses {braces", "answer": "[1, 2, 1]"}',
+        True,
+        J1 + " never closes (the { in the string), " + J2 + " reads it",
+        row=0,
+    ),
+    Case("I think the output is [1, 2, 1].", False, "no JSON, no answer key: no answer", human=True, row=0),
+    Case(
+        '{"reasoning": "f appends 1", "answer": "[1, 2, 1]',
+        False,
+        J2 + " (truncated): unquoted value up to the comma, '[1'",
+        row=0,
+    ),
     Case('{"reasoning": "empty", "answer": ""}', True, "both empty count as correct (lines 68-70)", row=5),
     Case('{"reasoning": "empty", "answer": "\'\'"}', True, EQ + ": quotes stripped on both sides", row=5),
-    Case("[ANSWER]\nassert f([1, 2]) == [1, 2, 1]\n[/ANSWER]", False, "ZeroEval reads no [ANSWER] block", human=True,
-         row=0),
+    Case(
+        "[ANSWER]\nassert f([1, 2]) == [1, 2, 1]\n[/ANSWER]",
+        False,
+        "ZeroEval reads no [ANSWER] block",
+        human=True,
+        row=0,
+    ),
     Case('{"reasoning": "...", "answer": "hello\\nworld"}', True, "newline written as \\\\n (line 46)", row=6),
 ]
 CRUX_ROWS = [
@@ -190,56 +246,113 @@ def test_cruxeval_literal_departure_gives_the_human_verdict():
 # codegen.py line 80 (sanitise the raw chat output), evaluate.py (the sanitised solution runs alone). Responses
 # continue EvalPlus's pre-filled "```python\n" and stop at "\n```\n" (provider/vllm.py).
 STUB = 'def running_max(xs: list) -> list:\n    """Running maximum of xs."""\n'
-TEST = ("def check(candidate):\n    assert candidate([1, 3, 2]) == [1, 3, 3]\n    assert candidate([]) == []\n"
-        "    assert candidate([-2, -5]) == [-2, -2]\n")
-GOOD = ("def running_max(xs: list) -> list:\n    out, best = [], None\n    for x in xs:\n"
-        "        best = x if best is None else max(best, x)\n        out.append(best)\n    return out")
+TEST = (
+    "def check(candidate):\n    assert candidate([1, 3, 2]) == [1, 3, 3]\n    assert candidate([]) == []\n"
+    "    assert candidate([-2, -5]) == [-2, -2]\n"
+)
+GOOD = (
+    "def running_max(xs: list) -> list:\n    out, best = [], None\n    for x in xs:\n"
+    "        best = x if best is None else max(best, x)\n        out.append(best)\n    return out"
+)
 SAN, RUN, SEL = "sanitize.py 111-170", "evaluate.py: the solution alone", "code_extract (31-44)"
 HUMANEVAL = [
     Case(GOOD + "\n```\n", True, SAN),
     Case(GOOD + "\n\nprint(running_max([1, 3, 2]))\n```\n", True, "stop at \\nprint( (utility.py EOS)"),
-    Case(GOOD + "\n\nif __name__ == '__main__':\n    import sys\n    print(running_max(list(map(int, sys.stdin.read()."
-         "split()))))\n", True, "stop at \\nif __name__"),
+    Case(
+        GOOD + "\n\nif __name__ == '__main__':\n    import sys\n    print(running_max(list(map(int, sys.stdin.read()."
+        "split()))))\n",
+        True,
+        "stop at \\nif __name__",
+    ),
     Case(GOOD + "\n\nassert running_max([1, 2]) == [1, 1]\n", True, SAN + ": top-level assert dropped"),
     Case(GOOD + "\n\nimport sys\nsys.exit(1)\n", True, SAN + ": top-level call dropped (the import stays)"),
-    Case("def helper(a, b):\n    return a if a > b else b\n\n" + GOOD.replace("max(best, x)", "helper(best, x)"),
-         True, SAN + ": helper reached from the entry point"),
+    Case(
+        "def helper(a, b):\n    return a if a > b else b\n\n" + GOOD.replace("max(best, x)", "helper(best, x)"),
+        True,
+        SAN + ": helper reached from the entry point",
+    ),
     Case("import math\n\n" + GOOD, True, SAN + ": imports kept"),
-    Case("from itertools import accumulate\n\ndef running_max(xs: list) -> list:\n    return list(accumulate(xs, max))\n"
-         "```\nThis uses accumulate.", True, "stop at \\n```\\n"),
-    Case("def running_max(xs: list) -> list:\n    return list(accumulate(xs, max))\n", False,
-         RUN + ": accumulate is not imported", human=False),
-    Case("    out, best = [], None\n    for x in xs:\n        best = x if best is None else max(best, x)\n"
-         "        out.append(best)\n    return out\n", False, RUN + ": a body alone defines nothing", human=False),
-    Case("Here is the solution:\n```python\n" + GOOD + "\n```\nIt keeps the best so far.", True,
-         SEL + ": prose lines do not parse"),
+    Case(
+        "from itertools import accumulate\n\ndef running_max(xs: list) -> list:\n    return list(accumulate(xs, max))\n"
+        "```\nThis uses accumulate.",
+        True,
+        "stop at \\n```\\n",
+    ),
+    Case(
+        "def running_max(xs: list) -> list:\n    return list(accumulate(xs, max))\n",
+        False,
+        RUN + ": accumulate is not imported",
+        human=False,
+    ),
+    Case(
+        "    out, best = [], None\n    for x in xs:\n        best = x if best is None else max(best, x)\n"
+        "        out.append(best)\n    return out\n",
+        False,
+        RUN + ": a body alone defines nothing",
+        human=False,
+    ),
+    Case(
+        "Here is the solution:\n```python\n" + GOOD + "\n```\nIt keeps the best so far.",
+        True,
+        SEL + ": prose lines do not parse",
+    ),
     Case("Sure. The idea is to keep the maximum so far.\n" + GOOD + "\nThis runs in O(n).", True, SEL),
-    Case("```python\n" + GOOD + "\n```\n```python\nprint(running_max([1, 3, 2]))\n```", True,
-         SEL + " then " + SAN),
+    Case("```python\n" + GOOD + "\n```\n```python\nprint(running_max([1, 3, 2]))\n```", True, SEL + " then " + SAN),
     Case("def running_max(xs: list) -> list:\n    return sorted(xs)\n", False, "wrong answer"),
-    Case("def running_max(xs: list) -> list:\n    return xs\n\n" + GOOD, False,
-         SAN + ": the first definition of a name wins", human=True),
-    Case("from functools import lru_cache\n\n@lru_cache\n" + GOOD.replace("xs: list", "xs: tuple"), False,
-         SAN + ": decorated definitions are dropped"),
-    Case("def running_max(xs: list) -> list:\n    out = []\n    for i in range(len(xs)):\n        out.append(max(xs[: i + "
-         "1]))\n    return out\n", True, SAN),
-    Case("class Tracker:\n    def __init__(self):\n        self.best = None\n\n"
-         "def running_max(xs: list) -> list:\n    t, out = Tracker(), []\n    for x in xs:\n"
-         "        t.best = x if t.best is None else max(t.best, x)\n        out.append(t.best)\n    return out\n", True,
-         SAN + ": classes kept when reached"),
-    Case("LIMIT = 10\n\ndef running_max(xs: list) -> list:\n    assert len(xs) < LIMIT\n" + GOOD.split("\n", 1)[1],
-         True, SAN + ": module-level assignment reached"),
-    Case("def running_max(xs: list) -> list:\n    out, best = [], None\n    for x in xs:\n        best = x if best is None"
-         " else max(best, x)\n        out.append(best)\n", False, "no return: not a definition EvalPlus keeps"),
-    Case("def running_max(xs: list) -> list:\n    out, best = [], None\n    for x in xs:\n        best = x if best is"
-         " None else max(best", False, "truncated: the longest parsable run holds no complete function"),
+    Case(
+        "def running_max(xs: list) -> list:\n    return xs\n\n" + GOOD,
+        False,
+        SAN + ": the first definition of a name wins",
+        human=True,
+    ),
+    Case(
+        "from functools import lru_cache\n\n@lru_cache\n" + GOOD.replace("xs: list", "xs: tuple"),
+        False,
+        SAN + ": decorated definitions are dropped",
+    ),
+    Case(
+        "def running_max(xs: list) -> list:\n    out = []\n    for i in range(len(xs)):\n        out.append(max(xs[: i + "
+        "1]))\n    return out\n",
+        True,
+        SAN,
+    ),
+    Case(
+        "class Tracker:\n    def __init__(self):\n        self.best = None\n\n"
+        "def running_max(xs: list) -> list:\n    t, out = Tracker(), []\n    for x in xs:\n"
+        "        t.best = x if t.best is None else max(t.best, x)\n        out.append(t.best)\n    return out\n",
+        True,
+        SAN + ": classes kept when reached",
+    ),
+    Case(
+        "LIMIT = 10\n\ndef running_max(xs: list) -> list:\n    assert len(xs) < LIMIT\n" + GOOD.split("\n", 1)[1],
+        True,
+        SAN + ": module-level assignment reached",
+    ),
+    Case(
+        "def running_max(xs: list) -> list:\n    out, best = [], None\n    for x in xs:\n        best = x if best is None"
+        " else max(best, x)\n        out.append(best)\n",
+        False,
+        "no return: not a definition EvalPlus keeps",
+    ),
+    Case(
+        "def running_max(xs: list) -> list:\n    out, best = [], None\n    for x in xs:\n        best = x if best is"
+        " None else max(best",
+        False,
+        "truncated: the longest parsable run holds no complete function",
+    ),
     Case(GOOD + "\n\ndef main():\n    print(running_max([3, 1]))\n", True, "stop at \\ndef main("),
-    Case("import itertools\n\ndef running_max(xs: list) -> list:\n    return list(itertools.accumulate(xs, max))\n",
-         True, SAN + ": module imports kept"),
+    Case(
+        "import itertools\n\ndef running_max(xs: list) -> list:\n    return list(itertools.accumulate(xs, max))\n",
+        True,
+        SAN + ": module imports kept",
+    ),
     Case(GOOD.replace("out.append(best)", "out.append(best)  # keep it") + "\n", True, SAN),
     Case("async def other():\n    return 1\n\n" + GOOD, True, SAN + ": unreached definitions dropped"),
-    Case("def running_max(xs):\n    return [max(xs[: i + 1]) for i in range(len(xs))]\n\n\n\nrunning_max([1])\n", True,
-         SAN),
+    Case(
+        "def running_max(xs):\n    return [max(xs[: i + 1]) for i in range(len(xs))]\n\n\n\nrunning_max([1])\n",
+        True,
+        SAN,
+    ),
 ]
 
 
@@ -258,8 +371,9 @@ SUM = "a, b = map(int, input().split())\nprint(a + b)"
 LCB = [
     Case("```python\n" + SUM + "\n```", True, LAST),
     Case("Read two integers and print their sum.\n```python\n" + SUM + "\n```\nThis is O(1).", True, LAST),
-    Case("```python\n" + SUM + "\n```\nExample:\n```\n3 4\n```", False, LAST + ": the example input is read",
-         human=True),
+    Case(
+        "```python\n" + SUM + "\n```\nExample:\n```\n3 4\n```", False, LAST + ": the example input is read", human=True
+    ),
     Case("First attempt:\n```python\nprint(0)\n```\nFixed:\n```python\n" + SUM + "\n```", True, LAST),
     Case("```python\n" + SUM + "\n```\nWrong idea:\n```python\nprint(0)\n```", False, LAST, human=True),
     Case(SUM, False, LAST + ": no fence, no code", human=True),
@@ -268,33 +382,66 @@ LCB = [
     Case("```py\nimport sys\na, b = map(int, sys.stdin.read().split())\nprint(a + b)\n```", True, LAST),
     Case("```python\na, b = map(int, input().split())\nprint(a - b)\n```", False, "wrong answer"),
     Case("```python\nprint(sum(map(int, input().split())))\n```", True, LAST),
-    Case("```python\nimport sys\ndata = sys.stdin.read().split()\nprint(int(data[0]) + int(data[1]))\n```", True, LAST),
+    Case(
+        "```python\nimport sys\ndata = sys.stdin.read().split()\nprint(int(data[0]) + int(data[1]))\n```", True, LAST
+    ),
     Case("```python\ndef main():\n    a, b = map(int, input().split())\n    print(a + b)\n\nmain()\n```", True, LAST),
-    Case("```python\ndef main():\n    a, b = map(int, input().split())\n    print(a + b)\n```", False,
-         "main is never called: no output"),
+    Case(
+        "```python\ndef main():\n    a, b = map(int, input().split())\n    print(a + b)\n```",
+        False,
+        "main is never called: no output",
+    ),
     Case("```python\nif __name__ == '__main__':\n    " + SUM.replace("\n", "\n    ") + "\n```", True, LAST),
-    Case("Input format: ```A B```\n```python\n" + SUM + "\n```", True, LAST + ": the inline fence line is a fence"
-         " line, the last two still bound the program"),
-    Case("```python\n" + SUM + "\n```\n\nTest: ```3 4``` gives 7", False,
-         LAST + ": the inline example line is the last fence line", human=True),
+    Case(
+        "Input format: ```A B```\n```python\n" + SUM + "\n```",
+        True,
+        LAST + ": the inline fence line is a fence line, the last two still bound the program",
+    ),
+    Case(
+        "```python\n" + SUM + "\n```\n\nTest: ```3 4``` gives 7",
+        False,
+        LAST + ": the inline example line is the last fence line",
+        human=True,
+    ),
     Case("```python\na, b = map(int, input().split())\nprint(a + b, end='')\n```", True, "outputs compared stripped"),
-    Case("```python\na, b = map(int, input().split())\nprint(f'{a + b}.0')\n```", True,
-         "lines compared as decimals when not equal as text"),
+    Case(
+        "```python\na, b = map(int, input().split())\nprint(f'{a + b}.0')\n```",
+        True,
+        "lines compared as decimals when not equal as text",
+    ),
     Case("```python\na, b = map(int, input().split())\nprint('Answer:', a + b)\n```", False, "wrong output"),
     Case("```python\nwhile True:\n    pass\n```", False, "time limit"),
     Case("```python\nimport sys\nprint(eval(sys.stdin.read().replace(' ', '+')))\n```", True, LAST),
-    Case("```python\na, b = map(int, input().split())\nprint(a + b)\nprint('debug', file=__import__('sys').stderr)\n```",
-         True, "stderr is not compared"),
-    Case("```python\n" + SUM + "\n```\n```python\n# same as above\n```", False, LAST + ": the last block is a comment",
-         human=True),
-    Case("```python\nimport sys\nfor line in sys.stdin:\n    a, b = map(int, line.split())\n    print(a + b)\n```", True,
-         LAST),
+    Case(
+        "```python\na, b = map(int, input().split())\nprint(a + b)\nprint('debug', file=__import__('sys').stderr)\n```",
+        True,
+        "stderr is not compared",
+    ),
+    Case(
+        "```python\n" + SUM + "\n```\n```python\n# same as above\n```",
+        False,
+        LAST + ": the last block is a comment",
+        human=True,
+    ),
+    Case(
+        "```python\nimport sys\nfor line in sys.stdin:\n    a, b = map(int, line.split())\n    print(a + b)\n```",
+        True,
+        LAST,
+    ),
     Case("I will write the program.\n```python\nx = input().split()\nprint(int(x[0]) + int(x[1]))\n```\n", True, LAST),
 ]
-LCB_ROW = {"id": "sum", "fn_name": None, "answer": "",
-           "public_tests": json.dumps([{"input": "3 4\n", "output": "7\n", "testtype": "stdin"}]),
-           "private_tests": json.dumps([{"input": "10 -2\n", "output": "8\n", "testtype": "stdin"},
-                                        {"input": "0 0\n", "output": "0\n", "testtype": "stdin"}])}
+LCB_ROW = {
+    "id": "sum",
+    "fn_name": None,
+    "answer": "",
+    "public_tests": json.dumps([{"input": "3 4\n", "output": "7\n", "testtype": "stdin"}]),
+    "private_tests": json.dumps(
+        [
+            {"input": "10 -2\n", "output": "8\n", "testtype": "stdin"},
+            {"input": "0 0\n", "output": "0\n", "testtype": "stdin"},
+        ]
+    ),
+}
 
 
 @pytest.mark.slow
@@ -304,47 +451,88 @@ def test_livecodebench_agrees_with_the_reference():
 
 
 # ---------------------------------------------------------------------------------------------------------- GSM8K
-BOX_SET = ("last box: several boxes are one set to math-verify (lighteval), ours reads the last one "
-           "(intuitor.tasks.mathverify module docstring)")
+BOX_SET = (
+    "last box: several boxes are one set to math-verify (lighteval), ours reads the last one "
+    "(intuitor.tasks.mathverify module docstring)"
+)
 GSM8K = [
-    Case("Janet's ducks lay 16 eggs. She eats 3 and bakes with 4, so 16 - 3 - 4 = 9 eggs are sold. 9 * 2 = 18.\n"
-         "\\boxed{18}", True, "boxed first (boxed_match_priority=0)"),
-    Case("She sells 16 - 3 - 4 = 9 eggs for $2 each, so she makes 9 * 2 = $18 every day.\nThe answer is 18.", True,
-         "'answer is' anchor"),
+    Case(
+        "Janet's ducks lay 16 eggs. She eats 3 and bakes with 4, so 16 - 3 - 4 = 9 eggs are sold. 9 * 2 = 18.\n"
+        "\\boxed{18}",
+        True,
+        "boxed first (boxed_match_priority=0)",
+    ),
+    Case(
+        "She sells 16 - 3 - 4 = 9 eggs for $2 each, so she makes 9 * 2 = $18 every day.\nThe answer is 18.",
+        True,
+        "'answer is' anchor",
+    ),
     Case("16 - 3 - 4 = 9, 9 x 2 = 18 dollars.\n#### 18", True, "last number"),
-    Case("She has 9 eggs left and makes $18.\n\nQuestion: A farmer has 20 cows and sells 5. How many are left?\n"
-         "Answer: 20 - 5 = 15. The answer is 15.", True, "stop at Question: (default_tasks.py line 8009)"),
+    Case(
+        "She has 9 eggs left and makes $18.\n\nQuestion: A farmer has 20 cows and sells 5. How many are left?\n"
+        "Answer: 20 - 5 = 15. The answer is 15.",
+        True,
+        "stop at Question: (default_tasks.py line 8009)",
+    ),
     Case("She sells 9 eggs. The answer is $\\boxed{\\$18}$.", True, "boxed, the dollar sign removed"),
     Case("She makes 16 * 2 = 32 dollars.\n\\boxed{32}", False, "32 != 18"),
     Case("Eggs sold: 16 - 3 - 4 = 9. Money: 9 * $2 = $18.00", True, "18.00 == 18"),
     Case("\\boxed{18.0}", True, "18.0 == 18"),
-    Case("First \\boxed{9} eggs are sold, so she earns \\boxed{18} dollars.", False, "the boxes read as {9, 18}",
-         human=True, departure=BOX_SET),
-    Case("She makes 9*2 = 18 dollars a day. Some people would say 20, but 18 is right.", True,
-         "the first match of the highest-priority pattern"),
-    Case("It takes 2 bolts of blue fiber and 2/2 = 1 bolt of white fiber, so 2 + 1 = 3 bolts.\n\\boxed{3}", True,
-         "boxed", row=1),
+    Case(
+        "First \\boxed{9} eggs are sold, so she earns \\boxed{18} dollars.",
+        False,
+        "the boxes read as {9, 18}",
+        human=True,
+        departure=BOX_SET,
+    ),
+    Case(
+        "She makes 9*2 = 18 dollars a day. Some people would say 20, but 18 is right.",
+        True,
+        "the first match of the highest-priority pattern",
+    ),
+    Case(
+        "It takes 2 bolts of blue fiber and 2/2 = 1 bolt of white fiber, so 2 + 1 = 3 bolts.\n\\boxed{3}",
+        True,
+        "boxed",
+        row=1,
+    ),
     Case("Blue: 2, white: 1. Total: \\boxed{3 \\text{ bolts}}", True, "units dropped", row=1),
     Case("2 + 2/2 = 3\nQuestion: What is 5+5?\nAnswer: 10", True, "stop at Question:", row=1),
     Case("Total = 2 + 1 = 3.\n\nFinal answer: 3", True, "last number", row=1),
     Case("2 + 0.5 = 2.5 bolts.\n\\boxed{2.5}", False, "2.5 != 3", row=1),
     Case("The robe takes three bolts in total.", False, "no number", human=True, row=1),
-    Case("Cost: 80,000 + 50,000 = 130,000. Value: 80,000 * 2.5 = 200,000. Profit: 70,000.\n\\boxed{70,000}", True,
-         "thousands comma", row=2),
+    Case(
+        "Cost: 80,000 + 50,000 = 130,000. Value: 80,000 * 2.5 = 200,000. Profit: 70,000.\n\\boxed{70,000}",
+        True,
+        "thousands comma",
+        row=2,
+    ),
     Case("He made a profit of $70,000.", True, "last number", row=2),
     Case("The profit is \\boxed{70000} dollars.", True, "boxed", row=2),
     Case("Profit = 200000 - 130000 = 70000 dollars.\n#### 70000", True, "last number", row=2),
-    Case("The house is worth 80000*1.5 = 120000 more, so profit is 120000 - 50000 = \\boxed{70000}.", True, "boxed",
-         row=2),
+    Case(
+        "The house is worth 80000*1.5 = 120000 more, so profit is 120000 - 50000 = \\boxed{70000}.",
+        True,
+        "boxed",
+        row=2,
+    ),
     Case("Profit: \\boxed{\\$70{,}000}", True, "boxed, {,} thousands separator", row=2),
     Case("3 sprints x 3 times x 60 m = 540 m a week.\n\\boxed{540}", True, "boxed", row=3),
-    Case("He runs 3*3 = 9 sprints of 60 meters: 9*60 = 540 meters.\nQuestion: Tom runs 5 km a day...", True,
-         "stop at Question:", row=3),
+    Case(
+        "He runs 3*3 = 9 sprints of 60 meters: 9*60 = 540 meters.\nQuestion: Tom runs 5 km a day...",
+        True,
+        "stop at Question:",
+        row=3,
+    ),
     Case("3 * 60 = 180 meters.\n\\boxed{180}", False, "180 != 540", row=3),
     Case("20 chickens * 3 cups = 60 cups. 60 - 15 - 25 = 20.\n\\boxed{20}", True, "boxed", row=4),
     Case("She needs 20 cups in the final meal.", True, "the number", row=4),
-    Case("Every second glass costs 60% of $5 = $3. 8 glasses at $5 = $40, 8 at $3 = $24. Total $64.\n\\boxed{64}",
-         True, "boxed", row=5),
+    Case(
+        "Every second glass costs 60% of $5 = $3. 8 glasses at $5 = $40, 8 at $3 = $24. Total $64.\n\\boxed{64}",
+        True,
+        "boxed",
+        row=5,
+    ),
 ]
 
 
@@ -355,25 +543,43 @@ def test_gsm8k_agrees_with_the_reference(data_dir):
 
 # -------------------------------------------------------------------------------------------------------- MATH500
 MATH500 = [
-    Case("So $r = 3$ and $\\theta = \\frac{\\pi}{2}$. The answer is $\\boxed{\\left(3, \\frac{\\pi}{2}\\right)}$.",
-         True, "tuple"),
+    Case(
+        "So $r = 3$ and $\\theta = \\frac{\\pi}{2}$. The answer is $\\boxed{\\left(3, \\frac{\\pi}{2}\\right)}$.",
+        True,
+        "tuple",
+    ),
     Case("$\\boxed{(3, \\pi/2)}$", True, "tuple, pi/2"),
     Case("The polar coordinates are $\\boxed{(3, \\pi)}$.", False, "(3, pi) != (3, pi/2)"),
     Case("r = 3, theta = pi/2, so (3, \\frac{\\pi}{2}).", False, "no box: the first match reads 3", human=True),
     Case("Switching the order of summation gives $\\boxed{p - q}$.", True, "symbolic", row=1),
     Case("$\\boxed{-q + p}$", True, "symbolic, reordered", row=1),
     Case("$\\boxed{p + q}$", False, "p + q != p - q", row=1),
-    Case("$f(-2) = \\frac{3(-2)-2}{-2-2} = \\frac{-8}{-4} = 2$, ... the sum is $\\boxed{\\frac{14}{3}}$.", True,
-         "boxed fraction", row=2),
+    Case(
+        "$f(-2) = \\frac{3(-2)-2}{-2-2} = \\frac{-8}{-4} = 2$, ... the sum is $\\boxed{\\frac{14}{3}}$.",
+        True,
+        "boxed fraction",
+        row=2,
+    ),
     Case("The sum is $\\boxed{14/3}$.", True, "14/3", row=2),
     Case("The sum is $\\boxed{4.67}$.", False, "4.67 != 14/3", row=2),
-    Case("Final Answer: The final answer is $\\frac{14}{3}$. I hope it is correct.", True, "'final answer is' anchor",
-         row=2),
+    Case(
+        "Final Answer: The final answer is $\\frac{14}{3}$. I hope it is correct.",
+        True,
+        "'final answer is' anchor",
+        row=2,
+    ),
     Case("The number of divisors is $\\boxed{9}$.", True, "boxed", row=3),
-    Case("There are \\boxed{9} positive divisors, not \\boxed{8}.", False, "the boxes read as {9, 8}", human=True,
-         row=3),
-    Case("First I thought \\boxed{8}. Recounting, the answer is \\boxed{9}", False, "the boxes read as {8, 9}",
-         human=True, departure=BOX_SET, row=3),
+    Case(
+        "There are \\boxed{9} positive divisors, not \\boxed{8}.", False, "the boxes read as {9, 8}", human=True, row=3
+    ),
+    Case(
+        "First I thought \\boxed{8}. Recounting, the answer is \\boxed{9}",
+        False,
+        "the boxes read as {8, 9}",
+        human=True,
+        departure=BOX_SET,
+        row=3,
+    ),
     Case("Evelyn has the greatest average speed: $\\boxed{\\text{Evelyn}}$.", True, "text", row=4),
     Case("$\\boxed{Evelyn}$", True, "letters compared after lower-casing", row=4),
     Case("The perimeter is $\\boxed{42}$ units.", True, "boxed", row=5),
@@ -418,8 +624,11 @@ def test_hf_backend_stops_at_a_stop_string_like_vllm(tiny):
     full = gen.generate(prompts, **kw)
     ids = full[0].ids
     # a stop string: the text of one token from the middle of a sampled response that decodes to plain characters
-    stop = next(t for t in (tok.decode([i]) for i in ids[len(ids) // 2 :]) if t.strip() and t.isprintable()
-                and "\ufffd" not in t)
+    stop = next(
+        t
+        for t in (tok.decode([i]) for i in ids[len(ids) // 2 :])
+        if t.strip() and t.isprintable() and "\ufffd" not in t
+    )
     cut = gen.generate(prompts, stop=[stop], **kw)
     assert len(cut[0].ids) < len(ids)
     for f, c in zip(full, cut):
@@ -437,7 +646,14 @@ def test_task_stop_strings_match_the_references():
     assert get_task("gsm8k").stop_sequences == ("Question:",)  # lighteval default_tasks.py line 8009
     assert get_task("mmlu_pro").stop_sequences == ("Question:",)  # evaluate_from_local.py line 37
     assert get_task("humaneval").stop_sequences == (  # evalplus utility.py EOS + provider/vllm.py chat
-        "<|endoftext|>", "<|endofmask|>", "</s>", "\nif __name__", "\ndef main(", "\nprint(", "\n```\n")
+        "<|endoftext|>",
+        "<|endofmask|>",
+        "</s>",
+        "\nif __name__",
+        "\ndef main(",
+        "\nprint(",
+        "\n```\n",
+    )
     for name in ("math500", "cruxeval", "livecodebench"):  # none in lighteval math_500 / ZeroEval / lighteval lcb
         assert get_task(name).stop_sequences == ()
 
@@ -446,7 +662,8 @@ def test_prefilled_assistant_turn_renders_like_evalplus(tiny):
     from intuitor.generation.base import render_prompt
 
     _, tok = tiny
-    text, ids = render_prompt(tok, [{"role": "user", "content": "Write f."},
-                                    {"role": "assistant", "content": "Below:\n```python\n"}])
+    text, ids = render_prompt(
+        tok, [{"role": "user", "content": "Write f."}, {"role": "assistant", "content": "Below:\n```python\n"}]
+    )
     assert text == "<|im_start|>user\nWrite f.<|im_end|>\n<|im_start|>assistant\nBelow:\n```python\n"
     assert ids == tok(text, add_special_tokens=False)["input_ids"]

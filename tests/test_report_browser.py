@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+
 FIXTURES = Path(__file__).parent / "fixtures" / "analysis"
 # INTUITOR_CHROMIUM overrides (e.g. a CI image with google-chrome instead of Debian's chromium).
 CHROMIUM = (

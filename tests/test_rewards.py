@@ -43,8 +43,9 @@ def test_accuracy_math_verify_equivalences():
 def test_accuracy_gsm8k_gold_and_conversational_completions():
     r = AccuracyReward()
     gold = "Natalia sold 48/2 = <<48/2=24>>24 clips in May.\n#### 72"
-    out = r(prompts=["q"] * 3, completions=[msg("48 + 24 = 72"), msg("\\boxed{72}"), msg("it is 70")],
-            answer=[gold] * 3)
+    out = r(
+        prompts=["q"] * 3, completions=[msg("48 + 24 = 72"), msg("\\boxed{72}"), msg("it is 70")], answer=[gold] * 3
+    )
     assert out == [1.0, 1.0, 0.0]
 
 
@@ -81,12 +82,32 @@ def test_plurality_labels_ties_and_none():
 def test_plurality_vote_rewards():
     r = PluralityVoteReward(num_generations=4)
     completions = [
-        "\\boxed{1/2}", "x = \\boxed{1/2}", "\\boxed{2}", "nothing",  # plurality 1/2; None scores 0
-        "7", "8", "8", "7",  # tie between 7 and 8: 7 comes first
-        "no", "numbers", "here", "at all",  # no answers: all 0
+        "\\boxed{1/2}",
+        "x = \\boxed{1/2}",
+        "\\boxed{2}",
+        "nothing",  # plurality 1/2; None scores 0
+        "7",
+        "8",
+        "8",
+        "7",  # tie between 7 and 8: 7 comes first
+        "no",
+        "numbers",
+        "here",
+        "at all",  # no answers: all 0
     ]
     assert r(prompts=["q"] * 12, completions=[msg(c) for c in completions]) == [
-        1.0, 1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0
+        1.0,
+        1.0,
+        0.0,
+        0.0,
+        1.0,
+        0.0,
+        0.0,
+        1.0,
+        0.0,
+        0.0,
+        0.0,
+        0.0,
     ]
     assert canonical_answer("1,000") == canonical_answer("1000.00") == "1000"
 
@@ -112,7 +133,10 @@ def test_group_aware_needs_whole_groups():
 def test_format():
     r = FormatReward()
     assert r(prompts=["q"] * 4, completions=["\\boxed{x^{2}}", msg("so \\boxed{3}."), "\\boxed{}", "3"]) == [
-        1.0, 1.0, 0.0, 0.0
+        1.0,
+        1.0,
+        0.0,
+        0.0,
     ]
     r = FormatReward(pattern=r"```python\n.+?```")
     assert r(prompts=["q"] * 2, completions=["```python\nprint(1)\n```", "print(1)"]) == [1.0, 0.0]
@@ -168,8 +192,9 @@ PROMPTS = [f"What is {i} + {i}? Put the answer in \\boxed{{}}." for i in range(8
 
 
 def make_dataset():
-    return Dataset.from_list([{"prompt": [{"role": "user", "content": p}], "answer": str(2 * i)}
-                              for i, p in enumerate(PROMPTS)])
+    return Dataset.from_list(
+        [{"prompt": [{"role": "user", "content": p}], "answer": str(2 * i)} for i, p in enumerate(PROMPTS)]
+    )
 
 
 def make_trainer(tiny_model_dir, tmp_path, reward_funcs=None, **kw):
@@ -177,12 +202,28 @@ def make_trainer(tiny_model_dir, tmp_path, reward_funcs=None, **kw):
     from intuitor.training import IntuitorConfig, IntuitorTrainer
 
     model, tok = load_model_and_tokenizer(str(tiny_model_dir))
-    base = dict(output_dir=str(tmp_path), max_steps=1, per_device_train_batch_size=4, num_generations=4,
-                max_completion_length=8, report_to="none", save_strategy="no", use_cpu=True, logging_steps=1,
-                beta=0.0, gradient_checkpointing=False, seed=0)
+    base = dict(
+        output_dir=str(tmp_path),
+        max_steps=1,
+        per_device_train_batch_size=4,
+        num_generations=4,
+        max_completion_length=8,
+        report_to="none",
+        save_strategy="no",
+        use_cpu=True,
+        logging_steps=1,
+        beta=0.0,
+        gradient_checkpointing=False,
+        seed=0,
+    )
     base.update(kw)
-    return IntuitorTrainer(model=model, reward_funcs=reward_funcs, args=IntuitorConfig(**base),
-                           train_dataset=make_dataset(), processing_class=tok)
+    return IntuitorTrainer(
+        model=model,
+        reward_funcs=reward_funcs,
+        args=IntuitorConfig(**base),
+        train_dataset=make_dataset(),
+        processing_class=tok,
+    )
 
 
 def capture_advantages(trainer):
@@ -217,18 +258,28 @@ def test_one_step_with_every_reward_and_the_monitoring_metrics(tiny_model_dir, t
     assert row["rewards/self_certainty/mean"] == pytest.approx(row["self_certainty/mean"], rel=1e-4)
     assert row["rewards/negative_entropy/mean"] == pytest.approx(-row["token_entropy/mean"], rel=1e-4)
     assert 0.0 <= row["rewards/accuracy/mean"] <= 1.0 and 0.0 <= row["rewards/plurality_vote/mean"] <= 1.0
-    for key in ("completions/mean_length", "completions/max_length", "completions/clipped_ratio",
-                "completions/repetition_rate", "completions/agreement", "kl", "entropy"):
+    for key in (
+        "completions/mean_length",
+        "completions/max_length",
+        "completions/clipped_ratio",
+        "completions/repetition_rate",
+        "completions/agreement",
+        "kl",
+        "entropy",
+    ):
         assert key in row and row[key] is not None, key
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("specs, options", [
-    (["accuracy"], {}),
-    (["plurality_vote"], {}),
-    (["self_certainty", "accuracy:0.5"], {}),
-    (["self_certainty", "plurality_vote:0.5"], {"advantage_std_floor": 0.05}),  # the options against decay
-])
+@pytest.mark.parametrize(
+    "specs, options",
+    [
+        (["accuracy"], {}),
+        (["plurality_vote"], {}),
+        (["self_certainty", "accuracy:0.5"], {}),
+        (["self_certainty", "plurality_vote:0.5"], {"advantage_std_floor": 0.05}),  # the options against decay
+    ],
+)
 def test_one_step_with_a_label_reward_or_a_mix(tiny_model_dir, tmp_path, specs, options):
     trainer = make_trainer(tiny_model_dir, tmp_path, rewards=specs, **options)
     trainer.train()
@@ -274,11 +325,19 @@ def hand_normalize_then_sum():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("mode, expected", [("sum_then_normalize", hand_sum_then_normalize),
-                                            ("normalize_then_sum", hand_normalize_then_sum)])
+@pytest.mark.parametrize(
+    "mode, expected",
+    [("sum_then_normalize", hand_sum_then_normalize), ("normalize_then_sum", hand_normalize_then_sum)],
+)
 def test_trl_mixes_weighted_rewards_as_documented(tiny_model_dir, tmp_path, mode, expected):
-    trainer = make_trainer(tiny_model_dir, tmp_path, reward_funcs=[fixed_r1, fixed_r2], reward_weights=W,
-                           multi_objective_aggregation=mode, per_device_train_batch_size=8)
+    trainer = make_trainer(
+        tiny_model_dir,
+        tmp_path,
+        reward_funcs=[fixed_r1, fixed_r2],
+        reward_weights=W,
+        multi_objective_aggregation=mode,
+        per_device_train_batch_size=8,
+    )
     seen = capture_advantages(trainer)
     trainer.train()
     assert seen[0] == pytest.approx(expected(), abs=1e-5)
@@ -298,8 +357,14 @@ def monitor(prompts, completions, **kwargs):
 @pytest.mark.slow
 def test_std_floor_through_trl(tiny_model_dir, tmp_path):
     floor = 0.1
-    trainer = make_trainer(tiny_model_dir, tmp_path, reward_funcs=[small_spread, monitor], reward_weights=[1.0, 0.0],
-                           advantage_std_floor=floor, per_device_train_batch_size=8)
+    trainer = make_trainer(
+        tiny_model_dir,
+        tmp_path,
+        reward_funcs=[small_spread, monitor],
+        reward_weights=[1.0, 0.0],
+        advantage_std_floor=floor,
+        per_device_train_batch_size=8,
+    )
     assert trainer.scale_rewards == "none"
     assert [f.__name__ for f in trainer.reward_funcs] == ["small_spread", "monitor"]  # metric keys unchanged
     seen = capture_advantages(trainer)
@@ -319,8 +384,14 @@ def test_std_floor_through_trl(tiny_model_dir, tmp_path):
 
 def test_std_floor_refuses_normalize_then_sum(tiny_model_dir, tmp_path):
     with pytest.raises(ValueError, match="set multi_objective_aggregation: sum_then_normalize"):
-        make_trainer(tiny_model_dir, tmp_path, reward_funcs=[small_spread], advantage_std_floor=0.1,
-                     multi_objective_aggregation="normalize_then_sum", per_device_train_batch_size=8)
+        make_trainer(
+            tiny_model_dir,
+            tmp_path,
+            reward_funcs=[small_spread],
+            advantage_std_floor=0.1,
+            multi_objective_aggregation="normalize_then_sum",
+            per_device_train_batch_size=8,
+        )
 
 
 class _FakeAccelerator:

@@ -30,10 +30,12 @@ from intuitor.sandbox import (
 )
 from intuitor.sandbox import run as sandbox_run
 
+
 NAMESPACED = [b for b in ("bwrap",) if shutil.which(b) and sandbox_run._works(b)]
 # In CI (CI=true) a missing namespace sandbox must fail loudly, not skip: .ci/run installs bubblewrap.
-pytestmark = pytest.mark.skipif(not NAMESPACED and not os.environ.get("CI"),
-                                reason="no namespace sandbox (install bubblewrap)")
+pytestmark = pytest.mark.skipif(
+    not NAMESPACED and not os.environ.get("CI"), reason="no namespace sandbox (install bubblewrap)"
+)
 
 
 @pytest.fixture(params=NAMESPACED)
@@ -104,7 +106,9 @@ def test_infinite_loop_and_sleep_time_out_on_wall_clock(backend):
 
 
 def test_memory_bomb_is_reported_as_memory(backend):
-    result = run_python("chunks = []\nwhile True:\n    chunks.append(bytearray(10**7))", memory_mb=200, backend=backend)
+    result = run_python(
+        "chunks = []\nwhile True:\n    chunks.append(bytearray(10**7))", memory_mb=200, backend=backend
+    )
     assert result.status == "memory"
     assert result.stderr.rstrip().endswith("MemoryError")
     touched = run_python("chunks = []\nwhile True:\n    chunks.append(b'x' * 10**7)", memory_mb=200, backend=backend)
@@ -325,7 +329,7 @@ def test_rlimit_fallback_refuses_root_or_refuses_sockets(monkeypatch):
 
 # ------------------------------------------------------------------- issue 26: the session server is out of reach
 
-REACH_SERVER = r'''
+REACH_SERVER = r"""
 import ctypes, os, signal
 libc = ctypes.CDLL(None, use_errno=True)
 server = os.getppid()
@@ -342,7 +346,7 @@ try:
     out.append("mem")
 except OSError as e:
     out.append(e.errno)
-'''
+"""
 
 
 def test_model_code_cannot_signal_or_trace_the_session_server():
@@ -417,7 +421,7 @@ def test_runs_cannot_pass_notes_through_a_keyring(backend):
         _libc.syscall(keyctl, 3, key)  # KEYCTL_REVOKE
 
 
-SPIN = r'''
+SPIN = r"""
 import os, time
 end = time.monotonic() + 2
 for _ in range({extra}):
@@ -431,7 +435,7 @@ for _ in range({extra}):
     os.wait()
 t = os.times()
 print(round(t.user + t.system + t.children_user + t.children_system, 2))
-'''
+"""
 
 
 def test_a_run_gets_its_cpu_share_however_many_processes_it_runs(monkeypatch):

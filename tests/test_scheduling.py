@@ -60,10 +60,12 @@ def test_refill_decodes_no_finished_row(lively):
     """Every row of every forward produces a token some response keeps: the rows summed over all forwards equal
     the tokens generated, and the batch stays full while prompts wait."""
     model, tok, prompts = lively
+
     def forwards(scheduling):
         rows = []  # (batch rows, query length) of every backbone call
         handle = model.model.register_forward_pre_hook(
-            lambda mod, args, kw: rows.append(tuple(kw["input_ids"].shape)), with_kwargs=True)
+            lambda mod, args, kw: rows.append(tuple(kw["input_ids"].shape)), with_kwargs=True
+        )
         try:
             out = generator(model, tok, scheduling, batch_size=4).generate(prompts, max_new_tokens=30)
         finally:
@@ -103,7 +105,9 @@ def test_scheduling_is_checked_and_sized(lively):
     model, tok, _ = lively
     with pytest.raises(ValueError, match="scheduling='paged': must be one of auto, refill, static"):
         HFGenerator(model, tok, scheduling="paged")
-    assert HFGenerator(model, tok, batch_size=8).chunk_size > 8 == HFGenerator(model, tok, scheduling="static").chunk_size
+    assert (
+        HFGenerator(model, tok, batch_size=8).chunk_size > 8 == HFGenerator(model, tok, scheduling="static").chunk_size
+    )
 
 
 def test_auto_refills_greedy_and_samples_as_static(lively):

@@ -13,6 +13,7 @@ import yaml
 from intuitor.tasks import get_task
 from intuitor.tasks.arithmetic import KINDS
 
+
 ROOT = Path(__file__).resolve().parents[1]
 RECIPES = sorted((ROOT / "recipes" / "SmolLM2-135M").glob("*.yaml"))
 
@@ -84,7 +85,9 @@ def test_the_three_recipes_differ_only_in_their_reward():
     base = shared[0]
     assert base["task"] == "arithmetic_train" and base["model_name_or_path"] == "smollm2-gguf"
     # every prompt is used once: steps x prompts per step = the data set
-    prompts_per_step = base["per_device_train_batch_size"] * base["gradient_accumulation_steps"] // base["num_generations"]
+    prompts_per_step = (
+        base["per_device_train_batch_size"] * base["gradient_accumulation_steps"] // base["num_generations"]
+    )
     assert base["max_steps"] * prompts_per_step == base["dataset_limit"]
 
 
@@ -93,9 +96,28 @@ def test_the_three_recipes_differ_only_in_their_reward():
 def test_each_recipe_runs_two_steps(recipe, tmp_path):
     """The real recipe (model, task, rewards, schedule) for 2 steps, with small batches and completions for CI."""
     intuitor = str(Path(sys.executable).with_name("intuitor"))
-    res = subprocess.run([intuitor, "train", str(recipe), "--max_steps", "2", "--per_device_train_batch_size", "7",
-                          "--dataset_limit", "2", "--max_completion_length", "12", "--output_dir", str(tmp_path)],
-                         cwd=ROOT, capture_output=True, text=True, timeout=600, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    res = subprocess.run(
+        [
+            intuitor,
+            "train",
+            str(recipe),
+            "--max_steps",
+            "2",
+            "--per_device_train_batch_size",
+            "7",
+            "--dataset_limit",
+            "2",
+            "--max_completion_length",
+            "12",
+            "--output_dir",
+            str(tmp_path),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
     rows = [r for r in map(json.loads, lines) if "loss" in r]
@@ -123,10 +145,23 @@ def test_results_table_is_built_from_eval_files_with_a_paired_test(tmp_path):
         d.mkdir(parents=True)
         with open(d / "samples.jsonl", "w") as f:
             for r, ok in zip(rows, right):
-                f.write(json.dumps({"task": "arithmetic", "id": r["id"], "sample": 0, "correct": ok,
-                                    "self_certainty": 10.0 + ok, "num_tokens": 20}) + "\n")
-            done = {"config": {"tasks": ["arithmetic"], "limit": 16, "samples": 1},
-                    "tasks": {"arithmetic": {"num_samples": 16}}}
+                f.write(
+                    json.dumps(
+                        {
+                            "task": "arithmetic",
+                            "id": r["id"],
+                            "sample": 0,
+                            "correct": ok,
+                            "self_certainty": 10.0 + ok,
+                            "num_tokens": 20,
+                        }
+                    )
+                    + "\n"
+                )
+            done = {
+                "config": {"tasks": ["arithmetic"], "limit": 16, "samples": 1},
+                "tasks": {"arithmetic": {"num_samples": 16}},
+            }
             (d / "results.json").write_text(json.dumps(done))
 
     write("base", [i < 4 for i in range(16)])  # 4 of 16 right
@@ -155,18 +190,33 @@ def test_long_runs_driver_end_to_end_on_the_tiny_model(tmp_path):
     """scripts/smollm2_long.sh at toy size (tiny model, 2 updates, a checkpoint each): every run trains with the
     guard on, every checkpoint is evaluated, the small result files are kept, the weights freed, and
     smollm2_long_table.py writes long.json in the issue's shape. A rerun skips every finished run."""
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OUT": str(tmp_path / "out"), "RESULTS": str(tmp_path / "results"),
-           "TABLE": str(tmp_path / "table"), "UPDATES": "2", "EVERY": "1", "ONLINE_SEEDS": "0",
-           "OFFLINE_SEEDS": "0", "GOLD_SEEDS": "0", "BASE_MODEL": "tiny-qwen2",
-           "INTUITOR": str(Path(sys.executable).with_name("intuitor")), "PYTHON": sys.executable,
-           "TRAIN_FLAGS": "--model_name_or_path tiny-qwen2 --per_device_train_batch_size 7 --max_completion_length 8",
-           "EVAL_FLAGS": "--limit 6 --max-new-tokens 8 --batch-size 6"}
-    res = subprocess.run(["bash", "scripts/smollm2_long.sh"], cwd=ROOT, env=env, capture_output=True, text=True,
-                         timeout=900)
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "OUT": str(tmp_path / "out"),
+        "RESULTS": str(tmp_path / "results"),
+        "TABLE": str(tmp_path / "table"),
+        "UPDATES": "2",
+        "EVERY": "1",
+        "ONLINE_SEEDS": "0",
+        "OFFLINE_SEEDS": "0",
+        "GOLD_SEEDS": "0",
+        "BASE_MODEL": "tiny-qwen2",
+        "INTUITOR": str(Path(sys.executable).with_name("intuitor")),
+        "PYTHON": sys.executable,
+        "TRAIN_FLAGS": "--model_name_or_path tiny-qwen2 --per_device_train_batch_size 7 --max_completion_length 8",
+        "EVAL_FLAGS": "--limit 6 --max-new-tokens 8 --batch-size 6",
+    }
+    res = subprocess.run(
+        ["bash", "scripts/smollm2_long.sh"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900
+    )
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
     data = json.loads((tmp_path / "table" / "long.json").read_text())
-    assert [(r["method"], r["seed"]) for r in data["runs"]] == [("grpo-gold", 0), ("intuitor-offline", 0),
-                                                                 ("intuitor", 0)]
+    assert [(r["method"], r["seed"]) for r in data["runs"]] == [
+        ("grpo-gold", 0),
+        ("intuitor-offline", 0),
+        ("intuitor", 0),
+    ]
     for run in data["runs"]:
         assert [c["update"] for c in run["checkpoints"]] == [0, 1, 2]
         assert all(c["n"] == 6 and 0 <= c["greedy"] <= 1 for c in run["checkpoints"])
@@ -175,6 +225,7 @@ def test_long_runs_driver_end_to_end_on_the_tiny_model(tmp_path):
     assert config["config"]["annotator"] == "offline" and config["config"]["guard"] == "warn"
     assert not list((tmp_path / "out" / "intuitor-seed0").glob("checkpoint-*/*.safetensors"))  # weights freed
     assert (tmp_path / "table" / "long_accuracy.png").stat().st_size > 0
-    again = subprocess.run(["bash", "scripts/smollm2_long.sh"], cwd=ROOT, env=env, capture_output=True, text=True,
-                           timeout=300)
+    again = subprocess.run(
+        ["bash", "scripts/smollm2_long.sh"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
     assert again.returncode == 0 and again.stdout.count("(results kept)") == 3

@@ -28,6 +28,7 @@ from intuitor.tasks.math_train import MATH_SYSTEM_PROMPTS
 from intuitor.tasks.mathverify import extract_boxed, extract_gsm8k_gold, math_equal
 from intuitor.tasks.mmlu_pro import extract_letter
 
+
 LCB_FIXTURE = Path(__file__).parent / "fixtures" / "livecodebench"
 MINE = ("gsm8k", "math500", "math", "cruxeval", "humaneval", "livecodebench", "mmlu_pro", "alpaca_eval")
 
@@ -135,8 +136,10 @@ def test_math_train(data_dir, tmp_path):
     assert small["prompt"][0]["content"].endswith(r"\boxed{Your Answer}.")
     # rows in the hub's layout: the answer is the last box of the worked solution
     hub_like = tmp_path / "train.jsonl"
-    hub_like.write_text(json.dumps({"problem": "1+1?", "solution": r"It is $\boxed{2}$.", "level": "Level 1",
-                                    "type": "Algebra"}) + "\n")
+    hub_like.write_text(
+        json.dumps({"problem": "1+1?", "solution": r"It is $\boxed{2}$.", "level": "Level 1", "type": "Algebra"})
+        + "\n"
+    )
     assert get_task("math", path=str(hub_like)).load()[0]["answer"] == "2"
     hub_like.write_text(json.dumps({"problem": "1+1?", "solution": "two"}) + "\n")
     with pytest.raises(ValueError, match=rf"{hub_like}:1: solution has no"):
@@ -204,8 +207,11 @@ def test_humaneval(data_dir):
     assert row["id"] == "HumanEval/0" and row["entry_point"] == "has_close_elements"
     assert row["prompt"][0]["content"].startswith("Please provide a self-contained Python script")
     assert "def has_close_elements(numbers: List[float], threshold: float) -> bool:" in row["prompt"][0]["content"]
-    assert row["prompt"][1] == {"role": "assistant", "content": "Below is a Python script with a self-contained "
-                                "function that solves the problem and passes corresponding tests:\n```python\n"}
+    assert row["prompt"][1] == {
+        "role": "assistant",
+        "content": "Below is a Python script with a self-contained "
+        "function that solves the problem and passes corresponding tests:\n```python\n",
+    }
     assert "\n```\n" in task.stop_sequences and "\nprint(" in task.stop_sequences
     body = row["canonical_solution"]
     assert not task.score(fence(body), row)  # EvalPlus runs the solution alone: a bare body defines nothing
@@ -285,7 +291,7 @@ def test_mmlu_pro(data_dir, tmp_path):
     row = rows[0]
     assert isinstance(row["prompt"], str)  # the original prompt, no chat template
     assert row["prompt"].startswith("The following are multiple choice questions (with answers) about business.")
-    assert 'where X is the correct letter choice.\n\n\n\nQuestion:\n' in row["prompt"]  # initial_prompt.txt + "\n"
+    assert "where X is the correct letter choice.\n\n\n\nQuestion:\n" in row["prompt"]  # initial_prompt.txt + "\n"
     assert task.stop_sequences == ("Question:",)
     assert "\nOptions:\nA. Safe practices, Fear, Jealousy, Trivial\n" in row["prompt"]
     assert row["prompt"].endswith("I. Unsafe practices, Distress, Fear, Serious\nAnswer: Let's think step by step.")
@@ -297,8 +303,17 @@ def test_mmlu_pro(data_dir, tmp_path):
     assert not task.score("the answer is (A)", row)
     assert extract_letter("Answer: E") == "E" and extract_letter("neither") is None
     shots = tmp_path / "validation.jsonl"
-    shots.write_text(json.dumps({"question": "Q?", "options": ["x", "y"], "category": "business",
-                                 "cot_content": "A: Let's think step by step. It is y. The answer is (B)."}) + "\n")
+    shots.write_text(
+        json.dumps(
+            {
+                "question": "Q?",
+                "options": ["x", "y"],
+                "category": "business",
+                "cot_content": "A: Let's think step by step. It is y. The answer is (B).",
+            }
+        )
+        + "\n"
+    )
     fewshot = get_task("mmlu_pro", data_dir=str(data_dir), num_fewshot=1, fewshot_path=str(shots)).load(limit=1)[0]
     assert "Question:\nQ?\nOptions:\nA. x\nB. y\nAnswer: Let's think step by step. It is y." in fewshot["prompt"]
 
@@ -315,8 +330,12 @@ def test_alpaca_eval_rows_and_outputs(data_dir):
     assert not task.score("anything", rows[0]) and task.extract("anything") is None
     assert task.aggregate([]) == {"score": None, "judged": False}
     out = to_alpaca_eval(rows[:2], ["a", "b"], "my-model")
-    assert out[1] == {"instruction": rows[1]["instruction"], "output": "b", "generator": "my-model",
-                      "dataset": rows[1]["dataset"]}
+    assert out[1] == {
+        "instruction": rows[1]["instruction"],
+        "output": "b",
+        "generator": "my-model",
+        "dataset": rows[1]["dataset"],
+    }
     with pytest.raises(ValueError, match="one response per row"):
         to_alpaca_eval(rows[:2], ["a"], "m")
     with pytest.raises(ValueError, match="judge_model"):
@@ -350,15 +369,36 @@ def test_alpaca_eval_judge_with_fake_server(monkeypatch):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         monkeypatch.setenv("INTUITOR_TEST_JUDGE_KEY", "sk-test")
-        task = get_task("alpaca_eval", judge_url=f"http://127.0.0.1:{server.server_port}/v1",
-                        judge_model="gpt-4.1", judge_api_key_env="INTUITOR_TEST_JUDGE_KEY")
+        task = get_task(
+            "alpaca_eval",
+            judge_url=f"http://127.0.0.1:{server.server_port}/v1",
+            judge_model="gpt-4.1",
+            judge_api_key_env="INTUITOR_TEST_JUDGE_KEY",
+        )
         task.judge.retries = 1
         row = {"id": "7", "instruction": "Say hi", "reference": "Hello.", "dataset": "x"}
         token = "m" if zlib.crc32(b"7") % 2 == 1 else "M"  # the identifier our response gets for id 7 (Judge)
         other = "M" if token == "m" else "m"
         _FakeJudge.replies = [
-            {"choices": [{"message": {"content": token}, "logprobs": {"content": [{"token": token, "logprob": -0.2,
-             "top_logprobs": [{"token": token, "logprob": -0.2}, {"token": other, "logprob": -1.7}]}]}}]},
+            {
+                "choices": [
+                    {
+                        "message": {"content": token},
+                        "logprobs": {
+                            "content": [
+                                {
+                                    "token": token,
+                                    "logprob": -0.2,
+                                    "top_logprobs": [
+                                        {"token": token, "logprob": -0.2},
+                                        {"token": other, "logprob": -1.7},
+                                    ],
+                                }
+                            ]
+                        },
+                    }
+                ]
+            },
             {"choices": [{"message": {"content": other}}]},
             400,  # a server that rejects logprobs: asked again without them
             {"choices": [{"message": {"content": token}}]},
@@ -417,8 +457,19 @@ def test_malformed_rows_name_file_and_line(tmp_path):
         get_task("mmlu_pro", path=str(gz)).load()
     lcb = tmp_path / "lcb.jsonl"
     packed = base64.b64encode(zlib.compress(pickle.dumps("not json"))).decode()
-    lcb.write_text(json.dumps({"question_id": "1", "question_content": "q", "starter_code": "",
-                               "public_test_cases": "[]", "private_test_cases": packed, "metadata": "{}"}) + "\n")
+    lcb.write_text(
+        json.dumps(
+            {
+                "question_id": "1",
+                "question_content": "q",
+                "starter_code": "",
+                "public_test_cases": "[]",
+                "private_test_cases": packed,
+                "metadata": "{}",
+            }
+        )
+        + "\n"
+    )
     with pytest.raises(ValueError, match=rf"{lcb}:1: unreadable test cases"):
         get_task("livecodebench", path=str(lcb)).load()
 

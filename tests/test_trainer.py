@@ -13,6 +13,7 @@ from intuitor.certainty import response_statistics
 from intuitor.rewards.self_certainty import SelfCertaintyReward
 from intuitor.training import IntuitorConfig, IntuitorTrainer
 
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -23,9 +24,21 @@ def make_dataset(n=8):
 
 
 def config_kwargs(tmp_path, **kw):
-    base = dict(output_dir=str(tmp_path), max_steps=2, per_device_train_batch_size=4, num_generations=4,
-                max_completion_length=8, logging_steps=1, report_to="none", save_strategy="no", use_cpu=True,
-                learning_rate=1e-3, beta=0.0, gradient_checkpointing=False, seed=0)
+    base = dict(
+        output_dir=str(tmp_path),
+        max_steps=2,
+        per_device_train_batch_size=4,
+        num_generations=4,
+        max_completion_length=8,
+        logging_steps=1,
+        report_to="none",
+        save_strategy="no",
+        use_cpu=True,
+        learning_rate=1e-3,
+        beta=0.0,
+        gradient_checkpointing=False,
+        seed=0,
+    )
     base.update(kw)
     return base
 
@@ -43,8 +56,9 @@ def load(tiny_model_dir):
 def test_intuitor_trains_changes_weights_and_logs_self_certainty(tiny_model_dir, tmp_path):
     model, tok = load(tiny_model_dir)
     before = {k: v.detach().clone() for k, v in model.named_parameters()}
-    trainer = IntuitorTrainer(model=model, args=make_config(tmp_path), train_dataset=make_dataset(),
-                              processing_class=tok)
+    trainer = IntuitorTrainer(
+        model=model, args=make_config(tmp_path), train_dataset=make_dataset(), processing_class=tok
+    )
     trainer.train()
     changed = [k for k, v in trainer.model.named_parameters() if not torch.equal(before[k], v.detach())]
     assert len(changed) == len(before)
@@ -78,8 +92,9 @@ class Capture:
 
 def test_online_scores_come_from_the_generating_weights(tiny_model_dir, tmp_path):
     model, tok = load(tiny_model_dir)
-    trainer = IntuitorTrainer(model=model, args=make_config(tmp_path), train_dataset=make_dataset(),
-                              processing_class=tok)
+    trainer = IntuitorTrainer(
+        model=model, args=make_config(tmp_path), train_dataset=make_dataset(), processing_class=tok
+    )
     capture = Capture(trainer)
     trainer._generate_single_turn = capture
     trainer.train()
@@ -102,14 +117,21 @@ def test_no_extra_forward_pass_for_self_certainty(tiny_model_dir, tmp_path, beta
     counts = {}
     for name in ("grpo", "intuitor"):
         model, tok = load(tiny_model_dir)
-        kw = config_kwargs(tmp_path / name, beta=beta, max_steps=1, max_completion_length=6,
-                           generation_kwargs={"min_new_tokens": 6})  # fixed length: same decode steps in both runs
+        kw = config_kwargs(
+            tmp_path / name, beta=beta, max_steps=1, max_completion_length=6, generation_kwargs={"min_new_tokens": 6}
+        )  # fixed length: same decode steps in both runs
         if name == "grpo":
-            trainer = GRPOTrainer(model=model, reward_funcs=[exact_length_reward], args=GRPOConfig(**kw),
-                                  train_dataset=make_dataset(), processing_class=tok)
+            trainer = GRPOTrainer(
+                model=model,
+                reward_funcs=[exact_length_reward],
+                args=GRPOConfig(**kw),
+                train_dataset=make_dataset(),
+                processing_class=tok,
+            )
         else:
-            trainer = IntuitorTrainer(model=model, args=IntuitorConfig(**kw), train_dataset=make_dataset(),
-                                      processing_class=tok)
+            trainer = IntuitorTrainer(
+                model=model, args=IntuitorConfig(**kw), train_dataset=make_dataset(), processing_class=tok
+            )
         calls = count_backbone_calls(trainer)
         trainer.train()
         counts[name] = len(calls)
@@ -119,8 +141,12 @@ def test_no_extra_forward_pass_for_self_certainty(tiny_model_dir, tmp_path, beta
 def test_offline_annotator_scores_with_the_frozen_initial_model(tiny_model_dir, tmp_path):
     model, tok = load(tiny_model_dir)
     initial, _ = load(tiny_model_dir)
-    trainer = IntuitorTrainer(model=model, args=make_config(tmp_path, annotator="offline"),
-                              train_dataset=make_dataset(), processing_class=tok)
+    trainer = IntuitorTrainer(
+        model=model,
+        args=make_config(tmp_path, annotator="offline"),
+        train_dataset=make_dataset(),
+        processing_class=tok,
+    )
     seen = []
     inner = trainer._generate_single_turn
 
@@ -139,17 +165,28 @@ def test_offline_annotator_scores_with_the_frozen_initial_model(tiny_model_dir, 
 def test_reward_works_on_a_stock_grpo_trainer(tiny_model_dir, tmp_path):
     model, tok = load(tiny_model_dir)
     reward = SelfCertaintyReward(model=model, tokenizer=tok)
-    args = GRPOConfig(output_dir=str(tmp_path), max_steps=1, per_device_train_batch_size=4, num_generations=4,
-                      max_completion_length=8, report_to="none", save_strategy="no", use_cpu=True, beta=0.0,
-                      logging_steps=1)
-    trainer = GRPOTrainer(model=model, reward_funcs=[reward], args=args, train_dataset=make_dataset(),
-                          processing_class=tok)
+    args = GRPOConfig(
+        output_dir=str(tmp_path),
+        max_steps=1,
+        per_device_train_batch_size=4,
+        num_generations=4,
+        max_completion_length=8,
+        report_to="none",
+        save_strategy="no",
+        use_cpu=True,
+        beta=0.0,
+        logging_steps=1,
+    )
+    trainer = GRPOTrainer(
+        model=model, reward_funcs=[reward], args=args, train_dataset=make_dataset(), processing_class=tok
+    )
     trainer.train()
     logged = [h for h in trainer.state.log_history if "rewards/self_certainty/mean" in h]
     assert logged and logged[0]["rewards/self_certainty/mean"] > 0
 
 
 # --- bad input gets one clear error naming the culprit ---------------------------------------------------------
+
 
 def test_missing_prompt_column(tiny_model_dir, tmp_path):
     model, tok = load(tiny_model_dir)
@@ -161,8 +198,9 @@ def test_missing_prompt_column(tiny_model_dir, tmp_path):
 def test_empty_dataset(tiny_model_dir, tmp_path):
     model, tok = load(tiny_model_dir)
     with pytest.raises(ValueError, match="empty"):
-        IntuitorTrainer(model=model, args=make_config(tmp_path), train_dataset=Dataset.from_list([]),
-                        processing_class=tok)
+        IntuitorTrainer(
+            model=model, args=make_config(tmp_path), train_dataset=Dataset.from_list([]), processing_class=tok
+        )
 
 
 def test_group_size_must_divide_batch(tmp_path):
@@ -186,6 +224,7 @@ def test_bad_annotator_and_unsupported_trl(tmp_path, monkeypatch):
 
 # --- drop-in for GRPOTrainer (issue 18): each cause a TRL user hit, pinned ------------------------------------
 
+
 def build_reward_model(tiny_model_dir, out):
     """A sequence-classification reward model (1 label) saved to a folder, the way TRL loads `reward_funcs` strings."""
     from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
@@ -202,9 +241,13 @@ def test_reward_model_path_in_reward_funcs_follows_trl(tiny_model_dir, tmp_path)
 
     model, tok = load(tiny_model_dir)
     path = build_reward_model(tiny_model_dir, tmp_path / "tiny-reward-model")
-    trainer = IntuitorTrainer(model=model, reward_funcs=[str(path), "self_certainty"],
-                              args=make_config(tmp_path / "out", max_steps=1), train_dataset=make_dataset(),
-                              processing_class=tok)
+    trainer = IntuitorTrainer(
+        model=model,
+        reward_funcs=[str(path), "self_certainty"],
+        args=make_config(tmp_path / "out", max_steps=1),
+        train_dataset=make_dataset(),
+        processing_class=tok,
+    )
     assert isinstance(trainer.reward_funcs[0], PreTrainedModel) and trainer.reward_funcs[0].config.num_labels == 1
     assert trainer.reward_func_names == ["tiny-reward-model", "self_certainty"]  # TRL names a model by its folder
     trainer.train()
@@ -215,8 +258,13 @@ def test_reward_model_path_in_reward_funcs_follows_trl(tiny_model_dir, tmp_path)
 def test_reward_name_typo_still_gets_a_did_you_mean(tiny_model_dir, tmp_path):
     model, tok = load(tiny_model_dir)
     with pytest.raises(KeyError, match="Did you mean: self_certainty"):
-        IntuitorTrainer(model=model, reward_funcs=["self_certanty"], args=make_config(tmp_path),
-                        train_dataset=make_dataset(), processing_class=tok)
+        IntuitorTrainer(
+            model=model,
+            reward_funcs=["self_certanty"],
+            args=make_config(tmp_path),
+            train_dataset=make_dataset(),
+            processing_class=tok,
+        )
 
 
 def test_defaults_are_valid_out_of_the_box(tiny_model_dir, tmp_path, monkeypatch):
@@ -280,8 +328,9 @@ def test_beam_search_scores_with_a_pass(tiny_model_dir, tmp_path):
 def test_beam_search_without_a_self_certainty_reward_costs_nothing(tiny_model_dir, tmp_path):
     model, tok = load(tiny_model_dir)
     args = make_config(tmp_path, generation_kwargs={"num_beams": 2})
-    trainer = IntuitorTrainer(model=model, reward_funcs=[exact_length_reward], args=args,
-                              train_dataset=make_dataset(), processing_class=tok)
+    trainer = IntuitorTrainer(
+        model=model, reward_funcs=[exact_length_reward], args=args, train_dataset=make_dataset(), processing_class=tok
+    )
     calls = count_backbone_calls(trainer)
     inner, per_round = trainer._generate_single_turn, []
 
@@ -318,8 +367,13 @@ def test_plain_grpo_config_is_carried_into_an_intuitor_config(tiny_model_dir, tm
     kw = config_kwargs(tmp_path, learning_rate=0.02, temperature=0.7, generation_batch_size=8)
     grpo = GRPOConfig(**kw)
     with CaptureLogger(trainer_module.logger) as cl:
-        trainer = IntuitorTrainer(model=model, reward_funcs=[exact_length_reward], args=grpo,
-                                  train_dataset=make_dataset(), processing_class=tok)
+        trainer = IntuitorTrainer(
+            model=model,
+            reward_funcs=[exact_length_reward],
+            args=grpo,
+            train_dataset=make_dataset(),
+            processing_class=tok,
+        )
     assert "args is a GRPOConfig" in cl.out and "annotator='online'" in cl.out
     args = trainer.args
     assert isinstance(args, IntuitorConfig)
@@ -344,8 +398,9 @@ def test_generate_that_bypasses_the_recorder_is_scored_with_a_pass(tiny_model_di
     from intuitor.training import trainer as trainer_module
 
     model, tok = load(tiny_model_dir)
-    trainer = IntuitorTrainer(model=model, args=make_config(tmp_path), train_dataset=make_dataset(),
-                              processing_class=tok)
+    trainer = IntuitorTrainer(
+        model=model, args=make_config(tmp_path), train_dataset=make_dataset(), processing_class=tok
+    )
     gen = torch.Generator().manual_seed(0)
 
     def canned_generate(input_ids, **kwargs):  # e.g. a cached or external sampler
@@ -373,10 +428,17 @@ def test_recorder_refuses_to_read_an_empty_recording():
 
 # --- self-certainty read inside TRL's old-policy log-prob pass (the vLLM path, forced with transformers) --------
 
+
 def logprob_pass_kwargs(tmp_path, **kw):
     # steps_per_generation=2 > gradient_accumulation_steps=1: TRL runs its old-policy log-prob pass, as with vLLM
-    return config_kwargs(tmp_path, steps_per_generation=2, max_steps=3, max_completion_length=6,
-                         generation_kwargs={"min_new_tokens": 3}, **kw)
+    return config_kwargs(
+        tmp_path,
+        steps_per_generation=2,
+        max_steps=3,
+        max_completion_length=6,
+        generation_kwargs={"min_new_tokens": 3},
+        **kw,
+    )
 
 
 @pytest.mark.parametrize("beta", [0.0, 0.04])
@@ -417,11 +479,20 @@ def test_logprob_pass_adds_no_forward_call_to_plain_grpo(tiny_model_dir, tmp_pat
         kw = logprob_pass_kwargs(tmp_path / name, beta=beta)
         kw["generation_kwargs"] = {"min_new_tokens": 6}  # fixed length: same decode steps in both runs
         if name == "grpo":
-            trainer = GRPOTrainer(model=model, reward_funcs=[exact_length_reward], args=GRPOConfig(**kw),
-                                  train_dataset=make_dataset(), processing_class=tok)
+            trainer = GRPOTrainer(
+                model=model,
+                reward_funcs=[exact_length_reward],
+                args=GRPOConfig(**kw),
+                train_dataset=make_dataset(),
+                processing_class=tok,
+            )
         else:
-            trainer = IntuitorTrainer(model=model, args=IntuitorConfig(**kw, self_certainty_source="logprob_pass"),
-                                      train_dataset=make_dataset(), processing_class=tok)
+            trainer = IntuitorTrainer(
+                model=model,
+                args=IntuitorConfig(**kw, self_certainty_source="logprob_pass"),
+                train_dataset=make_dataset(),
+                processing_class=tok,
+            )
         calls = count_backbone_calls(trainer)
         trainer.train()
         counts[name] = len(calls)
@@ -430,14 +501,24 @@ def test_logprob_pass_adds_no_forward_call_to_plain_grpo(tiny_model_dir, tmp_pat
 
 def test_auto_source_per_configuration(tiny_model_dir, tmp_path):
     model, tok = load(tiny_model_dir)
-    plain = IntuitorTrainer(model=model, args=make_config(tmp_path), train_dataset=make_dataset(), processing_class=tok)
+    plain = IntuitorTrainer(
+        model=model, args=make_config(tmp_path), train_dataset=make_dataset(), processing_class=tok
+    )
     assert plain._statistics_source == "generation"  # transformers generation: the recorder, free
-    shifted = IntuitorTrainer(model=model, args=make_config(tmp_path, shifted_self_certainty=True),
-                              train_dataset=make_dataset(), processing_class=tok)
+    shifted = IntuitorTrainer(
+        model=model,
+        args=make_config(tmp_path, shifted_self_certainty=True),
+        train_dataset=make_dataset(),
+        processing_class=tok,
+    )
     assert shifted._statistics_source == "separate_pass"
     with pytest.raises(ValueError, match="TRL runs no old-policy log-prob pass.*steps_per_generation"):
-        IntuitorTrainer(model=model, args=make_config(tmp_path, self_certainty_source="logprob_pass"),
-                        train_dataset=make_dataset(), processing_class=tok)
+        IntuitorTrainer(
+            model=model,
+            args=make_config(tmp_path, self_certainty_source="logprob_pass"),
+            train_dataset=make_dataset(),
+            processing_class=tok,
+        )
     with pytest.raises(ValueError, match="self_certainty_source='pass'"):
         make_config(tmp_path, self_certainty_source="pass")
 
@@ -460,16 +541,27 @@ def test_separate_pass_matches_response_statistics(tiny_model_dir):
 
 # --- bf16 weights without fp32 master weights (issue 20.2) ------------------------------------------------------
 
+
 def test_bf16_weights_without_master_weights_are_refused(tiny_model_dir, tmp_path):
     model, tok = load(tiny_model_dir)
-    with pytest.raises(ValueError, match="trainable weights are bfloat16.*model_dtype: float32.*zero2.yaml.*"
-                                         "allow_low_precision_weights: true"):
-        IntuitorTrainer(model=model.to(torch.bfloat16), args=make_config(tmp_path, allow_low_precision_weights=False),
-                        train_dataset=make_dataset(), processing_class=tok)
+    with pytest.raises(
+        ValueError,
+        match="trainable weights are bfloat16.*model_dtype: float32.*zero2.yaml.*allow_low_precision_weights: true",
+    ):
+        IntuitorTrainer(
+            model=model.to(torch.bfloat16),
+            args=make_config(tmp_path, allow_low_precision_weights=False),
+            train_dataset=make_dataset(),
+            processing_class=tok,
+        )
     # Unset, in Python: a warning, as a drop-in for GRPOTrainer (which trains such models) must not refuse them.
     with pytest.warns(UserWarning, match="trainable weights are bfloat16.*`intuitor train` refuses this"):
-        IntuitorTrainer(model=model.to(torch.bfloat16), args=make_config(tmp_path), train_dataset=make_dataset(),
-                        processing_class=tok)
+        IntuitorTrainer(
+            model=model.to(torch.bfloat16),
+            args=make_config(tmp_path),
+            train_dataset=make_dataset(),
+            processing_class=tok,
+        )
 
 
 def test_intuitor_train_refuses_bf16_weights_unless_opted_in():
@@ -477,8 +569,9 @@ def test_intuitor_train_refuses_bf16_weights_unless_opted_in():
 
     _, config = resolve_recipe(str(ROOT / "recipes/tiny-cpu.yaml"), ["--output_dir", "unused"])
     assert config.allow_low_precision_weights is False
-    _, config = resolve_recipe(str(ROOT / "recipes/tiny-cpu.yaml"),
-                               ["--output_dir", "unused", "--allow_low_precision_weights", "true"])
+    _, config = resolve_recipe(
+        str(ROOT / "recipes/tiny-cpu.yaml"), ["--output_dir", "unused", "--allow_low_precision_weights", "true"]
+    )
     assert config.allow_low_precision_weights is True
 
 
@@ -487,8 +580,9 @@ def one_step_update(tiny_model_dir, tmp_path, dtype, lr, **kw):
     model = model.to(dtype)
     weight = model.model.layers[0].mlp.up_proj.weight  # (128, 64): every element gets a gradient
     before = weight.detach().float().clone()
-    args = make_config(tmp_path, learning_rate=lr, lr_scheduler_type="constant", warmup_steps=0, max_steps=1,
-                       weight_decay=0.0, **kw)
+    args = make_config(
+        tmp_path, learning_rate=lr, lr_scheduler_type="constant", warmup_steps=0, max_steps=1, weight_decay=0.0, **kw
+    )
     IntuitorTrainer(model=model, args=args, train_dataset=make_dataset(), processing_class=tok).train()
     return (weight.detach().float() - before).abs()
 

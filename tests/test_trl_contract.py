@@ -10,7 +10,6 @@ IntuitorTrainer overrides exactly one private method, `GRPOTrainer._generate_sin
 import inspect
 
 import pytest
-
 import trl
 from datasets import Dataset
 from trl import GRPOTrainer
@@ -30,15 +29,20 @@ def test_generate_single_turn_signature():
     assert params == ["self", "prompt_ids", "images", "multimodal_fields", "num_generations", "has_tool_images"]
     assert "_generate_single_turn" in IntuitorTrainer.__dict__
     overridden = {
-        name for name, value in IntuitorTrainer.__dict__.items()
+        name
+        for name, value in IntuitorTrainer.__dict__.items()
         if name.startswith("_") and callable(value) and hasattr(GRPOTrainer, name)
     }
     # _get_per_token_logps_and_entropies: the vLLM path reads self-certainty inside TRL's old-policy log-prob pass;
     # _issue_warnings_after_load (transformers' Trainer): a resume does not report a tied lm_head as missing;
     # _calculate_rewards: TRL's gathered rewards, read after it for the alignment metrics (returned unchanged)
-    assert overridden == {"_generate_single_turn", "__init__", "_get_per_token_logps_and_entropies",
-                          "_issue_warnings_after_load", "_calculate_rewards"}, (
-        f"more private overrides than intended: {overridden}")
+    assert overridden == {
+        "_generate_single_turn",
+        "__init__",
+        "_get_per_token_logps_and_entropies",
+        "_issue_warnings_after_load",
+        "_calculate_rewards",
+    }, f"more private overrides than intended: {overridden}"
     params = list(inspect.signature(GRPOTrainer._calculate_rewards).parameters)
     assert params == ["self", "inputs", "prompts", "completions", "completion_ids_list"]
     assert list(inspect.signature(GRPOTrainer._issue_warnings_after_load).parameters) == ["self", "load_result"]
@@ -57,11 +61,21 @@ def test_one_call_per_round_and_rewards_see_the_same_completions(tiny_model_dir,
         return [0.0] * len(prompts)
 
     ds = Dataset.from_list([{"prompt": [{"role": "user", "content": f"q{i}"}], "answer": f"a{i}"} for i in range(4)])
-    args = IntuitorConfig(output_dir=str(tmp_path), max_steps=2, per_device_train_batch_size=4, num_generations=2,
-                          max_completion_length=6, report_to="none", save_strategy="no", use_cpu=True, beta=0.0,
-                          gradient_checkpointing=False)
-    trainer = IntuitorTrainer(model=model, reward_funcs=["self_certainty", spy_reward], args=args,
-                              train_dataset=ds, processing_class=tok)
+    args = IntuitorConfig(
+        output_dir=str(tmp_path),
+        max_steps=2,
+        per_device_train_batch_size=4,
+        num_generations=2,
+        max_completion_length=6,
+        report_to="none",
+        save_strategy="no",
+        use_cpu=True,
+        beta=0.0,
+        gradient_checkpointing=False,
+    )
+    trainer = IntuitorTrainer(
+        model=model, reward_funcs=["self_certainty", spy_reward], args=args, train_dataset=ds, processing_class=tok
+    )
     inner = trainer._generate_single_turn
 
     def spy_turn(prompt_ids, *a, **kw):
@@ -88,6 +102,7 @@ def test_rewards_are_viewed_as_contiguous_groups():
 
 # --- TRL's own GRPO tests, adapted offline (tests/trl_suite/adapt.py); a self-written subset runs here ---------
 
+
 def _adapt_module():
     import importlib.util
     from pathlib import Path
@@ -99,7 +114,7 @@ def _adapt_module():
     return module
 
 
-TRL_LIKE_SOURCE = '''import torch
+TRL_LIKE_SOURCE = """import torch
 from datasets import load_dataset
 from trl import GRPOConfig, GRPOTrainer
 
@@ -112,7 +127,7 @@ def test_x():
                           reward_funcs="trl-internal-testing/tiny-Qwen2ForSequenceClassification-2.5")
     assert trainer.reward_func_names == ["tiny-Qwen2ForSequenceClassification-2.5"]
     assert load_dataset("trl-internal-testing/zen", "standard_prompt_only") is not None
-'''
+"""
 
 
 def test_adaptation_swaps_the_trainer_and_the_assets_and_keeps_every_assert():
@@ -145,7 +160,8 @@ def test_offline_stand_in_models_load_like_trls(tmp_path, monkeypatch):
 
     causal = AutoModelForCausalLM.from_pretrained(assets.local_model("tiny-Qwen3MoeForCausalLM"))
     reward = AutoModelForSequenceClassification.from_pretrained(
-        assets.local_model("tiny-Qwen2ForSequenceClassification-2.5"))
+        assets.local_model("tiny-Qwen2ForSequenceClassification-2.5")
+    )
     assert type(causal).__name__ == "Qwen3MoeForCausalLM" and reward.config.num_labels == 1
     assert not Path(assets.local_model("tiny-Qwen2VLForConditionalGeneration")).exists()  # no offline stand-in
     sys.modules.pop("assets", None)
@@ -163,13 +179,29 @@ def test_trl_style_run_with_a_plain_grpo_config_and_a_reward_model(tiny_model_di
     torch.manual_seed(0)
     reward_path = tmp_path / "tiny-reward"
     AutoModelForSequenceClassification.from_config(
-        AutoConfig.from_pretrained(tiny_model_dir, num_labels=1)).save_pretrained(reward_path)
+        AutoConfig.from_pretrained(tiny_model_dir, num_labels=1)
+    ).save_pretrained(reward_path)
     AutoTokenizer.from_pretrained(tiny_model_dir).save_pretrained(reward_path)
-    ds = Dataset.from_list([{"prompt": [{"role": "user", "content": f"What is better than {w}?"}]}
-                            for w in ("ugly", "implicit", "complex", "nested", "dense", "never")])
-    args = GRPOConfig(output_dir=str(tmp_path / "out"), learning_rate=0.1, per_device_train_batch_size=3,
-                      num_generations=3, max_completion_length=8, beta=0.04, num_iterations=2, loss_type=loss_type,
-                      report_to="none", use_cpu=True, save_strategy="no", gradient_checkpointing=False)
+    ds = Dataset.from_list(
+        [
+            {"prompt": [{"role": "user", "content": f"What is better than {w}?"}]}
+            for w in ("ugly", "implicit", "complex", "nested", "dense", "never")
+        ]
+    )
+    args = GRPOConfig(
+        output_dir=str(tmp_path / "out"),
+        learning_rate=0.1,
+        per_device_train_batch_size=3,
+        num_generations=3,
+        max_completion_length=8,
+        beta=0.04,
+        num_iterations=2,
+        loss_type=loss_type,
+        report_to="none",
+        use_cpu=True,
+        save_strategy="no",
+        gradient_checkpointing=False,
+    )
     trainer = IntuitorTrainer(model=str(tiny_model_dir), reward_funcs=str(reward_path), args=args, train_dataset=ds)
     before = {n: p.clone() for n, p in trainer.model.named_parameters()}
     trainer.train()
@@ -214,7 +246,9 @@ def test_trl_defaults_the_recipes_override():
     assert c.top_k == 0 and c.temperature == 1.0  # authors: 50 and 0.9
     assert c.warmup_steps == 0
     fields = {f.name for f in dataclasses.fields(GRPOConfig)}
-    assert "warmup_ratio" not in fields and "warmup_ratio" not in {f.name for f in dataclasses.fields(TrainingArguments)}
+    assert "warmup_ratio" not in fields and "warmup_ratio" not in {
+        f.name for f in dataclasses.fields(TrainingArguments)
+    }
     assert "max_prompt_length" not in fields  # authors: 512 (math), 1024 (code); TRL 1.16 never truncates prompts
 
 
@@ -234,7 +268,8 @@ def test_the_scheduler_reads_warmup_steps_as_a_fraction_below_one():
     from transformers import Trainer
 
     assert "num_warmup_steps=self.args.get_warmup_steps(num_training_steps)" in inspect.getsource(
-        Trainer.create_scheduler)
+        Trainer.create_scheduler
+    )
     assert "create_scheduler" not in GRPOTrainer.__dict__ and "create_scheduler" not in IntuitorTrainer.__dict__
     c = _grpo_defaults()
     c.warmup_steps = 0.1

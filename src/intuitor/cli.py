@@ -7,9 +7,9 @@ so that `intuitor --help` is instant.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
+
 
 app = typer.Typer(
     help="intuitor: teach a language model to reason from its own self-certainty (INTUITOR, arXiv 2505.19590).",
@@ -27,7 +27,7 @@ def _fail(exc: Exception) -> None:
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def train(
     ctx: typer.Context,
-    config: Optional[Path] = typer.Argument(None, help="YAML recipe (see recipes/). Flags override its fields."),
+    config: Path | None = typer.Argument(None, help="YAML recipe (see recipes/). Flags override its fields."),
     resume: bool = typer.Option(False, "--resume", help="Continue from the newest checkpoint in output_dir."),
 ):
     """Train with INTUITOR (or any reward mix): `intuitor train recipes/tiny-cpu.yaml --max_steps 2 --output_dir OUT`.
@@ -58,17 +58,19 @@ def _preview(text: str | None, width: int = 400) -> str:
 @app.command()
 def validate(
     recipes: list[Path] = typer.Argument(..., help="YAML recipes to check."),
-    data_dir: Optional[Path] = typer.Option(
-        None, "--data-dir", help="Folder with the tasks' local data (e.g. ../shared/data): counts the training prompts "
-        "so the schedule of epoch-based recipes is known. Never downloads."
+    data_dir: Path | None = typer.Option(
+        None,
+        "--data-dir",
+        help="Folder with the tasks' local data (e.g. ../shared/data): counts the training prompts "
+        "so the schedule of epoch-based recipes is known. Never downloads.",
     ),
 ):
     """Check recipes without training and show what the trainer will receive: the system message as the chat template
     renders it, the batch per update, loss and KL estimator, and the learning rate schedule (hardware fields relaxed
     without a GPU)."""
-    from intuitor.training.run import effective_values, load_rows_if_local, validate_recipe
-
     import yaml
+
+    from intuitor.training.run import effective_values, load_rows_if_local, validate_recipe
 
     for path in recipes:
         try:
@@ -164,14 +166,19 @@ def _version_callback(show: bool) -> None:
 
     for pkg, found in intuitor.versions().items():
         problem = intuitor.version_problem(pkg, found) if pkg in intuitor.REQUIREMENTS else None
-        typer.echo(f"{pkg} {found}" + (f"  (outside the tested range {intuitor.REQUIREMENTS[pkg]})" if problem else ""))
+        typer.echo(
+            f"{pkg} {found}" + (f"  (outside the tested range {intuitor.REQUIREMENTS[pkg]})" if problem else "")
+        )
     raise typer.Exit()
 
 
 @app.callback()
 def main(
     version: bool = typer.Option(
-        False, "--version", is_eager=True, callback=_version_callback,
+        False,
+        "--version",
+        is_eager=True,
+        callback=_version_callback,
         help="Print the versions of intuitor and its stack (for bug reports) and exit.",
     ),
 ):

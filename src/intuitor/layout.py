@@ -28,6 +28,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+
 RUN_CONFIG_FILE = "run_config.json"
 CONFIG_FILES = (RUN_CONFIG_FILE, "config.json", "config.yaml", "config.yml")
 METRICS_FILE = "metrics.jsonl"

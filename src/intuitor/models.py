@@ -24,6 +24,7 @@ from pathlib import Path
 
 import torch
 
+
 SMOLLM2_ALIAS = "smollm2-gguf"
 DEMO_BASE_ALIAS = "demo-base"
 TINY_ALIAS = "tiny-qwen2"
@@ -159,8 +160,9 @@ def load_tokenizer(name: str):
     return tok
 
 
-def load_model_and_tokenizer(name: str, dtype: str | torch.dtype | None = None, device: str | None = None,
-                             **init_kwargs):
+def load_model_and_tokenizer(
+    name: str, dtype: str | torch.dtype | None = None, device: str | None = None, **init_kwargs
+):
     """Load a causal LM and its tokenizer from a hub id, folder, checkpoint or GGUF file. `init_kwargs` go to
     `from_pretrained` (a recipe's `model_init_kwargs`, e.g. `attn_implementation`)."""
     from transformers import AutoModelForCausalLM

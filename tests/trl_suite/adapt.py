@@ -27,13 +27,14 @@ import shutil
 import sys
 from pathlib import Path
 
+
 HERE = Path(__file__).resolve().parent
 TRL_IMPORT = "from trl import GRPOConfig, GRPOTrainer\n"
 OURS = "from intuitor.training import IntuitorConfig as GRPOConfig, IntuitorTrainer as GRPOTrainer\n"
 MODEL_ID = re.compile(r'"trl-internal-testing/(tiny-[^"]+)"')
 ANCHOR = "\nif is_peft_available():\n"  # first statement after the import block of TRL's file
 
-CONFTEST_HEADER = '''# Added by intuitor tests/trl_suite/adapt.py: offline, local assets.
+CONFTEST_HEADER = """# Added by intuitor tests/trl_suite/adapt.py: offline, local assets.
 import os, sys
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"
@@ -47,7 +48,7 @@ for _name in {probes!r}:
     if not hasattr(_iu, _name):
         setattr(_iu, _name, lambda: False)
 # ---- TRL's tests/conftest.py, unchanged, follows ----
-'''
+"""
 
 
 def adapt_test_source(source: str, trainer: str = "intuitor") -> str:

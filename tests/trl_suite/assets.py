@@ -17,27 +17,39 @@ import importlib.util
 import os
 from pathlib import Path
 
+
 # Architecture -> (model_type, auto class, extra config). Shared small dimensions are added below.
 TEXT_MODELS = {
     "tiny-Qwen2ForCausalLM-2.5": ("qwen2", "AutoModelForCausalLM", {}),
     "tiny-Qwen2ForSequenceClassification-2.5": ("qwen2", "AutoModelForSequenceClassification", {"num_labels": 1}),
     "tiny-Qwen3ForCausalLM": ("qwen3", "AutoModelForCausalLM", {}),
     "tiny-Qwen3ForSequenceClassification": ("qwen3", "AutoModelForSequenceClassification", {"num_labels": 1}),
-    "tiny-Qwen3MoeForCausalLM": ("qwen3_moe", "AutoModelForCausalLM",
-                                 {"num_experts": 4, "num_experts_per_tok": 2, "moe_intermediate_size": 16}),
+    "tiny-Qwen3MoeForCausalLM": (
+        "qwen3_moe",
+        "AutoModelForCausalLM",
+        {"num_experts": 4, "num_experts_per_tok": 2, "moe_intermediate_size": 16},
+    ),
     "tiny-LlamaForCausalLM-3.2": ("llama", "AutoModelForCausalLM", {}),
     "tiny-LlamaForSequenceClassification-3.2": ("llama", "AutoModelForSequenceClassification", {"num_labels": 1}),
     "tiny-MistralForCausalLM-0.2": ("mistral", "AutoModelForCausalLM", {}),
     "tiny-Gemma2ForCausalLM": ("gemma2", "AutoModelForCausalLM", {}),
     "tiny-Cohere2ForCausalLM": ("cohere2", "AutoModelForCausalLM", {}),
-    "tiny-GptOssForCausalLM": ("gpt_oss", "AutoModelForCausalLM",
-                               {"num_local_experts": 4, "num_experts_per_tok": 2}),
-    "tiny-Glm4MoeForCausalLM": ("glm4_moe", "AutoModelForCausalLM",
-                                {"n_routed_experts": 4, "num_experts_per_tok": 2, "moe_intermediate_size": 16,
-                                 "first_k_dense_replace": 1}),
+    "tiny-GptOssForCausalLM": ("gpt_oss", "AutoModelForCausalLM", {"num_local_experts": 4, "num_experts_per_tok": 2}),
+    "tiny-Glm4MoeForCausalLM": (
+        "glm4_moe",
+        "AutoModelForCausalLM",
+        {"n_routed_experts": 4, "num_experts_per_tok": 2, "moe_intermediate_size": 16, "first_k_dense_replace": 1},
+    ),
 }
-SMALL = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-             head_dim=8, max_position_embeddings=512)
+SMALL = dict(
+    hidden_size=32,
+    intermediate_size=64,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    head_dim=8,
+    max_position_embeddings=512,
+)
 
 
 def assets_dir() -> Path:
@@ -64,8 +76,14 @@ def _build(name: str, out: Path) -> None:
 
     model_type, auto, extra = TEXT_MODELS[name]
     tok = build_tiny_tokenizer()
-    config = AutoConfig.for_model(model_type, vocab_size=len(tok), pad_token_id=tok.pad_token_id,
-                                  eos_token_id=tok.eos_token_id, bos_token_id=None, **{**SMALL, **extra})
+    config = AutoConfig.for_model(
+        model_type,
+        vocab_size=len(tok),
+        pad_token_id=tok.pad_token_id,
+        eos_token_id=tok.eos_token_id,
+        bos_token_id=None,
+        **{**SMALL, **extra},
+    )
     torch.manual_seed(0)
     model = getattr(transformers, auto).from_config(config)
     if hasattr(model, "generation_config") and model.generation_config is not None:

@@ -37,7 +37,9 @@ def main():
     g = torch.Generator().manual_seed(100 + rank)
     n = 3 + 2 * rank
     prompts = [torch.randint(3, 259, (int(k),), generator=g).tolist() for k in torch.randint(2, 9, (n,), generator=g)]
-    completions = [torch.randint(3, 259, (int(k),), generator=g).tolist() for k in torch.randint(0, 12, (n,), generator=g)]
+    completions = [
+        torch.randint(3, 259, (int(k),), generator=g).tolist() for k in torch.randint(0, 12, (n,), generator=g)
+    ]
     expected = response_statistics(reference, prompts, completions, batch_size=2)
     for layer in model.model.layers:
         fully_shard(layer)
@@ -46,13 +48,17 @@ def main():
         got = response_statistics(model, prompts, completions, batch_size=2)
     else:
         got = pass_statistics(model, prompts, completions, batch_size=2, chunk_elements=259 * 4)
-    (out / f"rank{rank}.json").write_text(json.dumps({
-        "n": n,
-        "self_certainty": got.self_certainty.tolist(),
-        "entropy": got.entropy.tolist(),
-        "expected_self_certainty": expected.self_certainty.tolist(),
-        "expected_entropy": expected.entropy.tolist(),
-    }))
+    (out / f"rank{rank}.json").write_text(
+        json.dumps(
+            {
+                "n": n,
+                "self_certainty": got.self_certainty.tolist(),
+                "entropy": got.entropy.tolist(),
+                "expected_self_certainty": expected.self_certainty.tolist(),
+                "expected_entropy": expected.entropy.tolist(),
+            }
+        )
+    )
     dist.barrier()
     dist.destroy_process_group()
 

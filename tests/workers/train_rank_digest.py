@@ -10,6 +10,7 @@ from accelerate import PartialState
 
 from intuitor.training.run import run_training
 
+
 config, out, *overrides = sys.argv[1:]
 trainer = run_training(config, ["--output_dir", out, *overrides])
 digest = hashlib.sha256()

@@ -14,18 +14,37 @@ import json
 import sys
 from pathlib import Path
 
+
 G = 4
 # 3 prompts x G: 6 samples per process. Group 1 (samples 4-7) is split: rank 0 sees answers 3, 5 (alone it would
 # tie and pick 3), rank 1 sees 5, 5; the whole group's plurality is 5.
 VOTE_COMPLETIONS = [
-    "\\boxed{1}", "\\boxed{1}", "\\boxed{2}", "none",
-    "\\boxed{3}", "\\boxed{5}", "\\boxed{5}", "x = 5",
-    "7", "8", "8", "7",
+    "\\boxed{1}",
+    "\\boxed{1}",
+    "\\boxed{2}",
+    "none",
+    "\\boxed{3}",
+    "\\boxed{5}",
+    "\\boxed{5}",
+    "x = 5",
+    "7",
+    "8",
+    "8",
+    "7",
 ]
 FLOOR_VALUES = {  # completion -> (reward a, reward b); group 1 again split, and nearly tied
-    "c0": (0.0, 1.0), "c1": (1.0, 0.0), "c2": (2.0, 1.0), "c3": (3.0, 0.0),
-    "c4": (1.0, 1.0), "c5": (1.0, 0.0), "c6": (1.01, 1.0), "c7": (1.0, 0.0),
-    "c8": (5.0, 0.0), "c9": (5.0, 1.0), "c10": (5.0, 0.0), "c11": (5.0, 1.0),
+    "c0": (0.0, 1.0),
+    "c1": (1.0, 0.0),
+    "c2": (2.0, 1.0),
+    "c3": (3.0, 0.0),
+    "c4": (1.0, 1.0),
+    "c5": (1.0, 0.0),
+    "c6": (1.01, 1.0),
+    "c7": (1.0, 0.0),
+    "c8": (5.0, 0.0),
+    "c9": (5.0, 1.0),
+    "c10": (5.0, 0.0),
+    "c11": (5.0, 1.0),
 }
 FLOOR_WEIGHTS, FLOOR = [1.0, 0.0], 0.1
 
@@ -109,10 +128,21 @@ def trainer_step(model_dir: str, out_dir: str) -> dict:
     model, tok = load_model_and_tokenizer(model_dir)
     spy = SpyVote()
     ds = Dataset.from_list([{"prompt": [{"role": "user", "content": f"q{i}"}], "answer": "1"} for i in range(4)])
-    args = IntuitorConfig(output_dir=str(Path(out_dir, "run")), max_steps=1, per_device_train_batch_size=2,
-                          num_generations=4, max_completion_length=8, report_to="none", save_strategy="no",
-                          use_cpu=True, logging_steps=1, beta=0.0, gradient_checkpointing=False, seed=0,
-                          disable_tqdm=True)
+    args = IntuitorConfig(
+        output_dir=str(Path(out_dir, "run")),
+        max_steps=1,
+        per_device_train_batch_size=2,
+        num_generations=4,
+        max_completion_length=8,
+        report_to="none",
+        save_strategy="no",
+        use_cpu=True,
+        logging_steps=1,
+        beta=0.0,
+        gradient_checkpointing=False,
+        seed=0,
+        disable_tqdm=True,
+    )
     trainer = IntuitorTrainer(model=model, reward_funcs=[spy], args=args, train_dataset=ds, processing_class=tok)
     texts = TRAINER_COMPLETIONS[trainer.accelerator.process_index]
 

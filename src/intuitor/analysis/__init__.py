@@ -33,6 +33,7 @@ from typing import Any
 
 from intuitor.layout import natural_key  # noqa: F401  (re-exported: the layout sorts checkpoints with it)
 
+
 __all__ = [
     "read_jsonl",
     "write_json",

@@ -21,6 +21,7 @@ import ast
 import re
 import textwrap
 
+
 NO_VALID_CODE = "no_valid_code"
 CODE_WITHOUT_REASONING = "code_without_reasoning"
 REASONING_THEN_CODE = "reasoning_then_code"
@@ -105,7 +106,7 @@ def answer_type_counts(rows: list[dict], min_reasoning_words: int = MIN_REASONIN
 
     Returns {"n": N, "counts": {type: count}, "fractions": {type: count / N}} with every type present.
     """
-    counts = {t: 0 for t in ANSWER_TYPES}
+    counts = dict.fromkeys(ANSWER_TYPES, 0)
     for row in rows:
         counts[classify_answer(row.get("response"), min_reasoning_words)] += 1
     n = len(rows)

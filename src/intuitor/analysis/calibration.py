@@ -158,7 +158,9 @@ def analyze_samples(
 
 
 def analyze_models(
-    models: dict[str, tuple[Path, list[dict]]], answer_types: bool | None = None, min_reasoning_words: int | None = None
+    models: dict[str, tuple[Path, list[dict]]],
+    answer_types: bool | None = None,
+    min_reasoning_words: int | None = None,
 ) -> dict[str, dict]:
     """Per model: calibration statistics over all its rows, per task (`by_task`), and answer types.
 

@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 
+
 JsonOpt = Annotated[Path | None, typer.Option("--json", help="Also write the printed numbers to this JSON file.")]
 
 
@@ -256,7 +257,9 @@ def report(
 
 
 def preflight(
-    model: Annotated[str, typer.Argument(help="Hub id, folder, GGUF file, checkpoint, 'smollm2-gguf' or 'demo-base'.")],
+    model: Annotated[
+        str, typer.Argument(help="Hub id, folder, GGUF file, checkpoint, 'smollm2-gguf' or 'demo-base'.")
+    ],
     task: Annotated[str, typer.Option("--task", "-t", help="A registered task with gold answers: gsm8k, addition...")],
     limit: Annotated[int, typer.Option(help="Prompts: the first N rows of the task.")] = 64,
     samples: Annotated[int, typer.Option(help="Responses per prompt K (best-of-K, agreement).")] = 8,
@@ -264,7 +267,9 @@ def preflight(
     max_new_tokens: Annotated[
         int | None, typer.Option(help="Longest response in tokens (default: 40 for demo-base, as the demo; else 512).")
     ] = None,
-    batch_size: Annotated[int, typer.Option(help="Sequences per generate call (with --seed, fixes the samples).")] = 64,
+    batch_size: Annotated[
+        int, typer.Option(help="Sequences per generate call (with --seed, fixes the samples).")
+    ] = 64,
     seed: Annotated[int, typer.Option(help="Base seed of sampling.")] = 0,
     data_dir: Annotated[Path | None, typer.Option(help="Folder of the benchmark data, e.g. ../shared/data.")] = None,
     device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1... (default: cuda when available).")] = None,

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from intuitor.analysis import new_figure, read_jsonl, save_figure, unique_labels
 
+
 # (family, title, patterns): a key joins the first family one of whose patterns it matches. Keys cover TRL's logs
 # (`reward`, `rewards/<f>/mean`, `completions/mean_length`, `entropy`, `kl`...) and IntuitorTrainer's
 # (`self_certainty/mean`, `token_entropy/mean`, `completions/repetition_rate`, `completions/agreement`,

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from intuitor.layout import PREFLIGHT_FILE
 
+
 # The demo's precondition settings (intuitor.demo.runner.DemoConfig reads them from here).
 LIMIT, SAMPLES, TEMPERATURE, BATCH_SIZE = 64, 8, 1.0, 64
 MAX_NEW_TOKENS = 512  # for models other than demo-base (whose answers fit in the demo's 40 tokens)

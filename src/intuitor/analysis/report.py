@@ -41,6 +41,7 @@ from intuitor.layout import (
     eval_hint,
 )
 
+
 # ---------------------------------------------------------------- reading the runs
 
 # Config keys that differ between any two runs without saying anything about them.
@@ -85,7 +86,9 @@ def _config_section(runs: list[Run]) -> str:
                 return _e(json.dumps(flat[r.label].get(k), default=str)) if r.label in flat else "&ndash;"
 
             rows = "".join(
-                f'<tr><td class="l">{_e(k)}</td>' + "".join(f'<td class="l">{value(r, k)}</td>' for r in runs) + "</tr>"
+                f'<tr><td class="l">{_e(k)}</td>'
+                + "".join(f'<td class="l">{value(r, k)}</td>' for r in runs)
+                + "</tr>"
                 for k in keys
             )
             parts.append(f'<h3>Config differences</h3><table><tr><th class="l">field</th>{head}</tr>{rows}</table>')
@@ -102,7 +105,9 @@ def _config_section(runs: list[Run]) -> str:
             f"</summary><pre>{_e(text)}</pre></details>"
         )
     if not any(r.config_path for r in runs):
-        parts.append(_note("No run_config.json (nor config.json|yaml) in the run folder(s): `intuitor train` writes one."))
+        parts.append(
+            _note("No run_config.json (nor config.json|yaml) in the run folder(s): `intuitor train` writes one.")
+        )
     return "".join(parts)
 
 
@@ -256,7 +261,9 @@ def _evaluation_section(runs: list[Run]) -> str:
             first, first_ref = members[0]
             for r in runs:  # a run without this evaluation: the command that adds it, with the same settings
                 if r.label not in evaluated:
-                    cmd = _fill_command(r.path, setting, task, (first.results.get(first_ref.label) or {}).get("config"))
+                    cmd = _fill_command(
+                        r.path, setting, task, (first.results.get(first_ref.label) or {}).get("config")
+                    )
                     weights = "" if r.has_model else ' <span class="note">(once the folder holds the model)</span>'
                     rows.append(
                         f'<tr><td class="l">{_e(r.label)}</td><td colspan="{width}" class="l">'

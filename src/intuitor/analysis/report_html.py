@@ -12,6 +12,7 @@ import math
 
 from intuitor.analysis import figure_png, png_data_uri
 
+
 MAX_TEXT_CHARS = 3000
 
 CSS = """

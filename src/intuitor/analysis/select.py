@@ -36,6 +36,7 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass
 
+
 METHODS = ("self_certainty", "borda", "majority")
 
 

@@ -57,6 +57,7 @@ from intuitor.certainty.responses import (
     response_token_statistics,
 )
 
+
 __all__ = [
     "CHUNK_ELEMENTS",
     "CPU_SUB_CHUNK_ELEMENTS",

@@ -44,11 +44,15 @@ def _recognise(stmt: str, aliases: dict[str, str]) -> tuple | None:
     if m := full(r"(\w+) = self\.(config\.\w+)"):  # `cap = self.config.logits_soft_cap`, used below
         aliases[m[1]] = m[2]
         return ("noop",)
-    if full(rf"{_HIDDEN} = (?:slice_logits_to_keep\()?(?:{_HIDDEN}|\w+\.last_hidden_state|\w+\[0\]"
-            rf"|\w+\.last_hidden_state if return_dict else \w+\[0\])(?:, logits_to_keep\))?"):
+    if full(
+        rf"{_HIDDEN} = (?:slice_logits_to_keep\()?(?:{_HIDDEN}|\w+\.last_hidden_state|\w+\[0\]"
+        rf"|\w+\.last_hidden_state if return_dict else \w+\[0\])(?:, logits_to_keep\))?"
+    ):
         return ("noop",)  # the backbone's output, sliced to the kept positions: we gather positions ourselves
-    if full(rf"if {_HIDDEN}\.shape\[1\] == \(input_ids if input_ids is not None else inputs_embeds\)\.shape\[1\]:"
-            rf"\n    {_HIDDEN} = slice_logits_to_keep\({_HIDDEN}, logits_to_keep\)"):
+    if full(
+        rf"if {_HIDDEN}\.shape\[1\] == \(input_ids if input_ids is not None else inputs_embeds\)\.shape\[1\]:"
+        rf"\n    {_HIDDEN} = slice_logits_to_keep\({_HIDDEN}, logits_to_keep\)"
+    ):
         return ("noop",)
     if m := full(rf"{_HIDDEN} = (?:{_HIDDEN}|\w+\.last_hidden_state) / {_ATTR}"):
         return ("pre_scale", "/", m[1])
@@ -72,15 +76,22 @@ def _recognise(stmt: str, aliases: dict[str, str]) -> tuple | None:
     if m := full(r"if (\w+) is not None and \1 < logits\.shape\[-1\]:\n    logits = logits\[\.\.\., :\1\]"):
         return ("vocab", aliases[m[1]]) if m[1] in aliases else None
     softcaps = {
-        "if self.config.final_logit_softcapping is not None:\n    " + _SOFTCAP_BODY.format(
-            v="logits", c="self.config.final_logit_softcapping"): ("softcap", "config.final_logit_softcapping", False),
+        "if self.config.final_logit_softcapping is not None:\n    "
+        + _SOFTCAP_BODY.format(v="logits", c="self.config.final_logit_softcapping"): (
+            "softcap",
+            "config.final_logit_softcapping",
+            False,
+        ),
         "if (final_logit_softcapping := self.config.get_text_config().final_logit_softcapping) is not None:\n    "
-        + _SOFTCAP_BODY.format(v="logits", c="final_logit_softcapping"):
-            ("softcap", "text_config.final_logit_softcapping", False),
-        "if self.config.final_logit_softcapping is not None:\n    " + _SOFTCAP_BODY.format(
-            v="logits", c="self.config.final_logit_softcapping").replace(
-            "logits = logits / ", "logits = logits.float() / ", 1):
-            ("softcap", "config.final_logit_softcapping", True),
+        + _SOFTCAP_BODY.format(v="logits", c="final_logit_softcapping"): (
+            "softcap",
+            "text_config.final_logit_softcapping",
+            False,
+        ),
+        "if self.config.final_logit_softcapping is not None:\n    "
+        + _SOFTCAP_BODY.format(v="logits", c="self.config.final_logit_softcapping").replace(
+            "logits = logits / ", "logits = logits.float() / ", 1
+        ): ("softcap", "config.final_logit_softcapping", True),
     }
     if stmt in softcaps:
         return softcaps[stmt]
@@ -162,15 +173,21 @@ def logit_head(model) -> LogitHead:
         raise UnsupportedArchitecture(f"{name}: cannot read its forward() ({e}); its logits cannot be checked") from e
     body = tree.body[0].body
     call = next(
-        (i for i, st in enumerate(body)
-         if isinstance(st, (ast.Assign, ast.AnnAssign)) and isinstance(st.value, ast.Call)
-         and ast.unparse(st.value.func).startswith("self.")
-         and any(kw.arg in ("input_ids", "inputs_embeds") for kw in st.value.keywords)),
+        (
+            i
+            for i, st in enumerate(body)
+            if isinstance(st, (ast.Assign, ast.AnnAssign))
+            and isinstance(st.value, ast.Call)
+            and ast.unparse(st.value.func).startswith("self.")
+            and any(kw.arg in ("input_ids", "inputs_embeds") for kw in st.value.keywords)
+        ),
         None,
     )
     if call is None:
-        raise UnsupportedArchitecture(f"{name}: its forward() calls no backbone with input_ids; not a causal LM "
-                                      "intuitor can score from hidden states")
+        raise UnsupportedArchitecture(
+            f"{name}: its forward() calls no backbone with input_ids; not a causal LM "
+            "intuitor can score from hidden states"
+        )
     backbone = tuple(ast.unparse(body[call].value.func).split(".")[1:])
     steps, aliases, head_seen = [], {}, False
     for st in body[call + 1 :]:
@@ -182,7 +199,8 @@ def logit_head(model) -> LogitHead:
             raise UnsupportedArchitecture(
                 f"{name}.forward() computes its logits with `{text.splitlines()[0]}`, which intuitor cannot "
                 "reproduce from hidden states; self-certainty would differ from the model's own logits. Score "
-                "completions during generation (`record_generation`, the trainer's default) instead.")
+                "completions during generation (`record_generation`, the trainer's default) instead."
+            )
         if step[0] == "noop":
             continue
         if (step[0] == "pre_scale" and head_seen) or (step[0] not in ("pre_scale", "head") and not head_seen):

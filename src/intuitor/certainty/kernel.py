@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import torch
 
+
 # Positions per chunk are chosen so that one chunk holds about this many float32 elements (64 MiB).
 CHUNK_ELEMENTS = 1 << 24
 
@@ -238,8 +239,9 @@ def token_entropy(logits: torch.Tensor, temperature: float = 1.0) -> torch.Tenso
 # step, log p(sampled token) = z[token] / T - logsumexp(z / T) next to the entropies it records anyway.
 
 
-def token_log_probs(logits: torch.Tensor, ids: torch.Tensor, temperature: float = 1.0,
-                    chunk_elements: int = CHUNK_ELEMENTS) -> torch.Tensor:
+def token_log_probs(
+    logits: torch.Tensor, ids: torch.Tensor, temperature: float = 1.0, chunk_elements: int = CHUNK_ELEMENTS
+) -> torch.Tensor:
     """log softmax(logits / T)[id] per position: float32 [...] for logits [..., V] and ids [...].
 
     Reduced over the vocabulary in chunks of positions in float32 (no [.., V] float32 copy of all positions). A -inf

@@ -109,8 +109,9 @@ class TokenRecorder(GenerationRecorder):
             raise RecordingMismatch(f"no decoding step was recorded for {len(lengths)} non-empty completions")
         rows, steps = self._last.size(0), len(self.steps_ent)
         if rows != len(lengths) or max(lengths) > steps or len(self.steps_lp) != steps - 1:
-            raise RecordingMismatch(f"recorded {rows} rows x {steps} steps for {len(lengths)} completions of up "
-                                    f"to {max(lengths)} tokens")
+            raise RecordingMismatch(
+                f"recorded {rows} rows x {steps} steps for {len(lengths)} completions of up to {max(lengths)} tokens"
+            )
         last_ids = torch.tensor([c[steps - 1] if len(c) == steps else 0 for c in completion_ids])
         lp = torch.stack([*self.steps_lp, token_log_probs(self._last, last_ids, self.temperature)], 1).float().cpu()
         ent = torch.stack(self.steps_ent, dim=1).float().cpu()  # (B, steps)

@@ -125,8 +125,9 @@ def response_self_certainty(
 
 
 @torch.no_grad()
-def response_token_statistics(model, prompt_ids: list[list[int]], completion_ids: list[list[int]],
-                              temperature: float = 1.0) -> TokenStatistics:
+def response_token_statistics(
+    model, prompt_ids: list[list[int]], completion_ids: list[list[int]], temperature: float = 1.0
+) -> TokenStatistics:
     """Per-token log-probabilities and entropies of each completion under `model`, one forward per sequence.
 
     For stand-alone use (a token-level reward on a stock GRPOTrainer, tests): it runs the model's own forward and

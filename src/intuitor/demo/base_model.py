@@ -33,6 +33,7 @@ import torch
 from intuitor.models import DEMO_BASE_DIR
 from intuitor.tasks.addition import HIGH, LOW, STYLES, is_heldout, problem_text, render
 
+
 ASSETS_DIR = DEMO_BASE_DIR  # the model name `demo-base` (intuitor.models) loads it
 PAD, BOS, EOS = "<|endoftext|>", "<|im_start|>", "<|im_end|>"
 WORDS = ["user", "assistant", *"0123456789", "+", "=", ";", "answer", "the", "sum", "of", "and", "is"]
@@ -116,8 +117,9 @@ def sample_example(rng: random.Random, mixture: dict[str, float]) -> tuple[int, 
 
 def encode_example(tok, a: int, b: int, style: str) -> tuple[list[int], int]:
     """Token ids of prompt + response + EOS, and the prompt length (its tokens carry no loss)."""
-    prompt = tok.apply_chat_template([{"role": "user", "content": problem_text(a, b)}], add_generation_prompt=True,
-                                     tokenize=False)
+    prompt = tok.apply_chat_template(
+        [{"role": "user", "content": problem_text(a, b)}], add_generation_prompt=True, tokenize=False
+    )
     p = tok(prompt, add_special_tokens=False)["input_ids"]
     r = tok(render(style, a, b), add_special_tokens=False)["input_ids"]
     return p + r + [tok.eos_token_id], len(p)
@@ -164,7 +166,8 @@ def _train(spec: BaseModelSpec, out_dir, log_every: int, callback):
     no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
     opt = torch.optim.AdamW(
         [{"params": decay, "weight_decay": spec.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=spec.lr, betas=(0.9, 0.98),
+        lr=spec.lr,
+        betas=(0.9, 0.98),
     )
 
     def lr_at(step: int) -> float:  # linear warmup, cosine decay to 10%

@@ -14,6 +14,7 @@ import json
 import statistics
 from pathlib import Path
 
+
 ACCURACY_KEY = "rewards/accuracy/mean"
 
 
@@ -92,7 +93,14 @@ def _greedy(model, tok, cfg) -> float:
     from intuitor.evaluation.harness import evaluate
     from intuitor.tasks.addition import AdditionTask
 
-    rows = evaluate((model, tok), [AdditionTask(split="test")], limit=cfg.eval_items,
-                    max_new_tokens=cfg.max_completion_length, progress=False, seed=0, return_samples=True,
-                    batch_size=64)["samples"]
+    rows = evaluate(
+        (model, tok),
+        [AdditionTask(split="test")],
+        limit=cfg.eval_items,
+        max_new_tokens=cfg.max_completion_length,
+        progress=False,
+        seed=0,
+        return_samples=True,
+        batch_size=64,
+    )["samples"]
     return sum(bool(r["correct"]) for r in rows) / len(rows)

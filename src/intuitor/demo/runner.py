@@ -29,6 +29,7 @@ from intuitor.layout import PREFLIGHT_SETTING, eval_dir
 from intuitor.models import DEMO_MAX_NEW_TOKENS
 from intuitor.tasks.addition import STYLES, AdditionTask, style
 
+
 PREFLIGHT_BATCH = _preflight.BATCH_SIZE  # prompts sharing a generate call decide its seed: part of the numbers
 
 # Rewards per method: `accuracy:0` is logged (label accuracy over training) but never trains INTUITOR.
@@ -46,12 +47,21 @@ FULL_METHODS = {
 # `--estimators` (issue 30): every label-free estimator trained alone, with `accuracy:0` for label accuracy and the
 # alignment metrics, on the INTUITOR run's budget and guard. Self-certainty alone is the INTUITOR run itself and
 # plurality vote alone is GRPO-PV; the others are new runs.
-ESTIMATORS = ("self_certainty", "negative_entropy", "trajectory_entropy", "sequence_probability",
-              "last_chunk_entropy", "plurality_vote", "cluster_frequency")
-ESTIMATOR_RUN = {name: {"self_certainty": "intuitor", "plurality_vote": "grpo_pv"}.get(name, f"est_{name}")
-                 for name in ESTIMATORS}
-ESTIMATOR_METHODS = {run: {"rewards": [name, "accuracy:0"]} for name, run in ESTIMATOR_RUN.items()
-                     if run != "intuitor"}
+ESTIMATORS = (
+    "self_certainty",
+    "negative_entropy",
+    "trajectory_entropy",
+    "sequence_probability",
+    "last_chunk_entropy",
+    "plurality_vote",
+    "cluster_frequency",
+)
+ESTIMATOR_RUN = {
+    name: {"self_certainty": "intuitor", "plurality_vote": "grpo_pv"}.get(name, f"est_{name}") for name in ESTIMATORS
+}
+ESTIMATOR_METHODS = {
+    run: {"rewards": [name, "accuracy:0"]} for name, run in ESTIMATOR_RUN.items() if run != "intuitor"
+}
 LABELS = {
     **{f"est_{name}": name for name in ESTIMATORS},
     "base": "base",
@@ -102,12 +112,19 @@ def _evaluate(model, tok, cfg: DemoConfig, run_dir: Path | None, seed: int) -> d
     from intuitor.evaluation.harness import evaluate
 
     task = AdditionTask(split="test")
-    common = dict(limit=cfg.eval_items, max_new_tokens=cfg.max_completion_length, progress=False, seed=seed,
-                  return_samples=True, batch_size=64)
+    common = dict(
+        limit=cfg.eval_items,
+        max_new_tokens=cfg.max_completion_length,
+        progress=False,
+        seed=seed,
+        return_samples=True,
+        batch_size=64,
+    )
     out = {s: eval_dir(run_dir, s) if run_dir else None for s in ("greedy", "sampled")}
     greedy = evaluate((model, tok), [task], output_dir=out["greedy"], **common)["samples"]
-    sampled = evaluate((model, tok), [task], samples=cfg.sampled_k, temperature=cfg.temperature,
-                       output_dir=out["sampled"], **common)["samples"]
+    sampled = evaluate(
+        (model, tok), [task], samples=cfg.sampled_k, temperature=cfg.temperature, output_dir=out["sampled"], **common
+    )["samples"]
     styles = [style(r["response"]) for r in sampled]
     return {
         "greedy_accuracy": _mean(r["correct"] for r in greedy),
@@ -130,13 +147,29 @@ def precondition(model, tok, cfg: DemoConfig, out: Path) -> dict:
     `intuitor preflight demo-base --task addition` (`intuitor.analysis.preflight`), written to base/eval/preflight."""
     from intuitor.analysis.preflight import preflight
 
-    return preflight((model, tok), AdditionTask(split="test"), limit=cfg.precondition_items,
-                     samples=cfg.precondition_k, temperature=cfg.temperature, max_new_tokens=cfg.max_completion_length,
-                     batch_size=PREFLIGHT_BATCH, output_dir=out)
+    return preflight(
+        (model, tok),
+        AdditionTask(split="test"),
+        limit=cfg.precondition_items,
+        samples=cfg.precondition_k,
+        temperature=cfg.temperature,
+        max_new_tokens=cfg.max_completion_length,
+        batch_size=PREFLIGHT_BATCH,
+        output_dir=out,
+    )
 
 
-def train(method: str, spec: dict, cfg: DemoConfig, seed: int, out: Path, steps: int | None = None,
-          lr: float | None = None, guard: str | None = None, **overrides):
+def train(
+    method: str,
+    spec: dict,
+    cfg: DemoConfig,
+    seed: int,
+    out: Path,
+    steps: int | None = None,
+    lr: float | None = None,
+    guard: str | None = None,
+    **overrides,
+):
     """One IntuitorTrainer run from the base model; returns the trained model and tokenizer. `overrides` (and
     `cfg.extra`) replace any IntuitorConfig field set here (e.g. `save_strategy`, `guard_*`)."""
     from datasets import Dataset
@@ -148,12 +181,28 @@ def train(method: str, spec: dict, cfg: DemoConfig, seed: int, out: Path, steps:
     steps = steps or cfg.steps
     rows = AdditionTask(split="train", seed=seed).load(limit=steps * cfg.prompts_per_step)
     fields = dict(
-        output_dir=str(out), max_steps=steps, per_device_train_batch_size=cfg.prompts_per_step * cfg.num_generations,
-        num_generations=cfg.num_generations, max_completion_length=cfg.max_completion_length,
-        temperature=cfg.temperature, learning_rate=lr or cfg.learning_rate, beta=cfg.beta,
-        lr_scheduler_type="constant", warmup_steps=0, logging_steps=1, save_strategy="no", report_to="none",
-        use_cpu=True, bf16=False, seed=seed, gradient_checkpointing=False, disable_tqdm=True, answer_extractor="addition",
-        guard=guard or spec.get("guard") or cfg.guard, rewards=spec["rewards"], annotator=spec.get("annotator", "online"),
+        output_dir=str(out),
+        max_steps=steps,
+        per_device_train_batch_size=cfg.prompts_per_step * cfg.num_generations,
+        num_generations=cfg.num_generations,
+        max_completion_length=cfg.max_completion_length,
+        temperature=cfg.temperature,
+        learning_rate=lr or cfg.learning_rate,
+        beta=cfg.beta,
+        lr_scheduler_type="constant",
+        warmup_steps=0,
+        logging_steps=1,
+        save_strategy="no",
+        report_to="none",
+        use_cpu=True,
+        bf16=False,
+        seed=seed,
+        gradient_checkpointing=False,
+        disable_tqdm=True,
+        answer_extractor="addition",
+        guard=guard or spec.get("guard") or cfg.guard,
+        rewards=spec["rewards"],
+        annotator=spec.get("annotator", "online"),
     )
     args = IntuitorConfig(**{**fields, **cfg.extra, **overrides})
     trainer = IntuitorTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tok)
@@ -167,8 +216,11 @@ def _summary(per_seed: list[dict]) -> dict:
     out = {}
     for k in keys:
         vals = [r[k] for r in per_seed if isinstance(r.get(k), (int, float))]  # alignment: a seed may have none
-        out[k] = {"mean": statistics.fmean(vals), "std": statistics.pstdev(vals) if len(vals) > 1 else 0.0,
-                  "values": vals}
+        out[k] = {
+            "mean": statistics.fmean(vals),
+            "std": statistics.pstdev(vals) if len(vals) > 1 else 0.0,
+            "values": vals,
+        }
     return out
 
 
@@ -186,7 +238,6 @@ def run_demo(cfg: DemoConfig, console=None) -> dict:
     import torch
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
     from transformers.utils import logging as hf_logging
 
     torch.set_num_threads(cfg.threads)
@@ -201,8 +252,9 @@ def run_demo(cfg: DemoConfig, console=None) -> dict:
     stages = 2 + len(methods) * len(seeds) + (2 if cfg.full else 0)
     started = time.time()
     report = {"config": asdict(cfg), "precondition": {}, "runs": {}, "summary": {}}
-    with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console,
-                  transient=False) as progress:
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console, transient=False
+    ) as progress:
         bar = progress.add_task("precondition: self-certainty on the base model's samples", total=stages)
         model, tok = _base(cfg)
         report["precondition"] = precondition(model, tok, cfg, eval_dir(out / "base", PREFLIGHT_SETTING))
@@ -263,17 +315,22 @@ def estimator_rows(report: dict) -> list[dict]:
         if run not in report["summary"]:
             continue
         summary, seeds = report["summary"][run], report["runs"][run]
-        row = {"estimator": name, "run": run, "seeds": len(seeds),
-               **{k: v["mean"] for k, v in summary.items()},
-               **{f"{k}_std": v["std"] for k, v in summary.items()},
-               "steps_run": [r["steps"] for r in seeds],
-               "guard_alarms": [r.get("guard_alarms", []) for r in seeds]}
+        row = {
+            "estimator": name,
+            "run": run,
+            "seeds": len(seeds),
+            **{k: v["mean"] for k, v in summary.items()},
+            **{f"{k}_std": v["std"] for k, v in summary.items()},
+            "steps_run": [r["steps"] for r in seeds],
+            "guard_alarms": [r.get("guard_alarms", []) for r in seeds],
+        }
         rows.append(row)
     return rows
 
 
 def estimator_markdown(report: dict) -> str:
     """The README's estimator table, from a demo.json's numbers (`intuitor demo --estimators`)."""
+
     def pct(row, key):
         return f"{100 * row[key]:.1f}±{100 * row[key + '_std']:.1f}" if key in row else "n/a"
 
@@ -282,17 +339,27 @@ def estimator_markdown(report: dict) -> str:
         return "n/a" if a is None or b is None else f"{a:.2f} → {b:.2f}"
 
     steps = report["config"]["steps"]
-    header = ("| estimator (trained alone) | greedy % | sampled % | length | direct % | worked % | restate % | "
-              "AUROC start → end | top-1 start → end | guard |")
+    header = (
+        "| estimator (trained alone) | greedy % | sampled % | length | direct % | worked % | restate % | "
+        "AUROC start → end | top-1 start → end | guard |"
+    )
     lines = [header, "|---|---|---|---|---|---|---|---|---|---|"]
     for row in report.get("estimators") or estimator_rows(report):
         stopped = [s for s in row["steps_run"] if s < steps]
         alarms = sum(bool(a) for a in row["guard_alarms"])
-        guard = "no alarm" if not alarms else (f"alarm in {alarms}/{row['seeds']}" + (
-            f", stopped at {', '.join(map(str, stopped))}" if stopped else ""))
-        lines.append(f"| `{row['estimator']}` | {pct(row, 'greedy_accuracy')} | {pct(row, 'sampled_accuracy')} | "
-                     f"{row['mean_length']:.1f} | {pct(row, 'style_direct')} | {pct(row, 'style_worked')} | "
-                     f"{pct(row, 'style_restate')} | {ends(row, 'auroc')} | {ends(row, 'top1')} | {guard} |")
+        guard = (
+            "no alarm"
+            if not alarms
+            else (
+                f"alarm in {alarms}/{row['seeds']}"
+                + (f", stopped at {', '.join(map(str, stopped))}" if stopped else "")
+            )
+        )
+        lines.append(
+            f"| `{row['estimator']}` | {pct(row, 'greedy_accuracy')} | {pct(row, 'sampled_accuracy')} | "
+            f"{row['mean_length']:.1f} | {pct(row, 'style_direct')} | {pct(row, 'style_worked')} | "
+            f"{pct(row, 'style_restate')} | {ends(row, 'auroc')} | {ends(row, 'top1')} | {guard} |"
+        )
     return "\n".join(lines)
 
 
@@ -306,24 +373,39 @@ def collapse_study(cfg: DemoConfig, out: Path) -> dict:
     result = {}
     for seed in range(cfg.seeds):
         run_dir = out / f"intuitor-long-seed{seed}"
-        trained, tok, trainer = train("intuitor", METHODS["intuitor"], cfg, seed, run_dir, steps=steps, lr=lr,
-                                      guard="warn", guard_save_steps=10, save_only_model=True)
+        trained, tok, trainer = train(
+            "intuitor",
+            METHODS["intuitor"],
+            cfg,
+            seed,
+            run_dir,
+            steps=steps,
+            lr=lr,
+            guard="warn",
+            guard_save_steps=10,
+            save_only_model=True,
+        )
         accuracy = checkpoint_accuracies(run_dir, cfg, max_step=steps // 2)  # the collapse is over by then
-        result[f"seed{seed}"] = {"steps_run": trainer.state.global_step, **judge_run(run_dir, accuracy),
-                                 "final_greedy_accuracy": _evaluate(trained, tok, cfg, None, seed=seed)["greedy_accuracy"]}
+        result[f"seed{seed}"] = {
+            "steps_run": trainer.state.global_step,
+            **judge_run(run_dir, accuracy),
+            "final_greedy_accuracy": _evaluate(trained, tok, cfg, None, seed=seed)["greedy_accuracy"],
+        }
     return result
 
 
 def _plots(out: Path, methods: dict, seeds: list[int]) -> None:
     from intuitor.analysis.curves import load_runs, plot_curves
-
     from intuitor.analysis.report import build_report
 
     runs = [out / f"{m}-seed{s}" for m in methods for s in seeds[:1]]
     plot_curves(load_runs([r for r in runs if (r / "metrics.jsonl").exists()]), out / "plots")
     build_report(out / "intuitor-seed0", out / "report.html", title="intuitor demo: INTUITOR, seed 0")
-    build_report([out / "base", *(out / f"{m}-seed{seeds[0]}" for m in methods)], out / "compare.html",
-                 title=f"intuitor demo: base vs each method, seed {seeds[0]}")
+    build_report(
+        [out / "base", *(out / f"{m}-seed{seeds[0]}" for m in methods)],
+        out / "compare.html",
+        title=f"intuitor demo: base vs each method, seed {seeds[0]}",
+    )
 
 
 def _fmt(summary: dict, key: str, pct: bool = True) -> str:
@@ -339,32 +421,50 @@ def print_table(report: dict, console) -> None:
     from rich.table import Table
 
     pre = report["precondition"]
-    console.print(f"Precondition (base model, {pre['n_correct'] + pre['n_incorrect']} samples): "
-                  f"{_preflight.summary_line(pre)}")
-    table = Table(title=f"Held-out 3-digit addition ({report['config']['eval_items']} problems, "
-                        f"{report['config']['seeds']} seed(s), mean ± std). Accuracy and style shares in %; "
-                        "style shares, length (tokens) and self-certainty (SC) over sampled responses.")
+    console.print(
+        f"Precondition (base model, {pre['n_correct'] + pre['n_incorrect']} samples): {_preflight.summary_line(pre)}"
+    )
+    table = Table(
+        title=f"Held-out 3-digit addition ({report['config']['eval_items']} problems, "
+        f"{report['config']['seeds']} seed(s), mean ± std). Accuracy and style shares in %; "
+        "style shares, length (tokens) and self-certainty (SC) over sampled responses."
+    )
     for col in ("method", "greedy", "sampled", "length", "direct", "worked", "restate", "other", "SC"):
         table.add_column(col, justify="left" if col == "method" else "right", no_wrap=True)
     for method, summary in report["summary"].items():
-        table.add_row(LABELS[method], _fmt(summary, "greedy_accuracy"), _fmt(summary, "sampled_accuracy"),
-                      _fmt(summary, "mean_length", pct=False), *[_fmt(summary, f"style_{s}") for s in
-                      (*STYLES, "other")], _fmt(summary, "self_certainty", pct=False))
+        table.add_row(
+            LABELS[method],
+            _fmt(summary, "greedy_accuracy"),
+            _fmt(summary, "sampled_accuracy"),
+            _fmt(summary, "mean_length", pct=False),
+            *[_fmt(summary, f"style_{s}") for s in (*STYLES, "other")],
+            _fmt(summary, "self_certainty", pct=False),
+        )
     console.print(table)
     t = report["targets"]
     for i, s in enumerate(t["per_seed"]):
-        console.print(f"seed {i}: INTUITOR {100 * s['gain_over_base']:+.1f} points greedy over the base, "
-                      f"{100 * s['gap_to_grpo_gold']:.1f} points behind gold-answer GRPO: "
-                      f"{'target met' if s['met'] else 'target NOT met'} (>= +30, within 5)")
+        console.print(
+            f"seed {i}: INTUITOR {100 * s['gain_over_base']:+.1f} points greedy over the base, "
+            f"{100 * s['gap_to_grpo_gold']:.1f} points behind gold-answer GRPO: "
+            f"{'target met' if s['met'] else 'target NOT met'} (>= +30, within 5)"
+        )
     if "collapse" in report:
         for seed, c in report["collapse"].items():
-            fired = (f"first alarm at step {c['first_alarm_step']} ({c['first_alarm']})" if c["first_alarm_step"]
-                     else "no alarm")
+            fired = (
+                f"first alarm at step {c['first_alarm_step']} ({c['first_alarm']})"
+                if c["first_alarm_step"]
+                else "no alarm"
+            )
             fall = f"step {c['fall_step']}" if c["fall_step"] else "never"
-            kept = (f"{c['kept_checkpoint']} kept: {100 * c['kept_greedy_accuracy']:.1f}% greedy held-out"
-                    if c.get("kept_greedy_accuracy") is not None else "no checkpoint kept")
-            console.print(f"long run {seed}: {c['steps_run']} steps; train accuracy peak {100 * (c['peak'] or 0):.0f}% "
-                          f"at step {c['peak_step']}, 10 points below it at {fall}; {fired}; {kept} (best "
-                          f"{c['best_checkpoint']}: {100 * c['best_greedy_accuracy']:.1f}%); final greedy "
-                          f"{100 * c['final_greedy_accuracy']:.0f}%")
+            kept = (
+                f"{c['kept_checkpoint']} kept: {100 * c['kept_greedy_accuracy']:.1f}% greedy held-out"
+                if c.get("kept_greedy_accuracy") is not None
+                else "no checkpoint kept"
+            )
+            console.print(
+                f"long run {seed}: {c['steps_run']} steps; train accuracy peak {100 * (c['peak'] or 0):.0f}% "
+                f"at step {c['peak_step']}, 10 points below it at {fall}; {fired}; {kept} (best "
+                f"{c['best_checkpoint']}: {100 * c['best_greedy_accuracy']:.1f}%); final greedy "
+                f"{100 * c['final_greedy_accuracy']:.0f}%"
+            )
     console.print(f"written to {report['config']['output_dir']} in {report['elapsed_s']:.0f} s")

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
+
 
 PAPER_TASKS = "gsm8k,math500,livecodebench,cruxeval,mmlu_pro,alpaca_eval"
 USER_ERRORS = (KeyError, ValueError, FileNotFoundError, ImportError, OSError)
@@ -31,8 +32,9 @@ def _parse_task_paths(items: list[str] | None) -> dict[str, str]:
     for item in items or []:
         task, sep, path = item.partition("=")
         if not sep or not task or not path:
-            raise typer.BadParameter(f"'{item}': expected TASK=PATH, e.g. livecodebench=lcb.jsonl",
-                                     param_hint="--task-path")
+            raise typer.BadParameter(
+                f"'{item}': expected TASK=PATH, e.g. livecodebench=lcb.jsonl", param_hint="--task-path"
+            )
         out[task.strip()] = path.strip()
     return out
 
@@ -41,31 +43,36 @@ def eval_command(
     model: Annotated[str, typer.Argument(help="Hub id, folder, GGUF file, training checkpoint, or 'smollm2-gguf'.")],
     output_dir: Annotated[Path, typer.Option(help="Writes samples.jsonl and results.json here; re-running resumes.")],
     tasks: Annotated[str, typer.Option(help=f"Comma-separated tasks, e.g. {PAPER_TASKS}.")] = "gsm8k",
-    data_dir: Annotated[Optional[Path], typer.Option(help="Folder of the benchmark data, e.g. ../shared/data.")] = None,
-    limit: Annotated[Optional[int], typer.Option(help="Evaluate only the first N rows of each task.")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Folder of the benchmark data, e.g. ../shared/data.")] = None,
+    limit: Annotated[int | None, typer.Option(help="Evaluate only the first N rows of each task.")] = None,
     samples: Annotated[int, typer.Option(help="Responses per prompt K; K > 1: pass@k, temperature > 0.")] = 1,
     temperature: Annotated[float, typer.Option(help="Sampling temperature; 0 = greedy (the paper's setting).")] = 0.0,
     top_p: Annotated[float, typer.Option(help="Nucleus sampling threshold (only when temperature > 0).")] = 1.0,
     max_new_tokens: Annotated[int, typer.Option(help="Longest response, in tokens.")] = 1024,
     batch_size: Annotated[int, typer.Option(help="Sequences per generate call (hf) and per forward.")] = 8,
     seed: Annotated[int, typer.Option(help="Base seed of sampling.")] = 0,
-    backend: Annotated[str, typer.Option(help="hf (transformers) or vllm (GPU; pip install 'intuitor[vllm]').")] = "hf",
+    backend: Annotated[
+        str, typer.Option(help="hf (transformers) or vllm (GPU; pip install 'intuitor[vllm]').")
+    ] = "hf",
     dtype: Annotated[str, typer.Option(help="auto (bf16 on GPU, fp32 on CPU), float32, bfloat16, float16.")] = "auto",
-    device: Annotated[Optional[str], typer.Option(help="cpu, cuda, cuda:1... (default: cuda when available).")] = None,
+    device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1... (default: cuda when available).")] = None,
     task_path: Annotated[
-        Optional[list[str]], typer.Option(help="TASK=PATH: read TASK from this file, not --data-dir (repeatable).")
+        list[str] | None, typer.Option(help="TASK=PATH: read TASK from this file, not --data-dir (repeatable).")
     ] = None,
     judge_url: Annotated[
-        Optional[str], typer.Option(help="alpaca_eval: OpenAI-compatible endpoint of a judge (off by default).")
+        str | None, typer.Option(help="alpaca_eval: OpenAI-compatible endpoint of a judge (off by default).")
     ] = None,
-    judge_model: Annotated[Optional[str], typer.Option(help="alpaca_eval: the judge model at --judge-url.")] = None,
+    judge_model: Annotated[str | None, typer.Option(help="alpaca_eval: the judge model at --judge-url.")] = None,
     gpu_memory_utilization: Annotated[
         float, typer.Option(help="vllm: GPU memory share of vLLM; the rest holds the HF model that scores certainty.")
     ] = 0.6,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
     confirm_run_unsafe_code: Annotated[
-        bool, typer.Option(help="Without bubblewrap, run model-written code (code tasks) UNISOLATED, with "
-                           "resource limits only: it can read your files. Off: such tasks stop with an error.")
+        bool,
+        typer.Option(
+            help="Without bubblewrap, run model-written code (code tasks) UNISOLATED, with "
+            "resource limits only: it can read your files. Off: such tasks stop with an error."
+        ),
     ] = False,
 ) -> None:
     """Evaluate MODEL on benchmarks: accuracy, pass@k and the self-certainty of every response."""

@@ -12,6 +12,7 @@ import json
 import warnings
 from pathlib import Path
 
+
 SAMPLES_FILE = "samples.jsonl"
 RESULTS_FILE = "results.json"
 ALPACA_EVAL_FILE = "alpaca_eval_outputs.json"  # for `alpaca_eval --model_outputs` (the paper's LC win rate)
@@ -19,8 +20,6 @@ ALPACA_EVAL_FILE = "alpaca_eval_outputs.json"  # for `alpaca_eval --model_output
 
 class EvaluationWarning(UserWarning):
     """Something a resume repaired or redid: a torn row dropped, stored responses re-scored against changed data."""
-
-
 
 
 def read_samples(path: str | Path) -> list[dict]:
@@ -53,8 +52,12 @@ def _read_sample_lines(path: str | Path) -> list[tuple[int, dict]]:
                     raise ValueError(
                         f"{path}:{lineno}: malformed sample row ({e.msg}); fix or delete the line"
                     ) from None
-                warnings.warn(f"{path}:{lineno}: dropped a torn partial row (a run killed mid-write): "
-                              f"{_clip(line[pos:])}; it will be generated again", EvaluationWarning, stacklevel=3)
+                warnings.warn(
+                    f"{path}:{lineno}: dropped a torn partial row (a run killed mid-write): "
+                    f"{_clip(line[pos:])}; it will be generated again",
+                    EvaluationWarning,
+                    stacklevel=3,
+                )
                 repaired = True
                 break
             if not isinstance(row, dict):
@@ -82,7 +85,6 @@ def _clip(text: str, width: int = 60) -> str:
     return repr(text if len(text) <= width else text[:width] + "...")
 
 
-
 def write_alpaca_eval_outputs(path: Path, rows: list[dict], samples: list[dict], generator: str) -> None:
     """alpaca_eval's model-outputs file of the first response (sample 0) to each evaluated AlpacaEval row."""
     from intuitor.tasks.alpaca_eval import to_alpaca_eval
@@ -93,12 +95,10 @@ def write_alpaca_eval_outputs(path: Path, rows: list[dict], samples: list[dict],
     path.write_text(json.dumps(records, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
-
 def write_results(path: Path, results: dict) -> None:
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     tmp.replace(path)
-
 
 
 def _previous_tasks(out_dir: Path | None) -> dict[str, dict]:
@@ -106,5 +106,3 @@ def _previous_tasks(out_dir: Path | None) -> dict[str, dict]:
     if path is None or not path.exists():
         return {}
     return json.loads(path.read_text(encoding="utf-8")).get("tasks", {})
-
-

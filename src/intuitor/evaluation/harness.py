@@ -81,12 +81,36 @@ from intuitor.evaluation.summary import (
 from intuitor.evaluation.tasks import check_unique_ids, make_task, parse_tasks, score_all
 from intuitor.generation.base import check_backend, check_sampling, render_prompt
 
+
 __all__ = [  # what callers import from here (the CLI, the demo, scripts, tests)
-    "ALPACA_EVAL_FILE", "DTYPES", "MODEL_FILES", "PAPER_COLUMNS", "RESULTS_FILE", "RESUME_KEYS", "ROW_KEYS",
-    "SAMPLES_FILE", "EvaluationInterrupted", "EvaluationWarning", "check_unique_ids", "default_threads", "evaluate",
-    "flat_metrics", "make_task", "model_fingerprint", "parse_tasks", "pass_at_k", "pass_at_k_values",
-    "print_results", "read_samples", "results_table", "row_keys", "score_all", "summarise", "summarise_task",
-    "write_alpaca_eval_outputs", "write_results",
+    "ALPACA_EVAL_FILE",
+    "DTYPES",
+    "MODEL_FILES",
+    "PAPER_COLUMNS",
+    "RESULTS_FILE",
+    "RESUME_KEYS",
+    "ROW_KEYS",
+    "SAMPLES_FILE",
+    "EvaluationInterrupted",
+    "EvaluationWarning",
+    "check_unique_ids",
+    "default_threads",
+    "evaluate",
+    "flat_metrics",
+    "make_task",
+    "model_fingerprint",
+    "parse_tasks",
+    "pass_at_k",
+    "pass_at_k_values",
+    "print_results",
+    "read_samples",
+    "results_table",
+    "row_keys",
+    "score_all",
+    "summarise",
+    "summarise_task",
+    "write_alpaca_eval_outputs",
+    "write_results",
 ]
 
 
@@ -99,13 +123,11 @@ class EvaluationInterrupted(KeyboardInterrupt):
         super().__init__(f"interrupted: {kept} of {total} {'kept' if saved else 'done'}; {tail}")
 
 
-
 def _versions() -> dict[str, str]:
     from intuitor import versions
 
     # The packages a results.json has always recorded: resuming compares them, so a new key would refuse old runs.
     return {pkg: v for pkg, v in versions().items() if pkg in ("intuitor", "transformers", "trl", "torch", "vllm")}
-
 
 
 # ------------------------------------------------------------------------------------------------------ evaluate
@@ -228,8 +250,10 @@ def evaluate(
             if missing:
                 todo.append((tname, row, missing))
     if progress and out_dir is not None and any(already.values()):
-        _say(f"{sum(already.values())} of {sum(totals.values())} responses already done in {out_dir / SAMPLES_FILE}"
-             + (f"; generating the other {sum(totals.values()) - sum(already.values())}" if todo else ""))
+        _say(
+            f"{sum(already.values())} of {sum(totals.values())} responses already done in {out_dir / SAMPLES_FILE}"
+            + (f"; generating the other {sum(totals.values()) - sum(already.values())}" if todo else "")
+        )
 
     new_rows: list[dict] = []
     if todo:
@@ -248,8 +272,23 @@ def evaluate(
         try:
             with _cpu_threads(threads, config["device"]):
                 _run(
-                    todo, task_objs, scorer, tokenizer, generator, config, samples, temperature, top_p,
-                    max_new_tokens, batch_size, seed, out_dir, progress, new_rows, totals, already,
+                    todo,
+                    task_objs,
+                    scorer,
+                    tokenizer,
+                    generator,
+                    config,
+                    samples,
+                    temperature,
+                    top_p,
+                    max_new_tokens,
+                    batch_size,
+                    seed,
+                    out_dir,
+                    progress,
+                    new_rows,
+                    totals,
+                    already,
                 )
         except KeyboardInterrupt:
             kept = sum(already.values()) + len(new_rows)
@@ -298,13 +337,29 @@ def _cpu_threads(threads: int | None, device: str | None):
         torch.set_num_threads(before)
 
 
-
 def _chunk_seed(seed: int, task: str, row_id: str, sample: int) -> int:
     return (seed + zlib.crc32(f"{task}/{row_id}/{sample}".encode())) % (2**31)
 
 
-def _run(todo, tasks, scorer, tokenizer, generator, config, samples, temperature, top_p, max_new_tokens,
-         batch_size, seed, out_dir, progress, new_rows: list[dict], totals: dict[str, int], already: dict[str, int]):
+def _run(
+    todo,
+    tasks,
+    scorer,
+    tokenizer,
+    generator,
+    config,
+    samples,
+    temperature,
+    top_p,
+    max_new_tokens,
+    batch_size,
+    seed,
+    out_dir,
+    progress,
+    new_rows: list[dict],
+    totals: dict[str, int],
+    already: dict[str, int],
+):
     """Generate, score and append the rows of `todo`; `new_rows` collects them as they are written (so that an
     interrupted run knows how many it kept). Each task's bar counts that task's own responses, stored ones too."""
     from intuitor.certainty import response_statistics
@@ -405,13 +460,11 @@ def _recorded_statistics(generator, scorer, n: int):
     return stats
 
 
-
 def _say(message: str) -> None:
     """A one-line progress message on stderr (beside the bars; stdout keeps the results)."""
     from rich.console import Console
 
     Console(stderr=True).print(message, highlight=False, soft_wrap=True)
-
 
 
 def _progress(enabled: bool):
@@ -420,8 +473,9 @@ def _progress(enabled: bool):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     return Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
         transient=False,
     )
-
-

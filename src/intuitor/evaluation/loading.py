@@ -32,7 +32,6 @@ def _model_name(model, model_name: str | None) -> str:
     return getattr(getattr(model[0], "config", None), "name_or_path", "") or "in-memory"
 
 
-
 def _prepare(model, generator, backend, batch_size, seed, dtype, device, gpu_memory_utilization, config):
     """(scoring model, tokenizer, generator, config with the resolved device and dtype)."""
     from intuitor.models import load_model_and_tokenizer, load_tokenizer, resolve_model_path
@@ -63,5 +62,3 @@ def _prepare(model, generator, backend, batch_size, seed, dtype, device, gpu_mem
 
         generator = HFGenerator(scorer, tokenizer, batch_size=batch_size)
     return scorer, tokenizer, generator, {**config, "device": device, "dtype": dtype}
-
-

@@ -28,6 +28,7 @@ from intuitor.evaluation.files import RESULTS_FILE, SAMPLES_FILE, EvaluationWarn
 from intuitor.evaluation.summary import summarise
 from intuitor.evaluation.tasks import score_all
 
+
 # Settings that change what a response is: a resumed run must match them (each row records them).
 RESUME_KEYS = ("temperature", "top_p", "max_new_tokens", "seed")  # the seed only matters when sampling
 ROW_KEYS = ("model", "model_fingerprint", "dtype", *RESUME_KEYS)
@@ -98,8 +99,9 @@ def _check_resume(out_dir: Path, config: dict, lines: list[tuple[int, dict]], ta
     results = out_dir / RESULTS_FILE
     old = json.loads(results.read_text(encoding="utf-8")) if results.exists() else {}
     if old and old.get("model") != config["model"]:
-        raise ValueError(f"{results} holds results of model '{old.get('model')}', not '{config['model']}': {fix} "
-                         "for another model")
+        raise ValueError(
+            f"{results} holds results of model '{old.get('model')}', not '{config['model']}': {fix} for another model"
+        )
     # Rows written before rows recorded their settings: the settings results.json recorded stand for them.
     recorded = {k: v for k, v in old.get("config", {}).items() if k in ROW_KEYS and v not in (None, "auto")}
     for lineno, row in lines:
@@ -171,7 +173,6 @@ def _rescore(samples: Path, stale: dict[str, list[tuple[int, dict, dict]]], task
         )
 
 
-
 def _summarise_keeping(rows: list[dict], tasks: dict, previous: dict[str, dict]) -> dict[str, dict]:
     """Summarise all rows; a task of an earlier run that this run did not touch keeps its earlier entry (it was
     computed with that run's task options, e.g. AlpacaEval's judge, which this run may not have)."""
@@ -181,5 +182,3 @@ def _summarise_keeping(rows: list[dict], tasks: dict, previous: dict[str, dict])
         if name not in tasks and old and old.get("num_samples") == entry["num_samples"]:
             fresh[name] = old
     return fresh
-
-

@@ -13,6 +13,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+
 # The paper's Table 1 columns, in its order; other tasks follow these in the printed table.
 PAPER_COLUMNS = {
     "gsm8k": "GSM8K",
@@ -22,7 +23,6 @@ PAPER_COLUMNS = {
     "mmlu_pro": "MMLU-Pro",
     "alpaca_eval": "AlpacaEval",
 }
-
 
 
 # ----------------------------------------------------------------------------------------------------------- pass@k
@@ -120,7 +120,6 @@ def _task_or_none(name: str):
         return None
 
 
-
 # --------------------------------------------------------------------------------------------------------- table
 
 
@@ -133,8 +132,10 @@ def results_table(results: dict):
     table.add_column("metric")
     for name in tasks:
         table.add_column(PAPER_COLUMNS.get(name, name), justify="right")
-    metrics = ["score"] + sorted({k for m in tasks.values() for k in m if k.startswith("pass@") and k != "pass@1"},
-                                 key=lambda k: int(k.split("@")[1]))
+    metrics = ["score"] + sorted(
+        {k for m in tasks.values() for k in m if k.startswith("pass@") and k != "pass@1"},
+        key=lambda k: int(k.split("@")[1]),
+    )
     for key in metrics:
         cells = [f"{100 * m[key]:.1f}" if isinstance(m.get(key), (int, float)) else "-" for m in tasks.values()]
         table.add_row(key, *cells)

@@ -44,7 +44,6 @@ def parse_tasks(tasks) -> list:
     return out
 
 
-
 def check_unique_ids(task, rows: list[dict]) -> None:
     """Refuse two data rows sharing one id: they would be merged into one problem (their samples pooled, pass@k
     and resume keyed wrongly). The error names the id and both rows' places in the data file where it can find
@@ -73,10 +72,10 @@ def _places_of_id(task, rid: str) -> list[str] | None:
         records = read_records(path) if path is not None and path.exists() else []
     except (OSError, ValueError):
         return None
-    found = [where for where, rec in records
-             if any(str(v) == rid for v in rec.values() if not isinstance(v, (dict, list)))]
+    found = [
+        where for where, rec in records if any(str(v) == rid for v in rec.values() if not isinstance(v, (dict, list)))
+    ]
     return found[:2] if len(found) >= 2 else None
-
 
 
 def score_all(task, responses: list[str], rows: list[dict]) -> list[bool]:
@@ -89,5 +88,3 @@ def score_all(task, responses: list[str], rows: list[dict]) -> list[bool]:
 
     with ThreadPoolExecutor(max_workers=min(workers, len(responses))) as pool:
         return [bool(c) for c in pool.map(task.score, responses, rows)]
-
-

@@ -14,4 +14,5 @@ from intuitor.generation.base import (
     stop_token_ids,
 )
 
+
 __all__ = ["BACKENDS", "Completion", "Generator", "check_backend", "check_sampling", "render_prompt", "stop_token_ids"]

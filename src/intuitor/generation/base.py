@@ -32,9 +32,11 @@ from __future__ import annotations
 
 import difflib
 import sys
-from typing import NamedTuple, Sequence, Union
+from collections.abc import Sequence
+from typing import NamedTuple
 
-Prompt = Union[str, Sequence[int]]
+
+Prompt = str | Sequence[int]
 
 
 class Completion(NamedTuple):
@@ -204,13 +206,18 @@ def fit_prompt(tokenizer, messages):
     messages = list(messages)
     name = getattr(tokenizer, "name_or_path", "") or "the model"
     if not getattr(tokenizer, "chat_template", None):
-        _notice(f"plain:{name}", f"{name} has no chat template: prompts use the plain format (the message "
-                                 "contents joined by blank lines)")
+        _notice(
+            f"plain:{name}",
+            f"{name} has no chat template: prompts use the plain format (the message contents joined by blank lines)",
+        )
         return plain_prompt(messages)
     if not any(m["role"] == "system" for m in messages) or not refuses_system_role(tokenizer):
         return messages
-    _notice(f"system:{name}", f"the chat template of {name} refuses the system role: the system message goes "
-                              "to the start of the first user turn")
+    _notice(
+        f"system:{name}",
+        f"the chat template of {name} refuses the system role: the system message goes "
+        "to the start of the first user turn",
+    )
     system = "\n\n".join(m["content"] for m in messages if m["role"] == "system")
     rest = [m for m in messages if m["role"] != "system"]
     for i, m in enumerate(rest):

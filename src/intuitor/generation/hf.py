@@ -27,14 +27,12 @@ them; a row cut at a stop string is averaged over its kept tokens only. Beam sea
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import nullcontext
-from typing import Sequence
 
 import torch
 
 from intuitor.certainty import RecordingMismatch, ResponseStatistics, record_generation
-from intuitor.generation.scheduling import RefillUnsupported, refill_generate
-
 from intuitor.generation.base import (
     Completion,
     Generator,
@@ -44,6 +42,7 @@ from intuitor.generation.base import (
     stop_completion,
     stop_token_ids,
 )
+from intuitor.generation.scheduling import RefillUnsupported, refill_generate
 
 
 def eos_token_ids(model, tokenizer) -> list[int]:
@@ -184,7 +183,9 @@ class HFGenerator(Generator):
                 if recorded:
                     try:
                         stats = recorder.statistics([len(out[i].ids) for i in batch])
-                    except RecordingMismatch:  # e.g. a patched generate that bypassed the LM head: let the harness score
+                    except (
+                        RecordingMismatch
+                    ):  # e.g. a patched generate that bypassed the LM head: let the harness score
                         recorded = False
                         continue
                     sc[batch], ent[batch] = stats.self_certainty, stats.entropy

@@ -13,7 +13,8 @@ the GPU. `gpu_memory_utilization` defaults to 0.6 (not vLLM's 0.9) to leave room
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from intuitor.generation.base import Completion, Generator, Prompt, check_sampling, stop_token_ids
 

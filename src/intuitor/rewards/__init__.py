@@ -23,10 +23,11 @@ import importlib
 import math
 import os
 import pkgutil
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
-REWARDS: dict[str, "RewardEntry"] = {}
+
+REWARDS: dict[str, RewardEntry] = {}
 
 
 @dataclass
@@ -106,8 +107,10 @@ def check_reward_specs(specs, reward_weights=None) -> list[float]:
         given = [float(w) for w in reward_weights]
         listed = "[" + ", ".join(specs) + "]"
         if len(given) != len(specs):
-            raise ValueError(f"reward_weights has {len(given)} weight(s) for the {len(specs)} rewards {listed}: give "
-                             "one weight per reward, or write them as NAME:WEIGHT in rewards and drop reward_weights")
+            raise ValueError(
+                f"reward_weights has {len(given)} weight(s) for the {len(specs)} rewards {listed}: give "
+                "one weight per reward, or write them as NAME:WEIGHT in rewards and drop reward_weights"
+            )
         if any(":" in s for s in specs) and given != weights:
             raise ValueError(
                 f"rewards {listed} weigh them [{', '.join(f'{w:g}' for w in weights)}] but reward_weights is "

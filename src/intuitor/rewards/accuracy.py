@@ -79,8 +79,12 @@ class AccuracyReward:
         ]
 
 
-@register_reward("accuracy", "1 if the response states the gold answer (math-verify), else 0", "RLVR / GRPO "
-                 "(Shao et al. 2024; Lambert et al. 2024)", needs_golds=True)
+@register_reward(
+    "accuracy",
+    "1 if the response states the gold answer (math-verify), else 0",
+    "RLVR / GRPO (Shao et al. 2024; Lambert et al. 2024)",
+    needs_golds=True,
+)
 @factory
 def build(config=None):
     if config is None:

@@ -57,8 +57,11 @@ class ClusterFrequencyReward(PluralityVoteReward):
         return cluster_frequencies(self.classes(answers, size), size)[mine]
 
 
-@register_reward("cluster_frequency", "share of the group whose answer is equivalent to this one's (EMPO)",
-                 "EMPO (Zhang et al. 2025)")
+@register_reward(
+    "cluster_frequency",
+    "share of the group whose answer is equivalent to this one's (EMPO)",
+    "EMPO (Zhang et al. 2025)",
+)
 @factory
 def build(config=None):
     if config is None:

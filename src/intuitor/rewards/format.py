@@ -39,8 +39,11 @@ class FormatReward:
         return [float(self.matches(completion_text(c))) for c in completions]
 
 
-@register_reward("format", "1 if the response gives a final answer as \\boxed{...} (or a given regex)",
-                 "DeepSeek-R1 (Guo et al. 2025) / open-r1")
+@register_reward(
+    "format",
+    "1 if the response gives a final answer as \\boxed{...} (or a given regex)",
+    "DeepSeek-R1 (Guo et al. 2025) / open-r1",
+)
 @factory
 def build(config=None):
     return FormatReward()

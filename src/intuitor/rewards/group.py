@@ -27,7 +27,8 @@ Not in the paper: the authors' code z-scores with std + 1e-4 (TRL's `normalize_t
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
+
 
 __all__ = ["GroupAware", "FlooredReward", "apply_std_floor", "completion_text", "group_std_floor_divisors"]
 

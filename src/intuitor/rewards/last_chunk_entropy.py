@@ -49,8 +49,11 @@ class LastChunkEntropyReward(TokenStatisticReward):
         return -entropies[n - k :].mean().item()
 
 
-@register_reward("last_chunk_entropy", "minus the mean token entropy of the response's last 25% (RENT)",
-                 "RENT (Prabhudesai et al. 2025)")
+@register_reward(
+    "last_chunk_entropy",
+    "minus the mean token entropy of the response's last 25% (RENT)",
+    "RENT (Prabhudesai et al. 2025)",
+)
 @factory
 def build(config=None):
     return LastChunkEntropyReward(temperature=config.self_certainty_temperature if config else 1.0)

@@ -28,7 +28,7 @@ As TTRL, which grades each answer against the majority label with a math-equival
 from __future__ import annotations
 
 from collections import Counter
-from typing import Callable
+from collections.abc import Callable
 
 from intuitor.rewards import factory, register_reward
 from intuitor.rewards.group import GroupAware, completion_text
@@ -70,9 +70,19 @@ class PluralityVoteReward(GroupAware):
 
     __name__ = "plurality_vote"
 
-    def __init__(self, extractor: str | None = None, num_generations: int | None = None,
-                 extract: Callable[[str], str | None] | None = None, classes: Callable | None = None):
-        self.extractor, self.num_generations, self._extract, self._classes = extractor, num_generations, extract, classes
+    def __init__(
+        self,
+        extractor: str | None = None,
+        num_generations: int | None = None,
+        extract: Callable[[str], str | None] | None = None,
+        classes: Callable | None = None,
+    ):
+        self.extractor, self.num_generations, self._extract, self._classes = (
+            extractor,
+            num_generations,
+            extract,
+            classes,
+        )
 
     def __getstate__(self):
         state = super().__getstate__()
@@ -100,8 +110,9 @@ class PluralityVoteReward(GroupAware):
         return rewards[mine]
 
 
-@register_reward("plurality_vote", "1 if the answer matches the group's most common answer (GRPO-PV)",
-                 "TTRL (Zuo et al. 2025)")
+@register_reward(
+    "plurality_vote", "1 if the answer matches the group's most common answer (GRPO-PV)", "TTRL (Zuo et al. 2025)"
+)
 @factory
 def build(config=None):
     if config is None:

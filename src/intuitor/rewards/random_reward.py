@@ -44,8 +44,11 @@ class RandomReward:
         return [rng.random() for _ in completions]
 
 
-@register_reward("random", "uniform random reward in [0, 1), seeded: the null control", "control (spurious rewards, "
-                 "Shao et al. 2025)")
+@register_reward(
+    "random",
+    "uniform random reward in [0, 1), seeded: the null control",
+    "control (spurious rewards, Shao et al. 2025)",
+)
 @factory
 def build(config=None):
     return RandomReward(seed=config.seed if config is not None else 0)

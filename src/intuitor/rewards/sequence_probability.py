@@ -46,8 +46,11 @@ class SequenceProbabilityReward(TokenStatisticReward):
         return math.exp(total)
 
 
-@register_reward("sequence_probability", "probability of the whole sampled response, prod of token probs (URLVR)",
-                 "He et al. 2026 (URLVR); RLSC (Li et al. 2025)")
+@register_reward(
+    "sequence_probability",
+    "probability of the whole sampled response, prod of token probs (URLVR)",
+    "He et al. 2026 (URLVR); RLSC (Li et al. 2025)",
+)
 @factory
 def build(config=None):
     return SequenceProbabilityReward(temperature=config.self_certainty_temperature if config else 1.0)

@@ -28,8 +28,10 @@ class TokenStatisticReward(PolicyStatisticReward):
             stats = self.source.rollout_statistics(completion_ids)
         else:
             if self.model is None or self.tokenizer is None:
-                raise ValueError(f"{self.__name__}: outside IntuitorTrainer, construct it with model= and tokenizer= "
-                                 "(the policy model itself)")
+                raise ValueError(
+                    f"{self.__name__}: outside IntuitorTrainer, construct it with model= and tokenizer= "
+                    "(the policy model itself)"
+                )
             stats = response_token_statistics(self.model, self._prompt_ids(prompts), completion_ids, self.temperature)
         if getattr(stats, "token_log_probs", None) is None:
             raise RuntimeError(
@@ -37,5 +39,7 @@ class TokenStatisticReward(PolicyStatisticReward):
                 "(transformers generation, annotator: online, self_certainty_source: auto or generation); this run "
                 "scores statistics in a separate or log-prob pass"
             )
-        return [float(self.value(lp.double(), ent.double()))
-                for lp, ent in zip(stats.token_log_probs, stats.token_entropies, strict=True)]
+        return [
+            float(self.value(lp.double(), ent.double()))
+            for lp, ent in zip(stats.token_log_probs, stats.token_entropies, strict=True)
+        ]

@@ -36,8 +36,11 @@ class TrajectoryEntropyReward(TokenStatisticReward):
         return log_probs.mean().item() if log_probs.numel() else 0.0
 
 
-@register_reward("trajectory_entropy", "mean log-prob of the sampled tokens, minus the trajectory entropy (URLVR)",
-                 "He et al. 2026 (URLVR); EM-RL (Agarwal et al. 2025)")
+@register_reward(
+    "trajectory_entropy",
+    "mean log-prob of the sampled tokens, minus the trajectory entropy (URLVR)",
+    "He et al. 2026 (URLVR); EM-RL (Agarwal et al. 2025)",
+)
 @factory
 def build(config=None):
     return TrajectoryEntropyReward(temperature=config.self_certainty_temperature if config else 1.0)

@@ -62,6 +62,7 @@ from intuitor.sandbox.results import (
 from intuitor.sandbox.run import run_many, run_python, run_tests, sandbox_backend
 from intuitor.sandbox.session import SandboxSession
 
+
 __all__ = [
     "BACKENDS",
     "MAX_ANSWER",

@@ -19,6 +19,7 @@ from typing import Any
 
 from intuitor.sandbox.processes import _kill_pid
 
+
 logger = logging.getLogger(__name__)
 
 _cgroup_lock = threading.Lock()
@@ -30,25 +31,29 @@ CPU_PERIOD_US = 100_000
 # What a run's group holds, per version: (file, value, optional).
 _MEMORY_SETTINGS = {
     "v2": lambda limit: [("memory.max", limit, False), ("memory.swap.max", 0, True), ("memory.oom.group", 1, True)],
-    "v1": lambda limit: [("memory.limit_in_bytes", limit, False),
-                         ("memory.memsw.limit_in_bytes", limit, True)],  # no swapping past the limit
+    "v1": lambda limit: [
+        ("memory.limit_in_bytes", limit, False),
+        ("memory.memsw.limit_in_bytes", limit, True),
+    ],  # no swapping past the limit
 }
 _CPU_SETTINGS = {
     "v2": lambda cpus: [("cpu.max", f"{max(1000, int(cpus * CPU_PERIOD_US))} {CPU_PERIOD_US}", False)],
-    "v1": lambda cpus: [("cpu.cfs_period_us", CPU_PERIOD_US, False),
-                        ("cpu.cfs_quota_us", max(1000, int(cpus * CPU_PERIOD_US)), False)],
+    "v1": lambda cpus: [
+        ("cpu.cfs_period_us", CPU_PERIOD_US, False),
+        ("cpu.cfs_quota_us", max(1000, int(cpus * CPU_PERIOD_US)), False),
+    ],
 }
 
 
 def memory_scope() -> str:
-    """"program (cgroup v1)" / "program (cgroup v2)" where a cgroup bounds the whole program's memory; else
+    """ "program (cgroup v1)" / "program (cgroup v2)" where a cgroup bounds the whole program's memory; else
     "process" (memory_mb is an address-space limit per process: the bound is processes * memory_mb)."""
     base = _memory_cgroup_base()
     return f"program (cgroup {base[0]})" if base else "process"
 
 
 def cpu_scope() -> str:
-    """"program (cgroup v1)" / "program (cgroup v2)" where a cpu cgroup caps the whole program at `cpus` CPUs (and
+    """ "program (cgroup v1)" / "program (cgroup v2)" where a cpu cgroup caps the whole program at `cpus` CPUs (and
     makes it one contender, however many processes it runs); else "process" (only RLIMIT_CPU, per process)."""
     base = _cpu_cgroup_base()
     return f"program (cgroup {base[0]})" if base else "process"
@@ -103,7 +108,7 @@ def _find_cgroup(controller: str) -> tuple[str, str] | None:
     probe_value = {"memory": 64 << 20, "cpu": 1.0}[controller]
     for version, root, point, path in candidates:
         if root != "/" and path.startswith(root):
-            path = path[len(root):]
+            path = path[len(root) :]
         folder = os.path.join(point, path.lstrip("/"))
         if version == "v2":
             with open(os.path.join(folder, "cgroup.controllers")) as f:
@@ -187,4 +192,3 @@ class _Cgroup:
                     logger.warning("intuitor sandbox: cannot remove cgroup %s: %s", self.path, error)
                     return
                 time.sleep(0.01)
-

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
+
 _CODEC = r'''
 import base64 as _b64
 import sys as _sys

@@ -27,6 +27,7 @@ from intuitor.sandbox.launcher import _LAUNCHER
 from intuitor.sandbox.optin import BACKENDS, _check_unsafe
 from intuitor.sandbox.processes import _fresh_uid, _kill_pid, _kill_uid, _release_uid
 
+
 logger = logging.getLogger(__name__)
 
 _ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
@@ -38,8 +39,21 @@ _warned_scope = False
 class _Launch:
     """Everything one sandboxed process needs and leaves: backend, uid, working folder, cgroup; cleaned on exit."""
 
-    def __init__(self, code, timeout, memory_mb, processes, open_files, disk_mb, backend, python, cpus=1.0,
-                 server=False, *, choose: Callable[[], str]):
+    def __init__(
+        self,
+        code,
+        timeout,
+        memory_mb,
+        processes,
+        open_files,
+        disk_mb,
+        backend,
+        python,
+        cpus=1.0,
+        server=False,
+        *,
+        choose: Callable[[], str],
+    ):
         """`choose` picks the backend when `backend` is None (`run.sandbox_backend`, handed in because it probes
         bubblewrap by running a program through this class); it is called after the limits are checked."""
         if timeout <= 0 or memory_mb <= 0 or processes <= 0 or open_files <= 0 or disk_mb <= 0 or cpus <= 0:
@@ -83,9 +97,13 @@ class _Launch:
         os.chmod(self.workdir, 0o755)
         uid = self.uid if self.uid is not None else os.getuid()
         gid = self.uid if self.uid is not None else os.getgid()
-        self.etc = {"passwd": f"root:x:0:0:root:/root:/usr/sbin/nologin\nsandbox:x:{uid}:{gid}:sandbox:/tmp:"
-                              "/usr/sbin/nologin\n" if uid != 0 else "root:x:0:0:root:/tmp:/usr/sbin/nologin\n",
-                    "group": f"root:x:0:\nsandbox:x:{gid}:\n" if gid != 0 else "root:x:0:\n"}
+        self.etc = {
+            "passwd": f"root:x:0:0:root:/root:/usr/sbin/nologin\nsandbox:x:{uid}:{gid}:sandbox:/tmp:"
+            "/usr/sbin/nologin\n"
+            if uid != 0
+            else "root:x:0:0:root:/tmp:/usr/sbin/nologin\n",
+            "group": f"root:x:0:\nsandbox:x:{gid}:\n" if gid != 0 else "root:x:0:\n",
+        }
         for name, text in self.etc.items():
             with open(os.path.join(self.workdir, name), "w") as f:
                 f.write(text)
@@ -108,8 +126,10 @@ class _Launch:
             global _warned_scope
             if not _warned_scope and self.backend == "bwrap":
                 _warned_scope = True
-                logger.warning("intuitor sandbox: no writable memory cgroup here: memory_mb bounds each process, "
-                               "so a program may use up to processes * memory_mb (run as root for a total bound)")
+                logger.warning(
+                    "intuitor sandbox: no writable memory cgroup here: memory_mb bounds each process, "
+                    "so a program may use up to processes * memory_mb (run as root for a total bound)"
+                )
         self.rlimits = rlimits
 
     def _make_cgroups(self, limit: int) -> None:
@@ -137,8 +157,14 @@ class _Launch:
         return path
 
     def popen(self, stdin) -> subprocess.Popen:
-        cfg = {"mode": self.backend, "python": self.python, "uid": self.uid, "rlimits": self.rlimits,
-               "session": self.server, "server": self.server and self.backend == "bwrap" and self.uid is not None}
+        cfg = {
+            "mode": self.backend,
+            "python": self.python,
+            "uid": self.uid,
+            "rlimits": self.rlimits,
+            "session": self.server,
+            "server": self.server and self.backend == "bwrap" and self.uid is not None,
+        }
         launcher = [self.python, "-I", "-c", _LAUNCHER, json.dumps(cfg)]
         env = dict(_ENV, HOME="/tmp", TMPDIR="/tmp")
         if self.cgroup is None:
@@ -152,12 +178,28 @@ class _Launch:
             procs = os.path.join(group.path, "cgroup.procs")
             command = ["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"', procs, *command]
         self.started = time.monotonic()
-        return subprocess.Popen(command, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                env=env, cwd=self.workdir, start_new_session=True)
+        return subprocess.Popen(
+            command,
+            stdin=stdin,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            cwd=self.workdir,
+            start_new_session=True,
+        )
 
     def _bwrap_options(self) -> list[str]:
-        args = ["--die-with-parent", "--new-session", "--unshare-pid", "--unshare-net", "--unshare-ipc",
-                "--unshare-uts", "--unshare-cgroup-try", "--hostname", "sandbox"]
+        args = [
+            "--die-with-parent",
+            "--new-session",
+            "--unshare-pid",
+            "--unshare-net",
+            "--unshare-ipc",
+            "--unshare-uts",
+            "--unshare-cgroup-try",
+            "--hostname",
+            "sandbox",
+        ]
         if self.uid is not None:  # keep only what the launcher (or the session server) needs to drop to its uid
             args += ["--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
             if self.server:  # the server, root in here, ends the program's processes (another uid) after a test
@@ -173,8 +215,24 @@ class _Launch:
         for name in self.etc:
             args += ["--ro-bind", os.path.join(self.workdir, name), f"/etc/{name}"]
         size = str(self.disk_mb << 20)
-        args += ["--dev", "/dev", "--proc", "/proc", "--perms", "1777", "--size", size, "--tmpfs", "/dev/shm",
-                 "--perms", "1777", "--size", size, "--tmpfs", "/tmp"]
+        args += [
+            "--dev",
+            "/dev",
+            "--proc",
+            "/proc",
+            "--perms",
+            "1777",
+            "--size",
+            size,
+            "--tmpfs",
+            "/dev/shm",
+            "--perms",
+            "1777",
+            "--size",
+            size,
+            "--tmpfs",
+            "/tmp",
+        ]
         for path in _python_dirs(self.python):
             parents = []
             parent = os.path.dirname(path)
@@ -186,8 +244,17 @@ class _Launch:
             args += ["--ro-bind", path, path]
         # The root and /dev are bwrap's own tmpfs, writable by the sandbox user when bwrap is not run as root:
         # read-only, so only the size-capped /tmp and /dev/shm take writes (device nodes stay usable).
-        return args + ["--ro-bind", self.main, "/tmp/main.py", "--chdir", "/tmp", "--remount-ro", "/dev",
-                       "--remount-ro", "/"]
+        return args + [
+            "--ro-bind",
+            self.main,
+            "/tmp/main.py",
+            "--chdir",
+            "/tmp",
+            "--remount-ro",
+            "/dev",
+            "--remount-ro",
+            "/",
+        ]
 
     def kill_all(self, proc: subprocess.Popen) -> None:
         """Kill the launcher's group (its namespace dies with it), the cgroup's processes and, as root, every
@@ -226,8 +293,14 @@ class _Launch:
 
 def _python_dirs(python: str) -> list[str]:
     """The folders the interpreter needs (prefixes, the venv, the real binary's), outermost only."""
-    candidates = {sys.prefix, sys.exec_prefix, sys.base_prefix, sys.base_exec_prefix,
-                  os.path.dirname(os.path.abspath(python)), os.path.dirname(os.path.realpath(python))}
+    candidates = {
+        sys.prefix,
+        sys.exec_prefix,
+        sys.base_prefix,
+        sys.base_exec_prefix,
+        os.path.dirname(os.path.abspath(python)),
+        os.path.dirname(os.path.realpath(python)),
+    }
     venv = os.path.dirname(os.path.dirname(os.path.abspath(python)))
     if os.path.exists(os.path.join(venv, "pyvenv.cfg")):  # a venv interpreter: its site-packages and pyvenv.cfg
         candidates.add(venv)

@@ -9,7 +9,7 @@ program in its own process. It is shipped as text and must import only the stdli
 """
 
 # Runs inside the sandbox as `python -I -c _LAUNCHER <json>`: it must import only the stdlib.
-_LAUNCHER = r'''
+_LAUNCHER = r"""
 import ctypes, json, os, resource, struct, sys
 cfg = json.loads(sys.argv[1])
 libc = ctypes.CDLL(None, use_errno=True)
@@ -71,4 +71,4 @@ class RefusedSocket(socket.socket):
 socket.socket = sys.modules["_socket"].socket = RefusedSocket
 sys.argv = ["main.py"]
 runpy.run_path("main.py", run_name="__main__")
-'''
+"""

@@ -14,6 +14,7 @@ import warnings
 
 from intuitor.sandbox.results import SandboxUnavailable
 
+
 logger = logging.getLogger(__name__)
 
 BACKENDS = ("bwrap", "rlimit")
@@ -45,4 +46,3 @@ def _check_unsafe(backend: str) -> str:
     logger.warning(message)
     warnings.warn(message, RuntimeWarning, stacklevel=3)
     return backend
-

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+
 # Writing to a pipe against a deadline, on both sides of the session's pipes.
 _PIPES = r'''
 import os

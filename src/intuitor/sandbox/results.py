@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+
 STATUSES = ("ok", "error", "timeout", "memory")
 _MEMORY_SIGNS = re.compile(r"MemoryError|Cannot allocate memory|std::bad_alloc|[Oo]ut of memory")
 # Output caps. stdout: 64 MiB, past any judge's expected output (LiveCodeBench's run to a few MB; Codeforces-style

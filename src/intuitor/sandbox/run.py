@@ -26,6 +26,7 @@ from intuitor.sandbox.isolation import _Launch
 from intuitor.sandbox.optin import BACKENDS, _check_unsafe
 from intuitor.sandbox.results import _MEMORY_SIGNS, MAX_OUTPUT, MAX_STDERR, SandboxResult, SandboxUnavailable
 
+
 logger = logging.getLogger(__name__)
 _backend_lock = threading.Lock()
 _bwrap_works: bool | None = None
@@ -57,8 +58,9 @@ def run_python(
     python: interpreter, default `sys.executable`.
     """
     max_stderr = min(max_output, MAX_STDERR) if max_stderr is None else max_stderr
-    with _Launch(code, timeout, memory_mb, processes, open_files, disk_mb, backend, python, cpus,
-                 choose=sandbox_backend) as launch:
+    with _Launch(
+        code, timeout, memory_mb, processes, open_files, disk_mb, backend, python, cpus, choose=sandbox_backend
+    ) as launch:
         with open(launch.stdin_path(stdin), "rb") as stdin_file:
             proc = launch.popen(stdin_file)
             return _supervise(proc, launch, timeout, max_output, max_stderr)
@@ -92,6 +94,7 @@ def run_many(programs: list[dict | tuple], max_workers: int | None = None) -> li
     Each item is a tuple of `run_python` positional arguments, or a dict of keyword arguments; a dict
     with a "test_code" key goes to `run_tests` instead.
     """
+
     def one(item):
         if isinstance(item, dict):
             return run_tests(**item) if "test_code" in item else run_python(**item)
@@ -119,8 +122,9 @@ def sandbox_backend() -> str:
         if _bwrap_works is None:
             _bwrap_works = _works("bwrap")
             if _bwrap_works:
-                logger.info("intuitor sandbox: using bwrap; memory bound: %s; cpu share: %s", memory_scope(),
-                            cpu_scope())
+                logger.info(
+                    "intuitor sandbox: using bwrap; memory bound: %s; cpu share: %s", memory_scope(), cpu_scope()
+                )
     if _bwrap_works:
         return "bwrap"
     if forced == "bwrap":
@@ -142,8 +146,9 @@ def _works(backend: str) -> bool:
     return True
 
 
-def _supervise(proc: subprocess.Popen, launch: _Launch, timeout: float, max_output: int,
-               max_stderr: int) -> SandboxResult:
+def _supervise(
+    proc: subprocess.Popen, launch: _Launch, timeout: float, max_output: int, max_stderr: int
+) -> SandboxResult:
     """Keep at most `max_output` bytes of stdout (past it the program is stopped) and `max_stderr` of stderr (past
     it only dropped), stop the program at the deadline, kill everything."""
     start = launch.started
@@ -201,5 +206,6 @@ def _supervise(proc: subprocess.Popen, launch: _Launch, timeout: float, max_outp
         status = "memory"
     else:
         status = "error"
-    return SandboxResult(status, out, err, returncode, duration, truncated, launch.backend,
-                         peak_memory_mb=launch.peak_memory_mb())
+    return SandboxResult(
+        status, out, err, returncode, duration, truncated, launch.backend, peak_memory_mb=launch.peak_memory_mb()
+    )

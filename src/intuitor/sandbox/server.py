@@ -16,7 +16,11 @@ first, then the server's own; it must import only the stdlib.
 from intuitor.sandbox.codec import _CODEC
 from intuitor.sandbox.protocol import _PIPES
 
-_SERVER = _CODEC + _PIPES + r'''
+
+_SERVER = (
+    _CODEC
+    + _PIPES
+    + r'''
 import ctypes, io, json, os, select, signal, sys, time, traceback
 
 _uid = int(sys.argv[1]) if len(sys.argv) > 2 and sys.argv[1] != "-" else None  # the program's uid (we are root)
@@ -351,3 +355,4 @@ while True:
     _tx.write(tail)  # a stdin run's stdout, as it is: no copy, no escaping
     _tx.flush()
 '''
+)

@@ -42,14 +42,36 @@ class SandboxSession:
     `max_stderr` bytes, never fatal).
     """
 
-    def __init__(self, timeout: float = 30.0, memory_mb: int = 1024, *, max_output: int = MAX_OUTPUT,
-                 max_answer: int = MAX_ANSWER, max_stderr: int | None = None, processes: int = 32,
-                 open_files: int = 256, disk_mb: int = 64, cpus: float = 1.0, backend: str | None = None,
-                 python: str | None = None):
+    def __init__(
+        self,
+        timeout: float = 30.0,
+        memory_mb: int = 1024,
+        *,
+        max_output: int = MAX_OUTPUT,
+        max_answer: int = MAX_ANSWER,
+        max_stderr: int | None = None,
+        processes: int = 32,
+        open_files: int = 256,
+        disk_mb: int = 64,
+        cpus: float = 1.0,
+        backend: str | None = None,
+        python: str | None = None,
+    ):
         self.timeout, self.max_output, self.max_answer = timeout, max_output, max_answer
         max_stderr = min(max_output, MAX_STDERR) if max_stderr is None else max_stderr
-        self._launch = _Launch(_SERVER, timeout, memory_mb, processes, open_files, disk_mb, backend, python, cpus,
-                               server=True, choose=sandbox_backend)
+        self._launch = _Launch(
+            _SERVER,
+            timeout,
+            memory_mb,
+            processes,
+            open_files,
+            disk_mb,
+            backend,
+            python,
+            cpus,
+            server=True,
+            choose=sandbox_backend,
+        )
         self._launch.__enter__()
         try:
             self._start = time.monotonic()
@@ -79,8 +101,15 @@ class SandboxSession:
         """`name(*args, **kwargs)` of the loaded program (`cls().name(...)` with `cls`): the returned value, as
         plain data (numpy values stay numpy). Arguments must be plain data too."""
         per_call = self.timeout if timeout is None else timeout
-        request = {"op": "call", "name": name, "cls": cls, "args": plain_encode(list(args)),
-                   "kwargs": plain_encode(kwargs), "timeout": per_call, "max_bytes": self.max_answer}
+        request = {
+            "op": "call",
+            "name": name,
+            "cls": cls,
+            "args": plain_encode(list(args)),
+            "kwargs": plain_encode(kwargs),
+            "timeout": per_call,
+            "max_bytes": self.max_answer,
+        }
         reply = self._check_reply(self._request(request, per_call + 2.0, self.max_answer + 8192))
         if set(reply) != {"value"}:
             self._fail(f"malformed answer {sorted(reply)}")
@@ -100,8 +129,12 @@ class SandboxSession:
         cap = min(max_output or self.max_output, self.max_output)
         request = {"op": "stdin", "stdin": stdin, "timeout": per_run, "max_bytes": cap}
         reply = self._check_reply(self._request(request, per_run + 2.0))
-        if set(reply) != {"stdout_bytes", "exit"} or type(reply["stdout_bytes"]) is not int \
-                or type(reply["exit"]) is not int or not 0 <= reply["stdout_bytes"] <= cap:
+        if (
+            set(reply) != {"stdout_bytes", "exit"}
+            or type(reply["stdout_bytes"]) is not int
+            or type(reply["exit"]) is not int
+            or not 0 <= reply["stdout_bytes"] <= cap
+        ):
             self._fail(f"malformed answer {sorted(reply)}")
         stdout = self._read_exact(reply["stdout_bytes"])
         if reply["exit"] != 0:
@@ -144,7 +177,7 @@ class SandboxSession:
             self._receive()
             if len(self._buffer) > limit:
                 self._fail("answer too long")
-        line, self._buffer = bytes(self._buffer[:end]), self._buffer[end + 1:]
+        line, self._buffer = bytes(self._buffer[:end]), self._buffer[end + 1 :]
         try:
             return json.loads(line)
         except (ValueError, RecursionError):
@@ -202,8 +235,15 @@ class SandboxSession:
             status = "memory"
         else:
             status = "error"
-        self._result = SandboxResult(status, "", err, self._proc.returncode, time.monotonic() - self._start,
-                                     backend=self._launch.backend, peak_memory_mb=peak)
+        self._result = SandboxResult(
+            status,
+            "",
+            err,
+            self._proc.returncode,
+            time.monotonic() - self._start,
+            backend=self._launch.backend,
+            peak_memory_mb=peak,
+        )
         return self._result
 
 

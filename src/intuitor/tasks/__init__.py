@@ -9,4 +9,5 @@ from __future__ import annotations
 
 from intuitor.tasks.base import TASKS, Task, get_task, load_all, register_task
 
+
 __all__ = ["TASKS", "Task", "get_task", "register_task", "load_all"]

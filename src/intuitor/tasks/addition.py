@@ -26,6 +26,7 @@ from typing import Any
 
 from intuitor.tasks.base import Task, register_task
 
+
 LOW, HIGH = 100, 999  # operands are three-digit numbers
 HELDOUT_PERCENT = 10  # share of all problems reserved for evaluation
 STYLES = ("direct", "worked", "restate")

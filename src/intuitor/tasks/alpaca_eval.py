@@ -32,6 +32,7 @@ from typing import Any
 
 from intuitor.tasks.base import Task, load_records, read_records, register_task, require_fields
 
+
 REFERENCE_FILE = "gpt4_1106_preview_model_outputs.json"  # next to the questions file
 
 # alpaca_eval src/alpaca_eval/evaluators_configs/alpaca_eval_clf_gpt4_turbo/alpaca_eval_clf.txt, verbatim
@@ -120,8 +121,9 @@ def parse_judgement(reply: dict, model_is: str) -> float:
 class Judge:
     """An OpenAI-compatible chat-completions endpoint asked alpaca_eval's pairwise question (urllib, no SDK)."""
 
-    def __init__(self, url: str, model: str, api_key_env: str = "OPENAI_API_KEY", timeout_s: float = 60.0,
-                 retries: int = 3):
+    def __init__(
+        self, url: str, model: str, api_key_env: str = "OPENAI_API_KEY", timeout_s: float = 60.0, retries: int = 3
+    ):
         self.url = url.rstrip("/")
         if not self.url.endswith("/chat/completions"):
             self.url += "/chat/completions"
@@ -200,8 +202,10 @@ class AlpacaEval(Task):
         records = load_records(self, limit, split="eval", data_files={"eval": "alpaca_eval_gpt4_baseline.json"})
         references = self._references(len(records))
         if references is not None and len(references) < len(records):
-            raise ValueError(f"{references[0][0].split('#')[0]}: {len(references)} reference outputs for "
-                             f"{len(records)} instructions")
+            raise ValueError(
+                f"{references[0][0].split('#')[0]}: {len(references)} reference outputs for "
+                f"{len(records)} instructions"
+            )
         rows = []
         for i, (where, r) in enumerate(records):
             require_fields(r, (), where, text=("instruction",))
@@ -232,8 +236,10 @@ class AlpacaEval(Task):
         if self.judge is None:
             return False
         if not row.get("reference"):
-            raise ValueError(f"alpaca_eval row {row['id']} has no reference output to judge against: pass "
-                             f"reference_path (alpaca_eval's {REFERENCE_FILE}) or use the data dir that holds it")
+            raise ValueError(
+                f"alpaca_eval row {row['id']} has no reference output to judge against: pass "
+                f"reference_path (alpaca_eval's {REFERENCE_FILE}) or use the data dir that holds it"
+            )
         return self.judge.preference(row["instruction"], row["reference"], response, seed=str(row["id"])) > 0.5
 
     def aggregate(self, rows: list[dict]) -> dict[str, Any]:

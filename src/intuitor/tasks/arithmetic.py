@@ -34,6 +34,7 @@ from intuitor.tasks.base import register_task
 from intuitor.tasks.math_train import MathTask
 from intuitor.tasks.mathverify import extract_boxed, strip_unfinished
 
+
 HELDOUT_PERCENT = 50  # RL here uses a few hundred prompts; half of the small one-digit pools is held out
 # operands: one digit (0), two and one (1), two and two (2); add3 = d + e + f, muladd = d * e + f
 KINDS = ("add0", "mul0", "add3", "muladd", "add1", "mul1", "add2", "sub2")
@@ -86,8 +87,13 @@ class Arithmetic(MathTask):
     split = "test"
     size = 2000
 
-    def __init__(self, path: str | None = None, data_dir: str | None = None, system_prompt: str | None = None,
-                 timeout_s: float = 5.0):
+    def __init__(
+        self,
+        path: str | None = None,
+        data_dir: str | None = None,
+        system_prompt: str | None = None,
+        timeout_s: float = 5.0,
+    ):
         super().__init__(path, data_dir, system_prompt or "", timeout_s)
 
     def prompt(self, problem: str) -> list[dict[str, str]]:
@@ -110,8 +116,14 @@ class Arithmetic(MathTask):
             for pool in pools:
                 if i < len(pool) and len(rows) < n:
                     kind, text, result = pool[i]
-                    rows.append({"id": f"{self.split}-{len(rows)}", "prompt": self.prompt(text),
-                                 "answer": str(result), "kind": kind})
+                    rows.append(
+                        {
+                            "id": f"{self.split}-{len(rows)}",
+                            "prompt": self.prompt(text),
+                            "answer": str(result),
+                            "kind": kind,
+                        }
+                    )
         return rows
 
     def extract(self, response: str) -> str | None:

@@ -17,10 +17,11 @@ import pkgutil
 from pathlib import Path
 from typing import Any, ClassVar
 
-TASKS: dict[str, type["Task"]] = {}
+
+TASKS: dict[str, type[Task]] = {}
 
 
-def register_task(cls: type["Task"]) -> type["Task"]:
+def register_task(cls: type[Task]) -> type[Task]:
     if not getattr(cls, "name", None):
         raise TypeError(f"{cls.__name__} needs a class attribute `name`")
     TASKS[cls.name] = cls
@@ -36,7 +37,7 @@ def load_all() -> dict[str, type[Task]]:
     return TASKS
 
 
-def get_task(name: str, **kwargs) -> "Task":
+def get_task(name: str, **kwargs) -> Task:
     """Instantiate the task registered as `name`; unknown names get a did-you-mean."""
     load_all()
     if name not in TASKS:
@@ -175,7 +176,7 @@ def value_kind(value) -> str:
 
 
 def load_records(
-    task: "Task", limit: int | None = None, *, split: str = "test", hub_name: str | None = None, **hub_kwargs
+    task: Task, limit: int | None = None, *, split: str = "test", hub_name: str | None = None, **hub_kwargs
 ) -> list[tuple[str, dict]]:
     """(where, record) pairs of `task`'s raw data: its local file, or its hub data set when it has no local file.
 

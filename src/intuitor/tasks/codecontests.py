@@ -17,6 +17,7 @@ import random
 
 from intuitor.tasks.base import Task, read_jsonl, register_task, require_fields
 
+
 SYSTEM_PROMPT = "You are an AI designed to help solve competitive programming problems by generating Python code."
 
 # The four templates of code_process.py, verbatim.
@@ -80,8 +81,10 @@ class CodeContests(Task):
                 raise ValueError(f"{path or self.hub_id}:{i + 1}: field 'description' is not text")
             if not row["description"].strip():
                 continue  # the authors skip empty descriptions too
-            prompt = [{"role": "system", "content": SYSTEM_PROMPT},
-                      {"role": "user", "content": user_prompt(row["description"], i)}]
+            prompt = [
+                {"role": "system", "content": SYSTEM_PROMPT},
+                {"role": "user", "content": user_prompt(row["description"], i)},
+            ]
             rows.append({"id": str(row.get("name", i)), "prompt": prompt, "answer": ""})
         return rows
 

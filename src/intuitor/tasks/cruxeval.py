@@ -31,6 +31,7 @@ from typing import Any
 
 from intuitor.tasks.base import Task, gold_text, load_records, register_task, require_fields
 
+
 # ZeroEval data_prep/crux.py `make_direct_output_prompt` (its trailing space after "incomplete." included), stripped.
 QUESTION_TEMPLATE = (
     "You are given a Python function and an assertion containing an input to the function. Complete the assertion "
@@ -79,7 +80,7 @@ def first_complete_json(text: str) -> Any:
 _QUOTED = re.compile(r'"answer"\s*:\s*"([^"]*?)"')
 _QUOTED_BROKEN = re.compile(r'"answer"\s*:\s*"(.*?)"', re.DOTALL)
 _UNQUOTED = re.compile(r'"answer"\s*:\s*([^,\s]*)')
-_UNQUOTED_KEY = re.compile(r'answer\s*:\s*([^,\s]*)')
+_UNQUOTED_KEY = re.compile(r"answer\s*:\s*([^,\s]*)")
 
 
 def answer_by_regex(text: str) -> str | None:

@@ -34,6 +34,7 @@ from typing import Any
 
 from intuitor.tasks.base import Task, load_records, register_task, require_fields
 
+
 # EvalPlus (evalplus/provider/utility.py, codegen.py) instruction prefix, response prefix and chat task prompt.
 INSTRUCTION = (
     "Please provide a self-contained Python script that solves the following problem in a markdown code block:"

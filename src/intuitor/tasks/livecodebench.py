@@ -49,6 +49,7 @@ from typing import Any
 
 from intuitor.tasks.base import Task, load_records, read_records, register_task, require_fields
 
+
 # lcb_runner/prompts/code_generation.py (PromptConstants), verbatim.
 SYSTEM_MESSAGE = (
     "You are an expert Python programmer. You will be given a question (problem specification) and will generate a "
@@ -213,7 +214,8 @@ class LiveCodeBench(Task):
                     "contest_date": str(r.get("contest_date", "")),
                     "fn_name": fn_name,
                     "public_tests": json.dumps(public),
-                    "private_tests": r["private_test_cases"] if isinstance(r["private_test_cases"], str)
+                    "private_tests": r["private_test_cases"]
+                    if isinstance(r["private_test_cases"], str)
                     else json.dumps(r["private_test_cases"]),
                 }
             )
@@ -244,8 +246,14 @@ class LiveCodeBench(Task):
             raise ValueError(f"livecodebench {row['id']}: no test cases")
         timeout = min(self.max_timeout_s, 5.0 + self.test_timeout_s * len(tests))
         try:
-            return judge(code, tests, row.get("fn_name"), test_timeout=self.test_timeout_s, timeout=timeout,
-                         memory_mb=self.memory_mb)
+            return judge(
+                code,
+                tests,
+                row.get("fn_name"),
+                test_timeout=self.test_timeout_s,
+                timeout=timeout,
+                memory_mb=self.memory_mb,
+            )
         except ValueError as e:
             raise ValueError(f"livecodebench {row['id']}: {e}") from None
 
@@ -286,8 +294,15 @@ def output_cap(want: str) -> int:
     return min(MAX_OUTPUT, 4 * len(want.encode()) + (1 << 20))
 
 
-def judge(code: str, tests: list[dict], fn_name: str | None, *, test_timeout: float = 6.0, timeout: float = 120.0,
-          memory_mb: int = 4096) -> bool:
+def judge(
+    code: str,
+    tests: list[dict],
+    fn_name: str | None,
+    *,
+    test_timeout: float = 6.0,
+    timeout: float = 120.0,
+    memory_mb: int = 4096,
+) -> bool:
     """Whether `code` passes every test (module docstring, "Scoring"). Only inputs enter the sandbox.
 
     >>> tests = [{"input": "2 3\\n", "output": "5\\n"}, {"input": "10 -4\\n", "output": "6\\n"}]
@@ -311,8 +326,9 @@ def judge(code: str, tests: list[dict], fn_name: str | None, *, test_timeout: fl
             if fn_name is None:
                 session.store(source, warm=IMPORT_PRELUDE)
                 for stdin, want in cases:
-                    if not same_output(session.run_stdin(stdin, timeout=test_timeout, max_output=output_cap(want)),
-                                       want):
+                    if not same_output(
+                        session.run_stdin(stdin, timeout=test_timeout, max_output=output_cap(want)), want
+                    ):
                         return False
             else:
                 session.load(source)

@@ -22,6 +22,7 @@ from typing import Any
 from intuitor.tasks.base import Task, gold_text, load_records, register_task, require_fields
 from intuitor.tasks.mathverify import answer_classes, answer_equal, extract_answer, extract_boxed
 
+
 # Source: INTUITOR paper (arXiv 2505.19590) Appendix B.1 "Training Prompts", verbatim (typos included: the model
 # was trained on them), = `system_prompt` of the authors' open-r1-intuitor recipes.
 MATH_SYSTEM_PROMPTS = {
@@ -42,6 +43,7 @@ MATH_SYSTEM_PROMPTS = {
 }
 MATH_SYSTEM_PROMPTS["qwen2.5-14b"] = MATH_SYSTEM_PROMPTS["qwen2.5-7b"]
 MATH_SYSTEM_PROMPT = MATH_SYSTEM_PROMPTS["qwen2.5-3b"]
+
 
 class MathTask(Task):
     """Shared behaviour of the math tasks: the training chat prompt, boxed-answer extraction, math-verify scoring.

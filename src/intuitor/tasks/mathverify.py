@@ -73,9 +73,19 @@ from intuitor.tasks.math.extract import extract_answer, extract_boxed, extract_g
 from intuitor.tasks.math.limits import DEADLINE_GRACE_S, HELPER_MEMORY_BYTES, _alarm_usable, _in_helper, _run_request
 from intuitor.tasks.math.normalize import normalize_answer, quick_key
 
+
 __all__ = [
-    "math_equal", "answer_equal", "extract_answer", "extract_boxed", "extract_gsm8k_gold", "normalize_answer",
-    "answer_classes", "quick_key", "strip_unfinished", "DEADLINE_GRACE_S", "HELPER_MEMORY_BYTES",
+    "math_equal",
+    "answer_equal",
+    "extract_answer",
+    "extract_boxed",
+    "extract_gsm8k_gold",
+    "normalize_answer",
+    "answer_classes",
+    "quick_key",
+    "strip_unfinished",
+    "DEADLINE_GRACE_S",
+    "HELPER_MEMORY_BYTES",
 ]
 
 logger = logging.getLogger(__name__)
@@ -94,7 +104,8 @@ def _answers_equal(pred_answer: str, gold: str, timeout_s: float, isolate: bool)
     if isinstance(verdict, bool):
         return verdict
     why = {"time": f"ran past its {timeout_s:g} s limit", "memory": "ran out of its memory limit"}.get(
-        verdict, f"ran past its {timeout_s:g} s limit or its memory limit (helper killed and restarted)")
+        verdict, f"ran past its {timeout_s:g} s limit or its memory limit (helper killed and restarted)"
+    )
     logger.warning("math check of answer %.80r against gold %.80r %s: counted as wrong", pred_answer, gold, why)
     return False
 
@@ -166,8 +177,12 @@ def answer_classes(
     req = {"op": "classes", "groups": [[str(answers[i]) for i in reps] for reps in pending], "timeout": timeout_s}
     merged = _run_request(req) if not isolate and _alarm_usable() else _in_helper(req)
     if merged is None:
-        logger.warning("grouping answers %.200r: a step ran past its %g s limit or the memory limit (helper killed "
-                       "and restarted): plain-number keys alone group this call", req["groups"], timeout_s)
+        logger.warning(
+            "grouping answers %.200r: a step ran past its %g s limit or the memory limit (helper killed "
+            "and restarted): plain-number keys alone group this call",
+            req["groups"],
+            timeout_s,
+        )
         return out
     remap = {}
     for reps, classes in zip(pending, merged, strict=True):

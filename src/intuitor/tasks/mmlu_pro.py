@@ -35,12 +35,13 @@ from typing import Any
 
 from intuitor.tasks.base import Task, gold_text, load_records, read_records, register_task, require_fields
 
+
 LETTERS = "ABCDEFGHIJKLMNOP"  # the original's `choices`; MMLU-Pro has at most 10 options
 
 # TIGER-AI-Lab/MMLU-Pro cot_prompt_lib/initial_prompt.txt ({$} = the subject; the file ends in "\n\n\n"), followed
 # by the "\n" that generate_cot_prompt adds.
 HEADER_TEMPLATE = (
-    'The following are multiple choice questions (with answers) about {subject}. Think step by step and then finish '
+    "The following are multiple choice questions (with answers) about {subject}. Think step by step and then finish "
     'your answer with "the answer is (X)" where X is the correct letter choice.\n\n\n\n'
 )
 REFERENCE_SEED = 12345  # evaluate_from_local.py: random.seed(12345), for the letter drawn when none is found

@@ -22,11 +22,20 @@ from typing import Any
 from intuitor.tasks.base import gold_text, load_records, register_task, value_kind
 from intuitor.tasks.math_train import MathTask
 
+
 ROLES = ("system", "user", "assistant", "tool")
 # names TRL gives reward keyword arguments itself (GRPOTrainer._calculate_rewards, TRL 1.16): a column of that name
 # would collide with them at the first reward call
-RESERVED_COLUMNS = ("prompts", "completions", "completion", "completion_ids", "trainer_state", "log_extra",
-                    "log_metric", "environments")
+RESERVED_COLUMNS = (
+    "prompts",
+    "completions",
+    "completion",
+    "completion_ids",
+    "trainer_state",
+    "log_extra",
+    "log_metric",
+    "environments",
+)
 _HUB_ID = re.compile(r"^[\w.-]+(/[\w.-]+)?$")
 _FILE_SUFFIXES = (".jsonl", ".json", ".gz", ".parquet", ".csv", ".txt")
 
@@ -52,7 +61,7 @@ def chat_prompt(value, field: str, where: str) -> list[dict[str, str]]:
     for j, m in enumerate(value):
         at = f"{where}: field '{field}' message {j + 1}"
         if not isinstance(m, dict) or not isinstance(m.get("role"), str) or "content" not in m:
-            raise ValueError(f"{at} is not a {{\"role\", \"content\"}} object")
+            raise ValueError(f'{at} is not a {{"role", "content"}} object')
         if m["role"] not in ROLES:
             raise ValueError(f"{at} has role {m['role']!r}, not one of {', '.join(ROLES)}")
         if not isinstance(m["content"], str):

@@ -5,6 +5,7 @@ Both are imported lazily, so that light modules of this package (the `intuitor g
 
 import warnings
 
+
 # TRL 1.16 reads `model.is_gradient_checkpointing`, which transformers 5.23 deprecated: a FutureWarning on every
 # run that no user can act on. Only that message is silenced (IntuitorConfig also maps GRPOConfig's
 # `gradient_checkpointing` to its 5.x name `activation_checkpointing`, so that one does not fire either).

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from trl import GRPOConfig
 
+
 ANNOTATORS = ("online", "offline")
 SELF_CERTAINTY_SOURCES = ("auto", "generation", "logprob_pass", "separate_pass")
 
@@ -25,6 +26,7 @@ def _cuda() -> bool:
     import torch
 
     return torch.cuda.is_available()
+
 
 GUARD_ACTIONS = ("off", "warn", "stop")
 
@@ -144,19 +146,25 @@ class IntuitorConfig(GRPOConfig):
     )
     guard_baseline: int = field(
         default=10,
-        metadata={"help": "Logging steps after the warm-up whose mean is the early-training baseline that slow "
-                  "drifts (length_drop/growth, repetition_rise, kl_growth) and the noise of self_certainty_rise are "
-                  "measured against."},
+        metadata={
+            "help": "Logging steps after the warm-up whose mean is the early-training baseline that slow "
+            "drifts (length_drop/growth, repetition_rise, kl_growth) and the noise of self_certainty_rise are "
+            "measured against."
+        },
     )
     guard_length_drop: float | None = field(
         default=0.5,
-        metadata={"help": "Act when the smoothed mean completion length falls below this fraction of the baseline "
-                  "(length collapse; None disables)."},
+        metadata={
+            "help": "Act when the smoothed mean completion length falls below this fraction of the baseline "
+            "(length collapse; None disables)."
+        },
     )
     guard_length_growth: float | None = field(
         default=3.0,
-        metadata={"help": "Act when the smoothed mean completion length exceeds this multiple of the baseline "
-                  "(length explosion; None disables)."},
+        metadata={
+            "help": "Act when the smoothed mean completion length exceeds this multiple of the baseline "
+            "(length explosion; None disables)."
+        },
     )
     guard_repetition_rise: float | None = field(
         default=0.15,
@@ -164,23 +172,31 @@ class IntuitorConfig(GRPOConfig):
     )
     guard_kl_growth: float | None = field(
         default=None,
-        metadata={"help": "Act when the smoothed KL to the reference exceeds this multiple of its baseline (and "
-                  "0.05). Off by default: on the demo it rose in healthy learning too (README, Collapse guard)."},
+        metadata={
+            "help": "Act when the smoothed KL to the reference exceeds this multiple of its baseline (and "
+            "0.05). Off by default: on the demo it rose in healthy learning too (README, Collapse guard)."
+        },
     )
     guard_self_certainty_rise: float | None = field(
         default=None,
-        metadata={"help": "Reward-explosion budget: act when smoothed self-certainty gains more than this many of its "
-                  "own step-to-step noise sigmas within guard_window steps (None disables)."},
+        metadata={
+            "help": "Reward-explosion budget: act when smoothed self-certainty gains more than this many of its "
+            "own step-to-step noise sigmas within guard_window steps (None disables)."
+        },
     )
     guard_vote_calibration_drop: float | None = field(
         default=0.10,
-        metadata={"help": "Label-free: act when the smoothed within-group AUROC of self-certainty for agreeing with "
-                  "the plurality answer (`completions/vote_calibration`) falls this much below its running peak."},
+        metadata={
+            "help": "Label-free: act when the smoothed within-group AUROC of self-certainty for agreeing with "
+            "the plurality answer (`completions/vote_calibration`) falls this much below its running peak."
+        },
     )
     guard_save_steps: int | None = field(
         default=None,
-        metadata={"help": "The guard saves a checkpoint every this many steps (whatever save_strategy says), so "
-                  "that one from before an alarm exists for the guard to name in guard_keep.json."},
+        metadata={
+            "help": "The guard saves a checkpoint every this many steps (whatever save_strategy says), so "
+            "that one from before an alarm exists for the guard to name in guard_keep.json."
+        },
     )
 
     # --- Paper defaults for fields GRPOConfig already has ------------------------------------------------------

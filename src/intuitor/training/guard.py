@@ -55,11 +55,12 @@ import math
 import re
 import statistics
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from transformers import TrainerCallback
+
 
 logger = logging.getLogger(__name__)
 
@@ -81,30 +82,80 @@ class Condition:
 def _conditions(args) -> list[Condition]:
     g = lambda name: getattr(args, name, None)  # noqa: E731  (fields added later default to disabled in replays)
     table = [
-        Condition("length_spike", ("completions/mean_length",), g("guard_length_spike"), "spike",
-                  lambda v, ref, k: ref > 0 and v > k * ref),
-        Condition("length_drop", ("completions/mean_length",), g("guard_length_drop"), "baseline",
-                  lambda v, ref, f: ref > 0 and v < f * ref),
-        Condition("length_growth", ("completions/mean_length",), g("guard_length_growth"), "baseline",
-                  lambda v, ref, k: ref > 0 and v > k * ref),
-        Condition("repetition_spike", ("completions/repetition_rate",), g("guard_repetition_spike"), "spike",
-                  lambda v, ref, d: v > ref + d),
-        Condition("repetition_rise", ("completions/repetition_rate",), g("guard_repetition_rise"), "baseline",
-                  lambda v, ref, d: v > ref + d),
-        Condition("entropy_collapse", ENTROPY_KEYS, g("guard_entropy_collapse"), "spike",
-                  lambda v, ref, f: ref > 0 and v < f * ref),
-        Condition("kl_spike", ("kl",), g("guard_kl_spike"), "spike",
-                  lambda v, ref, k: v > KL_ABS_MIN and v > k * ref),
-        Condition("kl_growth", ("kl",), g("guard_kl_growth"), "baseline",
-                  lambda v, ref, k: v > KL_ABS_MIN and v > k * ref),
-        Condition("self_certainty_rise", ("self_certainty/mean",), g("guard_self_certainty_rise"), "rise",
-                  lambda z, _, k: z > k),
-        Condition("self_certainty_drop", ("self_certainty/mean",), g("guard_self_certainty_drop"), "peak",
-                  lambda v, peak, f: v < peak - f * abs(peak)),
-        Condition("agreement_drop", ("completions/agreement",), g("guard_agreement_drop"), "peak",
-                  lambda v, peak, d: v < peak - d),
-        Condition("vote_calibration_drop", ("completions/vote_calibration",), g("guard_vote_calibration_drop"),
-                  "peak", lambda v, peak, d: v < peak - d),
+        Condition(
+            "length_spike",
+            ("completions/mean_length",),
+            g("guard_length_spike"),
+            "spike",
+            lambda v, ref, k: ref > 0 and v > k * ref,
+        ),
+        Condition(
+            "length_drop",
+            ("completions/mean_length",),
+            g("guard_length_drop"),
+            "baseline",
+            lambda v, ref, f: ref > 0 and v < f * ref,
+        ),
+        Condition(
+            "length_growth",
+            ("completions/mean_length",),
+            g("guard_length_growth"),
+            "baseline",
+            lambda v, ref, k: ref > 0 and v > k * ref,
+        ),
+        Condition(
+            "repetition_spike",
+            ("completions/repetition_rate",),
+            g("guard_repetition_spike"),
+            "spike",
+            lambda v, ref, d: v > ref + d,
+        ),
+        Condition(
+            "repetition_rise",
+            ("completions/repetition_rate",),
+            g("guard_repetition_rise"),
+            "baseline",
+            lambda v, ref, d: v > ref + d,
+        ),
+        Condition(
+            "entropy_collapse",
+            ENTROPY_KEYS,
+            g("guard_entropy_collapse"),
+            "spike",
+            lambda v, ref, f: ref > 0 and v < f * ref,
+        ),
+        Condition("kl_spike", ("kl",), g("guard_kl_spike"), "spike", lambda v, ref, k: v > KL_ABS_MIN and v > k * ref),
+        Condition(
+            "kl_growth", ("kl",), g("guard_kl_growth"), "baseline", lambda v, ref, k: v > KL_ABS_MIN and v > k * ref
+        ),
+        Condition(
+            "self_certainty_rise",
+            ("self_certainty/mean",),
+            g("guard_self_certainty_rise"),
+            "rise",
+            lambda z, _, k: z > k,
+        ),
+        Condition(
+            "self_certainty_drop",
+            ("self_certainty/mean",),
+            g("guard_self_certainty_drop"),
+            "peak",
+            lambda v, peak, f: v < peak - f * abs(peak),
+        ),
+        Condition(
+            "agreement_drop",
+            ("completions/agreement",),
+            g("guard_agreement_drop"),
+            "peak",
+            lambda v, peak, d: v < peak - d,
+        ),
+        Condition(
+            "vote_calibration_drop",
+            ("completions/vote_calibration",),
+            g("guard_vote_calibration_drop"),
+            "peak",
+            lambda v, peak, d: v < peak - d,
+        ),
     ]
     return [c for c in table if c.threshold is not None]
 
@@ -156,8 +207,12 @@ class CollapseGuard(TrainerCallback):
         self.window, self.warmup, self.patience = args.guard_window, args.guard_warmup, args.guard_patience
         self.baseline_steps = getattr(args, "guard_baseline", None) or self.window
         self.save_steps = getattr(args, "guard_save_steps", None)
-        for name, value, low in (("guard_window", self.window, 1), ("guard_patience", self.patience, 1),
-                                 ("guard_warmup", self.warmup, 0), ("guard_baseline", self.baseline_steps, 2)):
+        for name, value, low in (
+            ("guard_window", self.window, 1),
+            ("guard_patience", self.patience, 1),
+            ("guard_warmup", self.warmup, 0),
+            ("guard_baseline", self.baseline_steps, 2),
+        ):
             if value < low:
                 raise ValueError(f"{name}={value}: must be >= {low}")
         if self.save_steps is not None and self.save_steps < 1:
@@ -214,8 +269,15 @@ class CollapseGuard(TrainerCallback):
             if t.streak == self.patience:
                 # the evidence: a raw value for a spike, else the smoothing window that ended at the streak's start
                 evidence = t.streak_start if c.kind == "spike" else t.streak_start - self.window + 1
-                fired.append({"condition": c.name, "value": current, "reference": reference, "onset": t.streak_start,
-                              "evidence": max(evidence, 1)})
+                fired.append(
+                    {
+                        "condition": c.name,
+                        "value": current,
+                        "reference": reference,
+                        "onset": t.streak_start,
+                        "evidence": max(evidence, 1),
+                    }
+                )
         return fired
 
     def process(self, step: int, logs: dict) -> list[dict]:
@@ -233,9 +295,15 @@ class CollapseGuard(TrainerCallback):
                 # rollouts logged at step s come from the weights after s - 1 updates: keep weights that generated
                 # none of the rollouts the alarm rests on
                 before = [s for s in self.saved_steps if s < evidence - 1]
-                self.keep = {"step": step, "event": "keep", "checkpoint": f"checkpoint-{before[-1]}" if before else None,
-                             "checkpoint_step": before[-1] if before else None, "alarm": event["condition"],
-                             "alarm_onset": onset, "evidence_from": evidence}
+                self.keep = {
+                    "step": step,
+                    "event": "keep",
+                    "checkpoint": f"checkpoint-{before[-1]}" if before else None,
+                    "checkpoint_step": before[-1] if before else None,
+                    "alarm": event["condition"],
+                    "alarm_onset": onset,
+                    "evidence_from": evidence,
+                }
         return events
 
     # ---- TrainerCallback ------------------------------------------------------------------------------------------
@@ -258,18 +326,28 @@ class CollapseGuard(TrainerCallback):
             then = "; saving a checkpoint and stopping" if self.action == "stop" else ""
             logger.warning(
                 "CollapseGuard: %s at step %d (value %.4g, reference %.4g)%s",
-                event["condition"], event["step"], event["value"], event["reference"], then,
+                event["condition"],
+                event["step"],
+                event["value"],
+                event["reference"],
+                then,
             )
             rows = [event]
             if not had_keep and self.keep is not None:
                 had_keep = True
                 rows.append(self.keep)
                 if self.keep["checkpoint"]:
-                    logger.warning("CollapseGuard: keep %s, the newest checkpoint before the alarm began (step %d)",
-                                   self.keep["checkpoint"], self.keep["alarm_onset"])
+                    logger.warning(
+                        "CollapseGuard: keep %s, the newest checkpoint before the alarm began (step %d)",
+                        self.keep["checkpoint"],
+                        self.keep["alarm_onset"],
+                    )
                 else:
-                    logger.warning("CollapseGuard: no checkpoint was saved before the alarm began (step %d) to keep; "
-                                   "set guard_save_steps", self.keep["alarm_onset"])
+                    logger.warning(
+                        "CollapseGuard: no checkpoint was saved before the alarm began (step %d) to keep; "
+                        "set guard_save_steps",
+                        self.keep["alarm_onset"],
+                    )
                 if self.keep["checkpoint"]:
                     state.best_model_checkpoint = str(Path(args.output_dir) / self.keep["checkpoint"])
             if state.is_world_process_zero:
@@ -322,6 +400,7 @@ def read_metrics(path: str | Path) -> tuple[list[dict], dict, list[int]]:
     from intuitor.layout import read_run_config
 
     config = read_run_config(folder)
-    checkpoints = sorted(int(m.group(1)) for p in folder.glob("checkpoint-*")
-                         if (m := re.fullmatch(r"checkpoint-(\d+)", p.name)))
+    checkpoints = sorted(
+        int(m.group(1)) for p in folder.glob("checkpoint-*") if (m := re.fullmatch(r"checkpoint-(\d+)", p.name))
+    )
     return rows, config, checkpoints

@@ -13,7 +13,6 @@ import difflib
 import json
 import types
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -64,8 +63,10 @@ def _parse(name: str, annotation, text: str):
 
 def guard_command(
     ctx: typer.Context,
-    path: Path = typer.Argument(..., help="A run folder (metrics.jsonl, run_config.json, checkpoint-*) or a JSONL file."),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the alarms and the keep decision here."),
+    path: Path = typer.Argument(
+        ..., help="A run folder (metrics.jsonl, run_config.json, checkpoint-*) or a JSONL file."
+    ),
+    json_out: Path | None = typer.Option(None, "--json", help="Also write the alarms and the keep decision here."),
 ):
     """Replay a logged run through the collapse guard offline; print each alarm with its step.
 
@@ -83,8 +84,10 @@ def guard_command(
         raise typer.Exit(code=2) from None
     guard = replay(rows, settings, checkpoints)
     steps = [r.get("step") for r in rows if isinstance(r.get("step"), int)]
-    typer.echo(f"{path}: {len(rows)} rows, steps {min(steps, default=0)}-{max(steps, default=0)}, "
-               f"{len(guard.conditions)} conditions on")
+    typer.echo(
+        f"{path}: {len(rows)} rows, steps {min(steps, default=0)}-{max(steps, default=0)}, "
+        f"{len(guard.conditions)} conditions on"
+    )
     for e in guard.events:
         typer.echo(f"step {e['step']:5d}  {e['condition']:22s} value {e['value']:.4g}  reference {e['reference']:.4g}")
     if not guard.events:
@@ -93,8 +96,8 @@ def guard_command(
         keep = guard.keep["checkpoint"] or "none (no checkpoint before the alarm)"
         typer.echo(f"keep: {keep} (first alarm {guard.keep['alarm']} began at step {guard.keep['alarm_onset']})")
     if json_out:
-        json_out.write_text(json.dumps({"events": guard.events, "keep": guard.keep,
-                                        "settings": vars(settings)}, indent=2) + "\n")
+        json_out.write_text(
+            json.dumps({"events": guard.events, "keep": guard.keep, "settings": vars(settings)}, indent=2) + "\n"
+        )
     if guard.events:
         raise typer.Exit(code=1)  # an alarm fired: scripts and CI can act on the exit code
-

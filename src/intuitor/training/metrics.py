@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from typing import Callable
+from collections.abc import Callable
 
 # What an answer is and when two are equal live with the tasks; re-exported here, where they used to be.
 from intuitor.tasks.answers import (  # noqa: F401
@@ -106,8 +106,11 @@ def alignment(scores: list[float], correct: list[float], group_size: int) -> dic
         return {"auroc": nan, "top1": nan}
     aurocs, tops = [], []
     for start in range(0, len(scores), group_size):
-        pairs = [(s, c) for s, c in zip(scores[start : start + group_size], correct[start : start + group_size])
-                 if not (math.isnan(s) or math.isnan(c))]
+        pairs = [
+            (s, c)
+            for s, c in zip(scores[start : start + group_size], correct[start : start + group_size])
+            if not (math.isnan(s) or math.isnan(c))
+        ]
         if not pairs:
             continue
         best = max(s for s, _ in pairs)

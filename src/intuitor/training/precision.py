@@ -18,6 +18,7 @@ import warnings
 
 import torch
 
+
 LOW_PRECISION = (torch.bfloat16, torch.float16)
 
 
@@ -52,7 +53,8 @@ def check_weight_precision(model, args, distributed_type) -> None:
         "weights). To train low-precision weights anyway, set `allow_low_precision_weights: true`."
     )
     if allow is None:
-        warnings.warn(message + " (`intuitor train` refuses this; set allow_low_precision_weights to silence it)",
-                      stacklevel=3)
+        warnings.warn(
+            message + " (`intuitor train` refuses this; set allow_low_precision_weights to silence it)", stacklevel=3
+        )
         return
     raise ValueError(message)

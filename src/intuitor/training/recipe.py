@@ -154,8 +154,9 @@ def _check_shape(key: str, value, field: dataclasses.Field, where: str) -> None:
     kind = _type_name(field).lower()
     if key == "rewards" and not isinstance(value, list):
         if isinstance(value, dict):
-            raise ValueError(f"{where}: rewards: expected a list of NAME[:WEIGHT], e.g. [self_certainty, accuracy:0], "
-                             "got a mapping")
+            raise ValueError(
+                f"{where}: rewards: expected a list of NAME[:WEIGHT], e.g. [self_certainty, accuracy:0], got a mapping"
+            )
         return
     if isinstance(value, dict) and "dict" not in kind:
         raise ValueError(f"{where}: {key}: expected {_type_name(field)}, got a mapping")
@@ -222,7 +223,7 @@ def parse_config(config_path: str | None, overrides: list[str]):
             _check_shape(key, value, known[key], str(path))
     flags = [a[2:].split("=", 1)[0].replace("-", "_") for a in overrides if a.startswith("--")]
     _check_known(flags, known, "the command line")
-    sources = {key: str(config_path) for key in values} | {key: "the command line" for key in flags}
+    sources = {key: str(config_path) for key in values} | dict.fromkeys(flags, "the command line")
     argv = [a for k, v in values.items() for a in _to_argv(k, v)]
     argv += [("--" + a[2:].replace("-", "_")) if a.startswith("--") else a for a in overrides]
     parser = HfArgumentParser((RunArguments, IntuitorConfig))
@@ -243,8 +244,10 @@ def parse_config(config_path: str | None, overrides: list[str]):
         leftover = re.search(r"not used by the HfArgumentParser: (\[.*\])", str(e))
         if leftover is None:
             raise
-        raise ValueError(f"the command line: unexpected value(s) {leftover.group(1)}: a field given as --name "
-                         "takes one value, except list fields such as --rewards") from None
+        raise ValueError(
+            f"the command line: unexpected value(s) {leftover.group(1)}: a field given as --name "
+            "takes one value, except list fields such as --rewards"
+        ) from None
     for name, value in _prompt_fields(run_args, config):
         _check_prompt_value(value, name)
     try:
@@ -257,8 +260,9 @@ def parse_config(config_path: str | None, overrides: list[str]):
         where = "; ".join(f"{source}: {' and '.join(ks)}" for source, ks in by_source.items())
         raise ValueError(f"{where}: {e}") from None
     if isinstance(config.model_init_kwargs, dict):
-        check_model_init_kwargs(config.model_init_kwargs, run_args.model_name_or_path,
-                                sources.get("model_init_kwargs", "the command line"))
+        check_model_init_kwargs(
+            config.model_init_kwargs, run_args.model_name_or_path, sources.get("model_init_kwargs", "the command line")
+        )
     return run_args, config
 
 

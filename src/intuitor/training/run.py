@@ -29,12 +29,33 @@ from intuitor.training.recipe import (
     validate_recipe,
 )
 
+
 __all__ = [  # the recipe's names stay importable from here (the CLI, tests)
-    "RENAMED_FIELDS", "RunArguments", "check_model_init_kwargs", "check_prompt_text", "from_pretrained_arguments",
-    "parse_config", "resolve_recipe", "validate_recipe", "train_task", "data_name", "check_golds",
-    "load_train_dataset", "resolve_model", "latest_checkpoint", "check_resume", "run_training", "policy_init_kwargs",
-    "prompts_per_update", "updates_per_epoch", "total_updates", "lr_schedule", "kl_estimator",
-    "rendered_system_message", "effective_values", "load_rows_if_local",
+    "RENAMED_FIELDS",
+    "RunArguments",
+    "check_model_init_kwargs",
+    "check_prompt_text",
+    "from_pretrained_arguments",
+    "parse_config",
+    "resolve_recipe",
+    "validate_recipe",
+    "train_task",
+    "data_name",
+    "check_golds",
+    "load_train_dataset",
+    "resolve_model",
+    "latest_checkpoint",
+    "check_resume",
+    "run_training",
+    "policy_init_kwargs",
+    "prompts_per_update",
+    "updates_per_epoch",
+    "total_updates",
+    "lr_schedule",
+    "kl_estimator",
+    "rendered_system_message",
+    "effective_values",
+    "load_rows_if_local",
 ]
 
 
@@ -80,8 +101,10 @@ def check_golds(rewards: list[str], rows: list[dict], task, where: str) -> None:
                 f"rewards for label-free training, or give each row an '{field}'"
             )
         if missing:
-            print(f"notice: {missing} of {len(rows)} rows of {where} have no '{field}': reward '{name}' scores them "
-                  "None (left out of its mean)")
+            print(
+                f"notice: {missing} of {len(rows)} rows of {where} have no '{field}': reward '{name}' scores them "
+                "None (left out of its mean)"
+            )
 
 
 def load_train_dataset(run_args: RunArguments, rewards: list[str] | None = None):

@@ -280,8 +280,11 @@ def statistics_source(trainer, one_row_per_step: bool = True) -> str:
     if requested == "separate_pass":
         return requested
     if requested != "auto" and not online:
-        why = "annotator='offline' scores with its own model" if args.annotator != "online" else (
-            "shifted_self_certainty scores other positions")
+        why = (
+            "annotator='offline' scores with its own model"
+            if args.annotator != "online"
+            else ("shifted_self_certainty scores other positions")
+        )
         raise ValueError(f"self_certainty_source={requested!r}: {why}; use self_certainty_source: auto")
     if requested == "generation" and not recorder_ok:
         raise ValueError(

@@ -54,6 +54,7 @@ from intuitor.training import scoring
 from intuitor.training.callbacks import MetricsJsonlCallback, ResumedScheduleCallback
 from intuitor.training.config import IntuitorConfig
 
+
 logger = logging.get_logger(__name__)
 
 
@@ -94,8 +95,14 @@ class IntuitorTrainer(GRPOTrainer):
             from intuitor.training.guard import CollapseGuard
 
             callbacks.append(CollapseGuard(args))
-        super().__init__(model=model, reward_funcs=reward_funcs, args=args, train_dataset=train_dataset,
-                         callbacks=callbacks, **kwargs)
+        super().__init__(
+            model=model,
+            reward_funcs=reward_funcs,
+            args=args,
+            train_dataset=train_dataset,
+            callbacks=callbacks,
+            **kwargs,
+        )
         from intuitor.training.callbacks import CompletionsJsonlCallback
         from intuitor.training.precision import check_weight_precision
 
@@ -153,7 +160,9 @@ class IntuitorTrainer(GRPOTrainer):
 
             annotator, tok = load_model_and_tokenizer(self.args.annotator_model)
             if tok.get_vocab() != self.processing_class.get_vocab():
-                raise ValueError(f"annotator_model {self.args.annotator_model!r} has another vocabulary than the policy")
+                raise ValueError(
+                    f"annotator_model {self.args.annotator_model!r} has another vocabulary than the policy"
+                )
         elif self.ref_model is not None:
             return self.ref_model  # already the frozen initial policy (beta > 0): no second copy
         else:
@@ -196,9 +205,13 @@ class IntuitorTrainer(GRPOTrainer):
         if stats is None and needed:  # vLLM, offline annotator, beam search, or a recording that did not match
             # Through the wrapped model, the same number of calls on every process: safe under ZeRO-3 / FSDP.
             stats = scoring.pass_statistics(
-                self.annotator if self.annotator is not None else self.model, prompt_ids, completion_ids,
-                args.self_certainty_temperature, shifted=args.shifted_self_certainty,
-                batch_size=args.per_device_train_batch_size, pad_id=self._pad_id_for_scoring(),
+                self.annotator if self.annotator is not None else self.model,
+                prompt_ids,
+                completion_ids,
+                args.self_certainty_temperature,
+                shifted=args.shifted_self_certainty,
+                batch_size=args.per_device_train_batch_size,
+                pad_id=self._pad_id_for_scoring(),
             )
         # else, with no reward needing them and no usable recording: don't pay for a pass just to log
         self._rollout = (completion_ids, stats)
@@ -320,7 +333,10 @@ def _intuitor_args(args, model) -> IntuitorConfig:
         raise TypeError(f"args must be an IntuitorConfig or a GRPOConfig, got {type(args).__name__}")
     values = {f.name: getattr(args, f.name) for f in dataclasses.fields(GRPOConfig) if f.init}
     # GRPOConfig.__post_init__ derived one of these two from the other; give back only what decides both.
-    if values["generation_batch_size"] == args.per_device_train_batch_size * args.world_size * args.steps_per_generation:
+    if (
+        values["generation_batch_size"]
+        == args.per_device_train_batch_size * args.world_size * args.steps_per_generation
+    ):
         values["generation_batch_size"] = None
     else:
         values["steps_per_generation"] = None
@@ -331,4 +347,3 @@ def _intuitor_args(args, model) -> IntuitorConfig:
         f"annotator={new.annotator!r}, guard={new.guard!r})."
     )
     return new
-

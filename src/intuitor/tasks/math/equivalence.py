@@ -66,8 +66,15 @@ def _verify(gold: tuple, pred: tuple) -> bool:
             # allow_set_relation_comp: `3 < x \le 4` answers `(3,4]` (math-verify's own option; see the docstring)
             if not verify(g, p, allow_set_relation_comp=True, timeout_seconds=None):  # type: ignore[arg-type]
                 continue
-            if isinstance(g, Basic) and isinstance(p, Basic) and _is_exact_number(g) and _is_exact_number(p) \
-                    and not _is_percent(g) and not _is_percent(p) and not _exactly_equal(g, p):
+            if (
+                isinstance(g, Basic)
+                and isinstance(p, Basic)
+                and _is_exact_number(g)
+                and _is_exact_number(p)
+                and not _is_percent(g)
+                and not _is_percent(p)
+                and not _exactly_equal(g, p)
+            ):
                 continue  # 1/2006! vs 1/2004!: math-verify's evalf(chop=True) took a tiny difference for 0
             return True
     return False
@@ -162,4 +169,3 @@ def _classes_of(answers: list[str], bounded) -> list[int]:
             reps.append(i)
         out.append(match)
     return out
-

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import re
 
+
 _BOX = re.compile(r"\\(?:boxed|fbox)(?![a-zA-Z])")
 
 
@@ -78,7 +79,6 @@ def extract_gsm8k_gold(answer: str) -> str:
     return answer.rsplit("####", 1)[1].strip().replace(",", "").rstrip(".")
 
 
-
 # What may stand between two boxes of one list answer: spaces, math delimiters, commas, "and"/"or", `x =`.
 _BETWEEN_BOXES = re.compile(
     r"(?:\s|\$|\\[()\[\]]|[,;]|\\[,;:! ]|~|\\q?quad|\b(?:and|or)\b|\\text\{\s*(?:and|or|,)?\s*\}"
@@ -128,8 +128,13 @@ def _balanced(answer: str) -> bool:
 
 def _is_bare_latex(span: str) -> bool:
     """A LaTeX expression without `$`/`\\(` delimiters and without prose: `2\\sqrt{3}`, `\\frac{\\pi}{2}`."""
-    if not span or len(span) > 200 or _DELIMITED.search(span) or not _LATEX_COMMAND.search(span) \
-            or not _balanced(span):
+    if (
+        not span
+        or len(span) > 200
+        or _DELIMITED.search(span)
+        or not _LATEX_COMMAND.search(span)
+        or not _balanced(span)
+    ):
         return False
     words = re.sub(r"\\(?:text|mathrm|mbox|operatorname)\{[^{}]*\}|\\[a-zA-Z]+", " ", span)
     return re.search(r"[a-zA-Z]{2,}", words) is None  # no word outside commands ("so", "pi", "and"): not prose
@@ -150,8 +155,9 @@ def _mv_regexes():
 
     # math-verify's defaults (lighteval's MATH metric), boxes already handled by step 1.
     latex = LatexExtractionConfig(boxed_match_priority=-1)
-    patterns = [(p, prio, cfg) for pats, cfg in get_extraction_regexes([latex, ExprExtractionConfig()])
-                for p, prio in pats]
+    patterns = [
+        (p, prio, cfg) for pats, cfg in get_extraction_regexes([latex, ExprExtractionConfig()]) for p, prio in pats
+    ]
     return sorted(patterns, key=lambda x: x[1])
 
 
@@ -243,4 +249,3 @@ def extract_answer(text: str | None) -> str | None:
         if _is_bare_latex(rhs):
             return rhs
     return _math_verify_extract(text)
-

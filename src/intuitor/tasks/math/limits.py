@@ -201,5 +201,3 @@ def _in_helper(req: dict):
 def _stop_helper() -> None:
     if _helper is not None and _helper.owner == os.getpid():
         _helper.kill()
-
-

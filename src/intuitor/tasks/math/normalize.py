@@ -9,9 +9,8 @@ import functools
 import re
 from fractions import Fraction
 
-_THOUSANDS = re.compile(
-    r"(?<![\d.,])(\d{1,3})((?:(?:\\[,;:! ]|~|\{,\}|[ \u00a0\u2009\u202f])\d{3})+)(?![\d])"
-)
+
+_THOUSANDS = re.compile(r"(?<![\d.,])(\d{1,3})((?:(?:\\[,;:! ]|~|\{,\}|[ \u00a0\u2009\u202f])\d{3})+)(?![\d])")
 _MINUS = str.maketrans({"\u2212": "-", "\ufe63": "-", "\uff0d": "-"})
 # A plain-text mixed number as the whole answer (`2 2/3`, `x = -1 1/2`): whole part, space, proper fraction.
 _MIXED = re.compile(r"((?:[a-zA-Z]\s*=\s*)?-?)(\d+)[ \t]+(\d+)/(\d+)")
@@ -92,5 +91,3 @@ def quick_key(answer: str | None) -> tuple[str, str] | None:
     if _NUMBER.fullmatch(s):
         return ("q", str(Fraction(s)))
     return ("s", s)
-
-
