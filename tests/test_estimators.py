@@ -43,6 +43,26 @@ def sharp(tiny_model_dir):
     return model, AutoTokenizer.from_pretrained(tiny_model_dir)
 
 
+def tiny_config(tmp_path, **overrides):
+    """A 1-step CPU run on the tiny model: 4 prompts' worth of G=4, logged every step, no reference model."""
+    from intuitor.training import IntuitorConfig
+
+    base = dict(
+        output_dir=str(tmp_path),
+        max_steps=1,
+        per_device_train_batch_size=4,
+        num_generations=4,
+        logging_steps=1,
+        report_to="none",
+        save_strategy="no",
+        use_cpu=True,
+        beta=0.0,
+        gradient_checkpointing=False,
+        seed=0,
+    )
+    return IntuitorConfig(**{**base, **overrides})
+
+
 def float64_reference(model, prompt, completion, temperature=1.0):
     """(log p of each completion token, entropy at each position), float64, from one full forward."""
     ids = torch.tensor([prompt + completion])
@@ -249,7 +269,7 @@ def test_alignment_hand_made_groups():
 def test_mixed_run_logs_every_estimator_and_its_alignment(tiny_model_dir, tmp_path):
     """lr = 0 keeps the weights fixed, so the logged values can be recomputed after training."""
     from intuitor.models import load_model_and_tokenizer
-    from intuitor.training import IntuitorConfig, IntuitorTrainer
+    from intuitor.training import IntuitorTrainer
 
     model, tok = load_model_and_tokenizer(str(tiny_model_dir))
     seen = {}
@@ -259,20 +279,11 @@ def test_mixed_run_logs_every_estimator_and_its_alignment(tiny_model_dir, tmp_pa
         return [float(i % 2) for i in range(len(completions))]
 
     names = ["self_certainty", *NEW, "negative_entropy"]
-    args = IntuitorConfig(
-        output_dir=str(tmp_path),
+    args = tiny_config(
+        tmp_path,
         max_steps=2,
-        per_device_train_batch_size=4,
-        num_generations=4,
         max_completion_length=8,
-        logging_steps=1,
-        report_to="none",
-        save_strategy="no",
-        use_cpu=True,
         learning_rate=0.0,
-        beta=0.0,
-        gradient_checkpointing=False,
-        seed=0,
         reward_weights=[1.0] + [0.0] * len(NEW) + [0.0, 0.0],
     )
     data = Dataset.from_list([{"prompt": f"What is {i} + {i}?", "answer": str(2 * i)} for i in range(8)])
@@ -370,22 +381,12 @@ def test_demo_compares_the_estimators(tmp_path):
 def test_token_estimators_train_under_the_std_floor(tiny_model_dir, tmp_path):
     """Wrapped by the std floor, a token-level reward still makes the trainer record per-token statistics."""
     from intuitor.models import load_model_and_tokenizer
-    from intuitor.training import IntuitorConfig, IntuitorTrainer
+    from intuitor.training import IntuitorTrainer
 
     model, tok = load_model_and_tokenizer(str(tiny_model_dir))
-    args = IntuitorConfig(
-        output_dir=str(tmp_path),
-        max_steps=1,
-        per_device_train_batch_size=4,
-        num_generations=4,
+    args = tiny_config(
+        tmp_path,
         max_completion_length=6,
-        logging_steps=1,
-        report_to="none",
-        save_strategy="no",
-        use_cpu=True,
-        beta=0.0,
-        gradient_checkpointing=False,
-        seed=0,
         advantage_std_floor=0.05,
         rewards=["trajectory_entropy", "last_chunk_entropy:0.5"],
     )
@@ -401,20 +402,12 @@ def test_token_estimators_train_under_the_std_floor(tiny_model_dir, tmp_path):
 
 def test_token_estimators_without_the_recorder_say_what_to_change(tiny_model_dir, tmp_path):
     from intuitor.models import load_model_and_tokenizer
-    from intuitor.training import IntuitorConfig, IntuitorTrainer
+    from intuitor.training import IntuitorTrainer
 
     model, tok = load_model_and_tokenizer(str(tiny_model_dir))
-    args = IntuitorConfig(
-        output_dir=str(tmp_path),
-        max_steps=1,
-        per_device_train_batch_size=4,
-        num_generations=4,
+    args = tiny_config(
+        tmp_path,
         max_completion_length=4,
-        report_to="none",
-        save_strategy="no",
-        use_cpu=True,
-        beta=0.0,
-        gradient_checkpointing=False,
         self_certainty_source="separate_pass",
         rewards=["self_certainty", "sequence_probability:0"],
     )
