@@ -56,10 +56,14 @@ if [[ ! -e $RESULTS/base/done ]]; then
 fi
 
 # 1. each run: train, evaluate every checkpoint, keep the results, free the disk
+# interleaved (online 0, offline 0, gold 0, online 1, ...) so that a session that stops early leaves every method
 runs=()
-for s in $ONLINE_SEEDS; do runs+=("intuitor-seed$s"); done
-for s in $OFFLINE_SEEDS; do runs+=("intuitor-offline-seed$s"); done
-for s in $GOLD_SEEDS; do runs+=("grpo-gold-seed$s"); done
+read -ra on <<<"$ONLINE_SEEDS"; read -ra off <<<"$OFFLINE_SEEDS"; read -ra gold <<<"$GOLD_SEEDS"
+for ((i = 0; i < ${#on[@]} || i < ${#off[@]} || i < ${#gold[@]}; i++)); do
+  if [[ -n ${on[i]:-} ]]; then runs+=("intuitor-seed${on[i]}"); fi
+  if [[ -n ${off[i]:-} ]]; then runs+=("intuitor-offline-seed${off[i]}"); fi
+  if [[ -n ${gold[i]:-} ]]; then runs+=("grpo-gold-seed${gold[i]}"); fi
+done
 
 for run in "${runs[@]}"; do
   if [[ -e $RESULTS/$run/done ]]; then echo "skip $run (results kept)"; continue; fi
