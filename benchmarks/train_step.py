@@ -28,6 +28,12 @@ unit is then one generation cycle (two steps), and the first cycle is the warm-u
     python benchmarks/train_step.py
     python benchmarks/train_step.py --models tiny --steps 2 --repeats 1
     python benchmarks/train_step.py --models smollm2 --source logprob_pass
+    python benchmarks/train_step.py --models smollm2 --scheduling refill --free-length --betas 0.005 \\
+        --num-generations 7 --batch 28 --completion-length 128          # the SmolLM2 experiment's shape
+
+`--scheduling refill` generates INTUITOR's rollouts with the refill scheduler (issue 32); with `--free-length` the
+completions end at EOS, as in training, so refill has finished rows to drop; the table then gives each trainer's
+median completion length and share cut at the budget, the rollouts' statistics the comparison must hold.
 """
 
 from __future__ import annotations
@@ -86,6 +92,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         choices=["generation", "logprob_pass"],
         help="where INTUITOR reads self-certainty: the generation recorder, or TRL's old log-prob pass "
         "(both trainers then run steps_per_generation=2, so TRL runs that pass) (default generation)",
+    )
+    p.add_argument(
+        "--scheduling",
+        default="static",
+        choices=["static", "refill"],
+        help="INTUITOR's generation_scheduling; GRPO is TRL's own generate either way (default static)",
+    )
+    p.add_argument(
+        "--free-length",
+        action="store_true",
+        help="completions end at EOS as in training (no min_new_tokens); the table then shows both trainers' "
+        "completion lengths, which differ by sampling",
     )
     p.add_argument("--seed", type=int, default=0)
     return p.parse_args(argv)
@@ -215,7 +233,7 @@ def run(kind: str, folder: Path, beta: float, args, workdir: str, clock: str):
         per_device_train_batch_size=args.batch,
         num_generations=args.num_generations,
         max_completion_length=args.completion_length,
-        generation_kwargs={"min_new_tokens": args.completion_length},
+        generation_kwargs=None if args.free_length else {"min_new_tokens": args.completion_length},
         beta=beta,
         learning_rate=1e-6,
         temperature=0.9,
@@ -247,7 +265,7 @@ def run(kind: str, folder: Path, beta: float, args, workdir: str, clock: str):
     else:
         trainer = IntuitorTrainer(
             model=model,
-            args=IntuitorConfig(**kw, self_certainty_source=args.source),
+            args=IntuitorConfig(**kw, self_certainty_source=args.source, generation_scheduling=args.scheduling),
             train_dataset=data,
             processing_class=tok,
             callbacks=[timer],
@@ -265,7 +283,16 @@ def run(kind: str, folder: Path, beta: float, args, workdir: str, clock: str):
     wall = [sum(timer.wall[i : i + cycle]) for i in range(0, steps, cycle)]
     # INTUITOR's own time after the warm-up cycle (its first call pays one-off imports and caches, as TRL's does)
     own_after_warmup = timer.own_marks[-1] - timer.own_marks[cycle - 1]
-    return per_cycle[1:], wall[1:], own_after_warmup / (steps // cycle - 1)
+    logs = [h for h in trainer.state.log_history if "completions/mean_length" in h]
+    rollouts = [(h["completions/mean_length"], h.get("completions/clipped_ratio", 0.0)) for h in logs]
+    return per_cycle[1:], wall[1:], own_after_warmup / (steps // cycle - 1), rollouts
+
+
+def length_note(rollouts: list[tuple[float, float]]) -> str:
+    """Mean completion length over all steps of a cell, and the share of completions cut at the token budget."""
+    if not rollouts:
+        return "-"
+    return f"{median([r[0] for r in rollouts]):.1f} ({median([r[1] for r in rollouts]):.2f})"
 
 
 def main(argv: list[str] | None = None) -> Report:
@@ -285,10 +312,12 @@ def main(argv: list[str] | None = None) -> Report:
             times: dict[tuple[float, str], list[float]] = {c: [] for c in cells}
             wall: dict[tuple[float, str], list[float]] = {c: [] for c in cells}
             own: dict[float, list[float]] = {b: [] for b in betas}
+            rollouts: dict[tuple[float, str], list[tuple[float, float]]] = {c: [] for c in cells}
             for r in range(args.repeats):  # interleaved, ABBA: grpo, intuitor, then intuitor, grpo, ...
                 for b, kind in cells if r % 2 == 0 else cells[::-1]:
-                    t, w, o = run(kind, folder, b, args, workdir, clock)
+                    t, w, o, ro = run(kind, folder, b, args, workdir, clock)
                     times[(b, kind)] += t
+                    rollouts[(b, kind)] += ro
                     wall[(b, kind)] += w
                     if kind == "intuitor":
                         own[b].append(o)
@@ -311,6 +340,8 @@ def main(argv: list[str] | None = None) -> Report:
                         f"{wall_ratio:.3f}",
                         f"{median(own[b]) * 1e3:.1f}",
                         f"{own_ratio:.4f}",
+                        length_note(rollouts[(b, "grpo")]),
+                        length_note(rollouts[(b, "intuitor")]),
                     ]
                 )
                 report.rows.append(
@@ -323,6 +354,8 @@ def main(argv: list[str] | None = None) -> Report:
                         "ratio_95": (lo, hi),
                         "wall_ratio": wall_ratio,
                         "own_s": median(own[b]),
+                        "grpo_rollouts": rollouts[(b, "grpo")],
+                        "intuitor_rollouts": rollouts[(b, "intuitor")],
                         "own_ratio": own_ratio,
                     }
                 )
@@ -355,6 +388,8 @@ def main(argv: list[str] | None = None) -> Report:
                         "wall ratio",
                         "own ms/step",
                         "1+own/GRPO",
+                        "GRPO length (clipped)",
+                        "INTUITOR length (clipped)",
                     ],
                     rows,
                 )

@@ -23,6 +23,8 @@ Shared prefix: the prompts' longest common prefix (an evaluation's system prompt
 and its keys and values copied into every joining row, which prefills only the rest of its prompt; the row's cache
 reads [prefix | padding | suffix], the padding masked and skipped by the position ids like left padding. The same
 numbers up to float rounding (other matmul shapes), as batching itself gives; tests compare the responses.
+Likewise, rows that join together with the same prompt (GRPO's G completions of a prompt, pass@k's samples) are
+prefilled once: the prefill runs on the distinct prompts and its cache rows and logits are copied to each copy.
 
 Self-certainty: the caller's `record_generation(model)` hook sees every forward (a joining batch's prefill, then
 each decoding step) and appends one value per row of that forward; after each forward this loop reads that entry
@@ -32,6 +34,7 @@ logits that predicted its tokens, whatever slot it sat in (the shared prefix's f
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -41,7 +44,9 @@ import torch.nn.functional as F
 from transformers import DynamicCache
 from transformers.cache_utils import DynamicLayer
 from transformers.generation.logits_process import (
+    MinPLogitsWarper,
     TemperatureLogitsWarper,
+    TopKLogitsWarper,
     TopPLogitsWarper,
 )
 
@@ -92,6 +97,11 @@ def _select(cache, mask: torch.Tensor, keep: list[int]) -> torch.Tensor:
     return mask[:, cut:]
 
 
+def _cache_keyword(model) -> str:
+    """transformers 5.25 renamed the forward's `past_key_values` to `cache` (the old name warns; gone in 5.40)."""
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
+
 def _forward(model, input_ids, mask, cache, past: int) -> torch.Tensor:
     """One forward over the new tokens (B, q) after `past` cached columns; (B, V) float32 last-position logits."""
     q = input_ids.size(1)
@@ -100,7 +110,7 @@ def _forward(model, input_ids, mask, cache, past: int) -> torch.Tensor:
         input_ids=input_ids,
         attention_mask=mask,
         position_ids=position_ids,
-        past_key_values=cache,
+        **{_cache_keyword(model): cache},
         cache_position=torch.arange(past, past + q, device=input_ids.device),
         use_cache=True,
         logits_to_keep=1,
@@ -117,6 +127,8 @@ def refill_generate(
     pad_id: int,
     temperature: float = 0.0,
     top_p: float = 1.0,
+    top_k: int | None = None,
+    min_p: float | None = None,
     min_new_tokens: int = 0,
     stopped: Callable[[list[int]], bool] | None = None,
     recorder=None,
@@ -127,16 +139,23 @@ def refill_generate(
     A row ends after a token of `eos_ids` (kept), after `max_new_tokens`, or when `stopped(tokens)` says so (the
     task's stop strings). `recorder` (from `record_generation(model)`, or None) gets its per-step values
     distributed to the requests. `share_prefix`: prefill the prompts' common prefix once (GSM8K's system prompt and
-    chat header: 74 of SmolLM2's ~140 prompt tokens). Raises `RefillUnsupported` before any decoding when the
+    chat header: 74 of SmolLM2's ~140 prompt tokens); rows joining together with the same prompt (GRPO's G
+    completions of a prompt, pass@k samples) share one prefill of it as well. Raises `RefillUnsupported` before any decoding when the
     model's cache cannot be re-batched.
     """
     device = next(model.parameters()).device
     requests = [Request(list(p)) for p in prompts]
     queue = list(range(len(requests)))[::-1]  # pop() takes them in the given order
     eos = torch.tensor(list(eos_ids), device=device)
-    warpers = [TemperatureLogitsWarper(temperature)] if temperature > 0 else []
-    if temperature > 0 and top_p < 1.0:
-        warpers.append(TopPLogitsWarper(top_p))
+    warpers = []  # generate's sampling warpers, in its order: temperature, top-k, top-p, min-p
+    if temperature > 0:
+        warpers.append(TemperatureLogitsWarper(temperature))
+        if top_k:
+            warpers.append(TopKLogitsWarper(top_k))
+        if top_p < 1.0:
+            warpers.append(TopPLogitsWarper(top_p))
+        if min_p:
+            warpers.append(MinPLogitsWarper(min_p))
     # The prompts' common prefix (the system prompt) is prefilled once; its KV is copied into every joining row,
     # which then prefills only its own suffix: [prefix | padding | suffix], the padding masked as any other.
     shared = len(os.path.commonprefix([r.prompt for r in requests])) if len(requests) > 1 and share_prefix else 0
@@ -157,13 +176,15 @@ def refill_generate(
     cache, mask = None, None
     next_ids = torch.empty(0, dtype=torch.long, device=device)  # (B,) the token each row feeds next
 
-    def record(rows: list[int]) -> None:
+    def record(rows: list[int], src: list[int] | None = None) -> None:
+        """Hand this forward's values to the requests in `rows`; row b read value src[b] (shared prefills)."""
         if recorder is None:
             return
-        sc, ent = recorder.steps_sc.pop(), recorder.steps_ent.pop()  # this forward's (B,) values; keeps no history
-        for r, s, e in zip(rows, sc.tolist(), ent.tolist()):
-            requests[r].steps_sc.append(s)
-            requests[r].steps_ent.append(e)
+        sc, ent = recorder.steps_sc.pop().tolist(), recorder.steps_ent.pop().tolist()  # (B,); keeps no history
+        for b, r in enumerate(rows):
+            k = b if src is None else src[b]
+            requests[r].steps_sc.append(sc[k])
+            requests[r].steps_ent.append(ent[k])
 
     def choose(logits: torch.Tensor, rows: list[int]) -> torch.Tensor:
         if min_new_tokens:  # generate's MinNewTokensLengthLogitsProcessor: no stop token before the minimum
@@ -180,21 +201,29 @@ def refill_generate(
     while slots or queue:
         if queue and len(slots) < batch_size:  # refill: prefill the waiting prompts together, then join them
             rows = [queue.pop() for _ in range(min(batch_size - len(slots), len(queue)))]
-            width = max(len(requests[r].prompt) for r in rows) - shared
-            ids = torch.full((len(rows), width), pad_id, dtype=torch.long, device=device)  # (b, S) left-padded
-            new_mask = torch.zeros((len(rows), shared + width), dtype=torch.long, device=device)
+            first: dict[tuple[int, ...], int] = {}  # each distinct prompt among them is prefilled once
+            src = [first.setdefault(tuple(requests[r].prompt), len(first)) for r in rows]
+            uniq = [requests[rows[src.index(u)]].prompt for u in range(len(first))]
+            width = max(len(p) for p in uniq) - shared
+            ids = torch.full((len(uniq), width), pad_id, dtype=torch.long, device=device)  # (u, S) left-padded
+            new_mask = torch.zeros((len(uniq), shared + width), dtype=torch.long, device=device)
             new_mask[:, :shared] = 1
-            for b, r in enumerate(rows):
-                p = requests[r].prompt[shared:]
+            for b, prompt in enumerate(uniq):
+                p = prompt[shared:]
                 ids[b, width - len(p) :] = torch.tensor(p, dtype=torch.long)
                 new_mask[b, shared + width - len(p) :] = 1
             new_cache = DynamicCache(config=model.config)
             _layers(new_cache)  # fails before any forward when the layers cannot be re-batched
             if prefix is not None:
                 for layer, pre in zip(new_cache.layers, prefix.layers):
-                    layer.update(pre.keys.expand(len(rows), -1, -1, -1), pre.values.expand(len(rows), -1, -1, -1))
-            logits = _forward(model, ids, new_mask, new_cache, shared)  # (b, V)
-            record(rows)
+                    layer.update(pre.keys.expand(len(uniq), -1, -1, -1), pre.values.expand(len(uniq), -1, -1, -1))
+            logits = _forward(model, ids, new_mask, new_cache, shared)  # (u, V)
+            record(rows, src)
+            if len(uniq) < len(rows):  # copies of a prompt: its cache rows and logits, once per copy
+                idx = torch.tensor(src, device=device)
+                logits, new_mask = logits[idx], new_mask[idx]
+                for layer in new_cache.layers:
+                    layer.keys, layer.values = layer.keys[idx], layer.values[idx]
             fresh = range(len(slots), len(slots) + len(rows))  # only the joining rows produced a token
             new_ids = choose(logits, rows)
             if cache is None:

@@ -29,6 +29,7 @@ def _cuda() -> bool:
 
 
 GUARD_ACTIONS = ("off", "warn", "stop")
+SCHEDULINGS = ("static", "refill")  # generation_scheduling (intuitor.training.rollouts)
 
 
 @dataclass
@@ -77,6 +78,16 @@ class IntuitorConfig(GRPOConfig):
             "(vLLM with vllm_importance_sampling_correction, or gradient_accumulation_steps not a multiple of "
             "steps_per_generation x num_iterations), else a separate chunked pass. `generation`, `logprob_pass`, "
             "`separate_pass` force one (an error says when it cannot be taken)."
+        },
+    )
+    generation_scheduling: str = field(
+        default="static",
+        metadata={
+            "help": "How the transformers path generates rollouts. `static`: TRL's `model.generate` on the padded "
+            "batch, decoding finished rows as padding until the longest one ends. `refill`: intuitor's scheduler "
+            "(the one `intuitor eval` uses): a finished completion leaves the batch, the G copies of a prompt share "
+            "one prefill; the same sampling law, another random stream (so other draws than `static`). Not with "
+            "vLLM, continuous batching, beam search or repetition penalties (an error says which)."
         },
     )
     allow_low_precision_weights: bool | None = field(
@@ -245,6 +256,10 @@ class IntuitorConfig(GRPOConfig):
         if self.self_certainty_source not in SELF_CERTAINTY_SOURCES:
             raise ValueError(
                 f"self_certainty_source={self.self_certainty_source!r}: choose one of {', '.join(SELF_CERTAINTY_SOURCES)}"
+            )
+        if self.generation_scheduling not in SCHEDULINGS:
+            raise ValueError(
+                f"generation_scheduling={self.generation_scheduling!r}: choose one of {', '.join(SCHEDULINGS)}"
             )
         if self.guard not in GUARD_ACTIONS:
             raise ValueError(f"guard={self.guard!r}: choose one of {', '.join(GUARD_ACTIONS)}")

@@ -50,7 +50,7 @@ from intuitor.certainty import (
 from intuitor.rewards import build_rewards, check_reward_specs, resolve_reward_func
 from intuitor.tasks.answers import answer_extractor, answer_grouper
 from intuitor.training import metrics as rollout_metrics
-from intuitor.training import scoring
+from intuitor.training import rollouts, scoring
 from intuitor.training.callbacks import MetricsJsonlCallback, ResumedScheduleCallback
 from intuitor.training.config import IntuitorConfig
 
@@ -113,6 +113,8 @@ class IntuitorTrainer(GRPOTrainer):
         self._rollout: tuple[list[list[int]], ResponseStatistics] | None = None
         self.annotator = self._load_annotator() if args.annotator == "offline" else None
         self._statistics_source = scoring.statistics_source(self, _one_row_per_step(self.generation_config))
+        if args.generation_scheduling == "refill" and (why := rollouts.refill_refusal(self)):
+            raise ValueError(f"generation_scheduling: refill cannot generate these rollouts: {why}; use static")
         self._pending_pass: list[list[int]] | None = None  # completions whose statistics TRL's log-prob pass gives
         for func in self.reward_funcs:
             if getattr(func, "needs_policy_statistics", False):
@@ -182,12 +184,17 @@ class IntuitorTrainer(GRPOTrainer):
         policy = self.accelerator.unwrap_model(self.model)
         tokens = self._needs_token_statistics()  # the token-level estimators: keep each sampled token's log p too
         record = record_generation_tokens if tokens else record_generation
-        with record(policy, args.self_certainty_temperature) if capture else nullcontext() as recorder:
-            completion_ids, logprobs = super()._generate_single_turn(
-                prompt_ids, images, multimodal_fields, num_generations, has_tool_images
-            )
+        refill = args.generation_scheduling == "refill" and not images and not multimodal_fields
         stats = None
-        if capture:
+        with record(policy, args.self_certainty_temperature) if capture else nullcontext() as recorder:
+            if refill:  # finished rows leave, a prompt's G copies share a prefill (training/rollouts.py)
+                completion_ids, stats = rollouts.refill_rollouts(self, prompt_ids, recorder)
+                logprobs = None  # as TRL's transformers path
+            else:
+                completion_ids, logprobs = super()._generate_single_turn(
+                    prompt_ids, images, multimodal_fields, num_generations, has_tool_images
+                )
+        if capture and not refill:
             try:
                 stats = recorder.statistics([len(c) for c in completion_ids])
                 if tokens:
