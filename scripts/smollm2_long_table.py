@@ -6,7 +6,8 @@ Reads RESULTS/base/eval/greedy/ (update 0) and, per run folder RESULTS/<method>-
 guard_keep.json, metrics.jsonl and eval/checkpoint-<update>/greedy/samples.jsonl (the greedy answers to the 200
 held-out `arithmetic` rows). Writes DEST/long.json ({"runs": [{"method", "seed", "checkpoints": [{"update",
 "greedy", "interval", "length", "self_certainty"}], "first_alarm", "first_alarm_condition", "kept_checkpoint",
-"kept_greedy", "best_update", "best_greedy", "peak_update", "fall_update", "lead_updates"}], "early": ...}),
+"kept_greedy", "best_update", "best_greedy", "peak_update", "fall_update", "lead_updates", "replay"}],
+"early": ...}),
 DEST/long.md (one row per run) and DEST/long_accuracy.png, DEST/long_length.png (online vs offline vs gold, the
 guard's first alarm marked).
 
@@ -15,6 +16,11 @@ accuracy is 10 points or more below the peak (the checkpoints are the only held-
 dated to the first checkpoint that shows it). "Lead": fall update minus first-alarm update (positive = the alarm
 came first). "early" answers the paper's Table 2 question from the same checkpoints: each method's held-out
 accuracy at its first checkpoint, mean over seeds.
+
+"replay": the same run's metrics replayed through the guard (`intuitor guard`) with shorter time constants,
+REPLAY below, and the evaluated checkpoints as the ones that existed. The live runs use the defaults (warm-up 5,
+baseline 10, window 10), longer than the rise of INTUITOR seed 0 (peak at update 4, fall at 16); REPLAY was chosen
+after seeing that run, so seed 0 does not count for it: the later seeds are its test.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from intuitor.evaluation.harness import read_samples
 
 
 FALL = 0.10
+REPLAY = {"guard_warmup": 1, "guard_baseline": 3, "guard_window": 3}  # set after online seed 0; tested on the rest
 RUN = re.compile(r"(?P<method>intuitor|intuitor-offline|grpo-gold)-seed(?P<seed>\d+)")
 CHECKPOINT = re.compile(r"checkpoint-(\d+)")
 
@@ -99,6 +106,29 @@ def run_result(folder: Path, base: dict) -> dict:
         "peak_update": peak,
         "fall_update": fall,
         "lead_updates": fall - first if fall is not None and first is not None else None,
+        "replay": guard_replay(folder, [c["update"] for c in checkpoints[1:]], by_update, fall),
+    }
+
+
+def guard_replay(folder: Path, checkpoints: list[int], by_update: dict, fall: int | None) -> dict | None:
+    """The guard's decisions on this run's logged metrics with the REPLAY settings (None without metrics)."""
+    from intuitor.training.guard import read_metrics, replay
+    from intuitor.training.guard_cli import guard_settings
+
+    if not (folder / "metrics.jsonl").is_file():
+        return None
+    rows, config, _ = read_metrics(folder)
+    overrides = [item for name, value in REPLAY.items() for item in (f"--{name}", str(value))]
+    guard = replay(rows, guard_settings(config, overrides), checkpoints)
+    first = guard.events[0] if guard.events else None
+    kept = (guard.keep or {}).get("checkpoint_step")
+    return {
+        "settings": REPLAY,
+        "first_alarm": first["step"] if first else None,
+        "first_alarm_condition": first["condition"] if first else None,
+        "kept_checkpoint": kept,
+        "kept_greedy": by_update.get(kept),
+        "lead_updates": fall - first["step"] if fall is not None and first else None,
     }
 
 
@@ -125,8 +155,9 @@ def _pct(x: float | None) -> str:
 
 def markdown(data: dict) -> str:
     lines = [
-        "| run | peak (update) | fall at | first alarm | lead | kept: held-out | best: held-out | last |",
-        "|---|---|---|---|---|---|---|---|",
+        "| run | peak (update) | fall at | first alarm | lead | kept: held-out | best: held-out | last "
+        "| replay: first alarm | replay: lead | replay: kept |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in data["runs"]:
         by = {c["update"]: c["greedy"] for c in r["checkpoints"]}
@@ -136,12 +167,22 @@ def markdown(data: dict) -> str:
             f"| {r['method']} seed {r['seed']} | {_pct(by[r['peak_update']])}% ({r['peak_update']}) | "
             f"{r['fall_update'] if r['fall_update'] is not None else 'no fall'} | {alarm} | "
             f"{r['lead_updates'] if r['lead_updates'] is not None else '-'} | {kept} | "
-            f"{r['best_update']}: {_pct(r['best_greedy'])}% | {_pct(r['checkpoints'][-1]['greedy'])}% |"
+            f"{r['best_update']}: {_pct(r['best_greedy'])}% | {_pct(r['checkpoints'][-1]['greedy'])}% | "
+            + _replay_cells(r.get("replay"))
         )
     early = ", ".join(
         f"{m} {_pct(e['greedy'])}% at update {e['update']} ({e['seeds']} seeds)" for m, e in data["early"].items()
     )
     return "\n".join(lines) + f"\n\nBase model: {_pct(data['base_greedy'])}%. First checkpoint: {early}.\n"
+
+
+def _replay_cells(rp: dict | None) -> str:
+    if rp is None:
+        return "- | - | - |"
+    alarm = f"{rp['first_alarm']} {rp['first_alarm_condition']}" if rp["first_alarm"] is not None else "none"
+    lead = rp["lead_updates"] if rp["lead_updates"] is not None else "-"
+    kept = f"{rp['kept_checkpoint']}: {_pct(rp['kept_greedy'])}%" if rp["kept_checkpoint"] is not None else "-"
+    return f"{alarm} | {lead} | {kept} |"
 
 
 def figures(data: dict, dest: Path) -> None:

@@ -220,7 +220,8 @@ def test_long_runs_driver_end_to_end_on_the_tiny_model(tmp_path):
     for run in data["runs"]:
         assert [c["update"] for c in run["checkpoints"]] == [0, 1, 2]
         assert all(c["n"] == 6 and 0 <= c["greedy"] <= 1 for c in run["checkpoints"])
-        assert {"first_alarm", "kept_checkpoint", "fall_update", "lead_updates"} <= set(run)
+        assert {"first_alarm", "kept_checkpoint", "fall_update", "lead_updates", "replay"} <= set(run)
+        assert run["replay"]["settings"] == {"guard_warmup": 1, "guard_baseline": 3, "guard_window": 3}
     config = json.loads((tmp_path / "results" / "intuitor-offline-seed0" / "run_config.json").read_text())
     assert config["config"]["annotator"] == "offline" and config["config"]["guard"] == "warn"
     assert not list((tmp_path / "out" / "intuitor-seed0").glob("checkpoint-*/*.safetensors"))  # weights freed
@@ -229,3 +230,31 @@ def test_long_runs_driver_end_to_end_on_the_tiny_model(tmp_path):
         ["bash", "scripts/smollm2_long.sh"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
     )
     assert again.returncode == 0 and again.stdout.count("(results kept)") == 3
+
+
+def test_long_table_reads_the_committed_runs_as_the_readme_states():
+    """docs/smollm2/long: the README's figures for INTUITOR seed 0 come out of smollm2_long_table.py as stated
+    (live guard: first alarm 30, kept 16; the shorter-window replay: first alarm 9, kept 4, the best)."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        import smollm2_long_table as table
+    finally:
+        sys.path.pop(0)
+    data = table.build(ROOT / "docs" / "smollm2" / "long")
+    run = next(r for r in data["runs"] if (r["method"], r["seed"]) == ("intuitor", 0))
+    assert data["base_greedy"] == 0.205
+    assert [c["update"] for c in run["checkpoints"]] == list(range(0, 33, 4))
+    assert (run["peak_update"], run["fall_update"], run["checkpoints"][-1]["greedy"]) == (4, 16, 0.0)
+    assert (run["first_alarm"], run["kept_checkpoint"], run["kept_greedy"], run["lead_updates"]) == (
+        30,
+        16,
+        0.155,
+        -14,
+    )
+    replay = run["replay"]
+    assert (replay["first_alarm"], replay["kept_checkpoint"], replay["kept_greedy"], replay["lead_updates"]) == (
+        9,
+        4,
+        0.275,
+        7,
+    )
