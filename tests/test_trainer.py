@@ -351,7 +351,7 @@ def test_beam_search_without_a_self_certainty_reward_costs_nothing(tiny_model_di
 def test_one_row_per_step_rule():
     from transformers import GenerationConfig
 
-    from intuitor.training.trainer import _one_row_per_step
+    from intuitor.training.rollouts import one_row_per_step as _one_row_per_step
 
     assert _one_row_per_step(GenerationConfig(do_sample=True, temperature=0.9))
     assert not _one_row_per_step(GenerationConfig(num_beams=4))

@@ -42,7 +42,7 @@ from intuitor.generation.base import (
     stop_completion,
     stop_token_ids,
 )
-from intuitor.generation.scheduling import RefillUnsupported, refill_generate
+from intuitor.generation.scheduling import RefillUnsupported, refill_generate, request_statistics
 
 
 def eos_token_ids(model, tokenizer) -> list[int]:
@@ -214,13 +214,12 @@ class HFGenerator(Generator):
                 recorder=recorder,
             )
         out: list[Completion | None] = [None] * len(seqs)
-        sc = torch.zeros(len(seqs), dtype=torch.float32)
-        ent = torch.zeros(len(seqs), dtype=torch.float32)
         for i, req in zip(order, requests):
-            out[i] = c = stop_completion(self.tokenizer, trim_completion(req.tokens, self.eos_ids), stop)
-            if recorded and c.ids:  # the mean over the steps that predicted the kept tokens
-                sc[i] = torch.tensor(req.steps_sc[: len(c.ids)], dtype=torch.float64).mean()
-                ent[i] = torch.tensor(req.steps_ent[: len(c.ids)], dtype=torch.float64).mean()
-        if recorded:
+            out[i] = stop_completion(self.tokenizer, trim_completion(req.tokens, self.eos_ids), stop)
+        if recorded:  # the means over the steps that predicted the kept tokens, back in the callers' order
+            stats = request_statistics(requests, [len(out[i].ids) for i in order])
+            sc = torch.zeros(len(seqs), dtype=torch.float32)
+            ent = torch.zeros(len(seqs), dtype=torch.float32)
+            sc[order], ent[order] = stats.self_certainty, stats.entropy
             self.last_statistics = ResponseStatistics(sc, ent)
         return out  # type: ignore[return-value]

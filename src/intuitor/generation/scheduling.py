@@ -50,6 +50,8 @@ from transformers.generation.logits_process import (
     TopPLogitsWarper,
 )
 
+from intuitor.certainty import ResponseStatistics
+
 
 class RefillUnsupported(NotImplementedError):
     """The model's cache is not plain `DynamicLayer`s (sliding windows, quantised, static): use `generate`."""
@@ -63,6 +65,18 @@ class Request:
     tokens: list[int] = field(default_factory=list)
     steps_sc: list[float] = field(default_factory=list)
     steps_ent: list[float] = field(default_factory=list)
+
+
+def request_statistics(requests: Sequence[Request], lengths: Sequence[int]) -> ResponseStatistics:
+    """Each request's self-certainty and entropy: the float64 mean of its first `lengths[i]` recorded steps (the
+    steps that predicted the kept tokens), 0 for an empty response."""
+    sc = torch.zeros(len(requests), dtype=torch.float32)
+    ent = torch.zeros(len(requests), dtype=torch.float32)
+    for i, (req, n) in enumerate(zip(requests, lengths)):
+        if n:
+            sc[i] = torch.tensor(req.steps_sc[:n], dtype=torch.float64).mean()
+            ent[i] = torch.tensor(req.steps_ent[:n], dtype=torch.float64).mean()
+    return ResponseStatistics(sc, ent)
 
 
 def _layers(cache) -> list:
@@ -140,8 +154,8 @@ def refill_generate(
     task's stop strings). `recorder` (from `record_generation(model)`, or None) gets its per-step values
     distributed to the requests. `share_prefix`: prefill the prompts' common prefix once (GSM8K's system prompt and
     chat header: 74 of SmolLM2's ~140 prompt tokens); rows joining together with the same prompt (GRPO's G
-    completions of a prompt, pass@k samples) share one prefill of it as well. Raises `RefillUnsupported` before any decoding when the
-    model's cache cannot be re-batched.
+    completions of a prompt, pass@k samples) share one prefill of it as well. Raises `RefillUnsupported` before
+    any decoding when the model's cache cannot be re-batched.
     """
     device = next(model.parameters()).device
     requests = [Request(list(p)) for p in prompts]
@@ -203,7 +217,7 @@ def refill_generate(
             rows = [queue.pop() for _ in range(min(batch_size - len(slots), len(queue)))]
             first: dict[tuple[int, ...], int] = {}  # each distinct prompt among them is prefilled once
             src = [first.setdefault(tuple(requests[r].prompt), len(first)) for r in rows]
-            uniq = [requests[rows[src.index(u)]].prompt for u in range(len(first))]
+            uniq = list(first)  # the distinct prompts, in order of first appearance
             width = max(len(p) for p in uniq) - shared
             ids = torch.full((len(uniq), width), pad_id, dtype=torch.long, device=device)  # (u, S) left-padded
             new_mask = torch.zeros((len(uniq), shared + width), dtype=torch.long, device=device)

@@ -19,14 +19,12 @@ import torch
 from trl.models import unwrap_model_for_generation
 
 from intuitor.certainty import ResponseStatistics
-from intuitor.generation.scheduling import refill_generate
+from intuitor.generation.scheduling import refill_generate, request_statistics
 
 
-# generate() options refill does not implement; any of them set to a non-default value refuses refill
+# logits processors refill does not implement; any of them set to a non-default value refuses refill
 _UNSUPPORTED = {
     "repetition_penalty": (None, 1.0),
-    "num_beams": (None, 1),
-    "num_return_sequences": (None, 1),
     "typical_p": (None, 1.0),
     "epsilon_cutoff": (None, 0.0),
     "eta_cutoff": (None, 0.0),
@@ -34,12 +32,30 @@ _UNSUPPORTED = {
     "bad_words_ids": (None,),
     "suppress_tokens": (None,),
     "begin_suppress_tokens": (None,),
-    "penalty_alpha": (None,),
-    "dola_layers": (None,),
-    "prompt_lookup_num_tokens": (None,),
     "stop_strings": (None,),
-    "custom_generate": (None,),
 }
+
+
+def one_row_per_step(generation_config) -> bool:
+    """Does `generate` run the LM head once per decoding step on exactly the returned rows?
+
+    True for greedy and multinomial sampling. Beam search (num_beams > 1) scores num_beams rows per sequence and
+    reorders them; contrastive search, DoLa, assisted/prompt-lookup decoding and custom `generate` code score
+    candidate rows or positions that are not the sampled path. Those use the scoring pass instead (and are
+    not what the refill scheduler decodes).
+    """
+    if generation_config is None:
+        return True
+    get = lambda name, default=None: getattr(generation_config, name, default)  # noqa: E731
+    return (
+        (get("num_beams") or 1) == 1
+        and (get("num_return_sequences") or 1) == 1
+        and not get("penalty_alpha")
+        and get("dola_layers") is None
+        and get("prompt_lookup_num_tokens") is None
+        and get("assistant_early_exit") is None
+        and get("custom_generate") is None
+    )
 
 
 def refill_refusal(trainer) -> str | None:
@@ -54,12 +70,12 @@ def refill_refusal(trainer) -> str | None:
     if trainer._needs_token_statistics():
         return "a token-level reward reads per-token log-probabilities, which only the static recorder keeps"
     config = trainer.generation_config
+    if not one_row_per_step(config):
+        return "the generation config asks for beam search, contrastive, DoLa, assisted or custom decoding"
     for name, defaults in _UNSUPPORTED.items():
         value = getattr(config, name, None)
         if value not in defaults:
             return f"generation option {name}={value!r} is not implemented by the refill scheduler"
-    if not getattr(config, "do_sample", True) and (config.temperature or 0) > 0:
-        return "do_sample is off"
     return None
 
 
@@ -97,7 +113,4 @@ def refill_rollouts(
     completions = [r.tokens for r in requests]  # a row ends at its first EOS (kept) or at max_new_tokens
     if recorder is None:
         return completions, None
-    mean = lambda values: torch.tensor(values, dtype=torch.float64).mean()  # noqa: E731
-    sc = torch.stack([mean(r.steps_sc) for r in requests]).float()  # one recorded step per completion token
-    ent = torch.stack([mean(r.steps_ent) for r in requests]).float()
-    return completions, ResponseStatistics(sc, ent)
+    return completions, request_statistics(requests, [len(c) for c in completions])  # one step per token

@@ -112,7 +112,7 @@ class IntuitorTrainer(GRPOTrainer):
         self._fit_prompts_to_template()
         self._rollout: tuple[list[list[int]], ResponseStatistics] | None = None
         self.annotator = self._load_annotator() if args.annotator == "offline" else None
-        self._statistics_source = scoring.statistics_source(self, _one_row_per_step(self.generation_config))
+        self._statistics_source = scoring.statistics_source(self, rollouts.one_row_per_step(self.generation_config))
         if args.generation_scheduling == "refill" and (why := rollouts.refill_refusal(self)):
             raise ValueError(f"generation_scheduling: refill cannot generate these rollouts: {why}; use static")
         self._pending_pass: list[list[int]] | None = None  # completions whose statistics TRL's log-prob pass gives
@@ -306,27 +306,6 @@ class IntuitorTrainer(GRPOTrainer):
                 m["completions/vote_calibration"].append(
                     rollout_metrics.vote_calibration(sc.tolist(), answers, group, classes)
                 )
-
-
-def _one_row_per_step(generation_config) -> bool:
-    """Does `generate` run the LM head once per decoding step on exactly the returned rows?
-
-    True for greedy and multinomial sampling. Beam search (num_beams > 1) scores num_beams rows per sequence and
-    reorders them; contrastive search, DoLa, assisted/prompt-lookup decoding and custom `generate` code score
-    candidate rows or positions that are not the sampled path. Those use the scoring pass instead.
-    """
-    if generation_config is None:
-        return True
-    get = lambda name, default=None: getattr(generation_config, name, default)  # noqa: E731
-    return (
-        (get("num_beams") or 1) == 1
-        and (get("num_return_sequences") or 1) == 1
-        and not get("penalty_alpha")
-        and get("dola_layers") is None
-        and get("prompt_lookup_num_tokens") is None
-        and get("assistant_early_exit") is None
-        and get("custom_generate") is None
-    )
 
 
 def _intuitor_args(args, model) -> IntuitorConfig:
